@@ -1,0 +1,75 @@
+//! Generation benchmark: wall time and peak memory of writing a variant.
+//!
+//! `cargo bench -p grader-datasets --bench generate` runs each case in a
+//! fresh child process (so peak RSS belongs to that case alone), several
+//! times, and prints median, min and max. Cases:
+//! - `default`: the churn exercise as shipped (20k train, 5k production,
+//!   5k holdout, 2k traffic), generated, certified and written.
+//! - `million`: the same exercise widened to 19 features (21 columns with id
+//!   and label) and 1,000,000 train rows.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use datasets::{generate, write_variant, Exercise, SeedSource};
+
+const RUNS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--case") {
+        return run_case(&args[i + 1]);
+    }
+    println!("case     rows(train)  median_ms  min_ms  max_ms  peak_rss_mb(median)");
+    for case in ["default", "million"] {
+        let mut ms = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..RUNS {
+            let out = Command::new(&args[0]).args(["--case", case]).output().expect("run case");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let line = String::from_utf8_lossy(&out.stdout);
+            let mut it = line.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+            ms.push(it.next().unwrap());
+            rss.push(it.next().unwrap());
+        }
+        ms.sort_by(f64::total_cmp);
+        rss.sort_by(f64::total_cmp);
+        let rows = if case == "default" { 20_000 } else { 1_000_000 };
+        println!(
+            "{case:<8} {rows:>11}  {:>9.0}  {:>6.0}  {:>6.0}  {:>8.0}",
+            ms[RUNS / 2], ms[0], ms[RUNS - 1], rss[RUNS / 2]
+        );
+    }
+}
+
+/// One generation; prints `elapsed_ms peak_rss_mb`.
+fn run_case(case: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut ex = Exercise::load(&root.join("exercises/churn")).unwrap();
+    if case == "million" {
+        ex.spec.rows.train = 1_000_000;
+        let numeric: Vec<_> = ex.spec.features.iter().filter(|f| !f.dist.is_categorical()).take(6).cloned().collect();
+        for (i, mut f) in numeric.into_iter().enumerate() {
+            f.name = format!("extra_{i}");
+            f.effect = None;
+            ex.spec.features.push(f);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut v = generate(&ex, SeedSource::given(42)).unwrap();
+    write_variant(&ex.spec, &mut v, &tmp.path().join("v")).unwrap();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    println!("{ms:.1} {:.1}", peak_rss_mb());
+}
+
+/// Peak resident set size of this process (Linux: VmHWM).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}

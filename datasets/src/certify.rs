@@ -1,0 +1,316 @@
+//! The certificate: proof, computed on the generated rows, that every planted
+//! defect is there and strong enough, and that nothing else is.
+
+use serde::{Deserialize, Serialize};
+
+use crate::generate::{Draw, Split, Values};
+use crate::plan::{categories_with_new, DriftChange, Leak};
+use crate::spec::{CertificateSpec, ExerciseSpec};
+use crate::stats::{self, TestResult};
+
+/// Which two-sample test fits a column aspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Kolmogorov–Smirnov on present numeric values.
+    Ks,
+    /// Pearson chi-square on category counts.
+    ChiSquare,
+    /// Two-proportion z on the missing rate.
+    MissingRateZ,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftCertificate {
+    pub test: TestKind,
+    /// Train (duplicates removed) against the public production batch.
+    pub production: TestResult,
+    /// Train against the sealed monitoring traffic.
+    pub traffic: TestResult,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeakCertificate {
+    /// Single-feature AUC of the leak column against the label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_offline_auc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_serving_auc: Option<f64>,
+    /// Duplicated rows found in the published train.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_rows: Option<usize>,
+    /// Label rate of the published train vs the same rows deduplicated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_positive_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deduplicated_positive_rate: Option<f64>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlantedLeak {
+    /// The kind a candidate's report should name (contract v1).
+    pub kind: String,
+    /// The column, or none for row-level defects.
+    pub feature: Option<String>,
+    /// Which defect, and the parameters it was drawn with.
+    #[serde(flatten)]
+    pub params: Leak,
+    pub certificate: LeakCertificate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlantedDrift {
+    pub feature: String,
+    /// The kind as a report names it (contract v1), and its parameters.
+    #[serde(flatten)]
+    pub change: DriftChange,
+    pub certificate: DriftCertificate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CleanTest {
+    pub feature: String,
+    pub test: TestKind,
+    pub production: TestResult,
+    pub traffic: TestResult,
+}
+
+/// Every undrifted column tested like a drifted one, Bonferroni-corrected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CleanCertificate {
+    pub alpha: f64,
+    /// Tests in the family, per batch.
+    pub tests_per_batch: usize,
+    /// Smallest p-value times the family size, over both batches.
+    pub min_corrected_p: f64,
+    pub tests: Vec<CleanTest>,
+    pub passed: bool,
+}
+
+/// How well the generating model itself does on the holdout: the ceiling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BayesCertificate {
+    pub holdout_auc: f64,
+    pub holdout_log_loss: f64,
+    pub holdout_brier: f64,
+    pub holdout_accuracy: f64,
+    pub holdout_positive_rate: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Certificate {
+    pub leakage: Vec<PlantedLeak>,
+    pub drift: Vec<PlantedDrift>,
+    pub clean: CleanCertificate,
+    pub bayes: BayesCertificate,
+}
+
+impl Certificate {
+    /// Why this draw must not ship; empty when it passes.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in &self.leakage {
+            if !l.certificate.passed {
+                out.push(format!("leak {} on {} not certified: {:?}", l.kind, l.feature.as_deref().unwrap_or("rows"), l.certificate));
+            }
+        }
+        for d in &self.drift {
+            if !d.certificate.passed {
+                out.push(format!(
+                    "drift {} on {} too weak: p = {:e} (production), {:e} (traffic)",
+                    d.change.report_kind(), d.feature, d.certificate.production.p_value, d.certificate.traffic.p_value
+                ));
+            }
+        }
+        if !self.clean.passed {
+            let worst = self
+                .clean
+                .tests
+                .iter()
+                .min_by(|a, b| a.production.p_value.min(a.traffic.p_value).total_cmp(&b.production.p_value.min(b.traffic.p_value)))
+                .map(|t| t.feature.as_str())
+                .unwrap_or("?");
+            out.push(format!(
+                "clean column {worst} drifts by chance (corrected p = {:.4} < {})",
+                self.clean.min_corrected_p, self.clean.alpha
+            ));
+        }
+        if !self.bayes.passed {
+            out.push(format!("Bayes AUC {:.4} outside the exercise's range", self.bayes.holdout_auc));
+        }
+        out
+    }
+}
+
+pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
+    let c = &spec.certificate;
+    let leakage = draw.plan.leaks.iter().map(|l| certify_leak(spec, draw, l)).collect();
+    let drift = draw
+        .plan
+        .drifts
+        .iter()
+        .map(|d| {
+            let test = fitting_test(&d.change);
+            let production = column_test(test, &draw.train_base.features[d.index], &draw.production.features[d.index]);
+            let traffic = column_test(test, &draw.train_base.features[d.index], &draw.traffic.features[d.index]);
+            PlantedDrift {
+                feature: d.feature.clone(),
+                change: d.change.clone(),
+                certificate: DriftCertificate {
+                    test,
+                    production,
+                    traffic,
+                    passed: production.p_value <= c.drift_max_p && traffic.p_value <= c.drift_max_p,
+                },
+            }
+        })
+        .collect();
+
+    // Clean family: every aspect of every undrifted feature that can vary.
+    let mut tests = Vec::new();
+    for (i, f) in spec.features.iter().enumerate() {
+        if draw.plan.drift_of(i).is_some() {
+            continue;
+        }
+        let base = &draw.train_base.features[i];
+        let mut kinds = vec![if f.dist.is_categorical() { TestKind::ChiSquare } else { TestKind::Ks }];
+        if base.missing() > 0 || draw.production.features[i].missing() > 0 || draw.traffic.features[i].missing() > 0 {
+            kinds.push(TestKind::MissingRateZ);
+        }
+        for test in kinds {
+            tests.push(CleanTest {
+                feature: f.name.clone(),
+                test,
+                production: column_test(test, base, &draw.production.features[i]),
+                traffic: column_test(test, base, &draw.traffic.features[i]),
+            });
+        }
+    }
+    let m = tests.len().max(1);
+    let min_p = tests
+        .iter()
+        .map(|t| t.production.p_value.min(t.traffic.p_value))
+        .fold(1.0f64, f64::min);
+    let min_corrected_p = (min_p * m as f64).min(1.0);
+    let clean = CleanCertificate {
+        alpha: c.clean_alpha,
+        tests_per_batch: tests.len(),
+        min_corrected_p,
+        passed: min_corrected_p >= c.clean_alpha,
+        tests,
+    };
+
+    let h = &draw.holdout_serving;
+    let holdout_auc = stats::auc(&h.probs, &h.labels).unwrap_or(0.5);
+    let preds: Vec<bool> = h.probs.iter().map(|p| *p >= 0.5).collect();
+    let bayes = BayesCertificate {
+        holdout_auc,
+        holdout_log_loss: stats::log_loss(&h.probs, &h.labels),
+        holdout_brier: stats::brier(&h.probs, &h.labels),
+        holdout_accuracy: stats::accuracy(&preds, &h.labels),
+        holdout_positive_rate: positive_rate(&h.labels),
+        passed: (c.bayes_auc[0]..=c.bayes_auc[1]).contains(&holdout_auc),
+    };
+    Certificate { leakage, drift, clean, bayes }
+}
+
+fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
+    let c = &spec.certificate;
+    let (feature, certificate) = match leak {
+        Leak::DuplicateRows { .. } => {
+            let found = draw.train.len() - distinct(&draw.train.ids);
+            let cert = LeakCertificate {
+                train_auc: None,
+                holdout_offline_auc: None,
+                holdout_serving_auc: None,
+                duplicate_rows: Some(found),
+                train_positive_rate: Some(positive_rate(&draw.train.labels)),
+                deduplicated_positive_rate: Some(positive_rate(&draw.train_base.labels)),
+                // The fan-out must show: duplicates found, and the base rate inflated.
+                passed: found > 0
+                    && found == draw.duplicated_rows
+                    && positive_rate(&draw.train.labels) > positive_rate(&draw.train_base.labels),
+            };
+            (None, cert)
+        }
+        Leak::PostOutcome { column, .. } => {
+            (Some(column.clone()), column_leak(c, draw, |s| s.leak.clone().unwrap_or_default()))
+        }
+        Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), column_leak(c, draw, |s| s.ids.iter().map(|&x| x as f64).collect())),
+    };
+    PlantedLeak { kind: leak.report_kind().into(), feature, params: leak.clone(), certificate }
+}
+
+/// A leak column must separate the labels in the extract and not at serving.
+fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Split) -> Vec<f64>) -> LeakCertificate {
+    let auc_of = |s: &Split| stats::auc(&values(s), &s.labels).unwrap_or(0.5);
+    let train_auc = auc_of(&draw.train);
+    let serving = auc_of(&draw.holdout_serving);
+    LeakCertificate {
+        train_auc: Some(train_auc),
+        holdout_offline_auc: Some(auc_of(&draw.holdout_offline)),
+        holdout_serving_auc: Some(serving),
+        duplicate_rows: None,
+        train_positive_rate: None,
+        deduplicated_positive_rate: None,
+        passed: (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
+            && (serving - 0.5).abs() <= c.leak_max_serving_gap,
+    }
+}
+
+fn fitting_test(change: &DriftChange) -> TestKind {
+    match change {
+        DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. } => TestKind::Ks,
+        DriftChange::NewCategory { .. } => TestKind::ChiSquare,
+        DriftChange::MissingRate { .. } => TestKind::MissingRateZ,
+    }
+}
+
+/// Runs one two-sample test of a column between two batches.
+pub fn column_test(test: TestKind, a: &Values, b: &Values) -> TestResult {
+    match (test, a, b) {
+        (TestKind::Ks, Values::Num(x), Values::Num(y)) => {
+            let x: Vec<f64> = x.iter().flatten().copied().collect();
+            let y: Vec<f64> = y.iter().flatten().copied().collect();
+            stats::ks_two_sample(&x, &y)
+        }
+        (TestKind::ChiSquare, Values::Cat(x), Values::Cat(y)) => {
+            let k = x.iter().chain(y).flatten().max().map(|m| *m as usize + 1).unwrap_or(0);
+            let counts = |v: &[Option<u32>]| {
+                let mut c = vec![0u64; k];
+                v.iter().flatten().for_each(|i| c[*i as usize] += 1);
+                c
+            };
+            stats::chi_square_two_sample(&counts(x), &counts(y))
+        }
+        (TestKind::MissingRateZ, a, b) => {
+            stats::two_proportion_z(a.missing() as u64, a.len() as u64, b.missing() as u64, b.len() as u64)
+        }
+        _ => unreachable!("test kind matches the column type"),
+    }
+}
+
+fn positive_rate(labels: &[bool]) -> f64 {
+    labels.iter().filter(|y| **y).count() as f64 / labels.len().max(1) as f64
+}
+
+fn distinct(ids: &[i64]) -> usize {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
+/// Category names of every feature, as written (for readers of the key).
+pub fn feature_categories(spec: &ExerciseSpec, draw: &Draw) -> Vec<Vec<String>> {
+    spec.features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| categories_with_new(&f.dist, draw.plan.drift_of(i)))
+        .collect()
+}

@@ -1,0 +1,326 @@
+//! Rows of one draw: clean samples from the exercise's generating model,
+//! then the planned leaks and drifts applied to them.
+
+use crate::plan::{DriftChange, Plan};
+use crate::rng::{round_to, Rng};
+use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
+
+/// One feature column. Categorical values are indices into the feature's
+/// categories (the planted new category, if any, comes last).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    Num(Vec<Option<f64>>),
+    Cat(Vec<Option<u32>>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Num(v) => v.len(),
+            Values::Cat(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn take(&self, idx: &[usize]) -> Values {
+        match self {
+            Values::Num(v) => Values::Num(idx.iter().map(|&i| v[i]).collect()),
+            Values::Cat(v) => Values::Cat(idx.iter().map(|&i| v[i]).collect()),
+        }
+    }
+    pub fn missing(&self) -> usize {
+        match self {
+            Values::Num(v) => v.iter().filter(|x| x.is_none()).count(),
+            Values::Cat(v) => v.iter().filter(|x| x.is_none()).count(),
+        }
+    }
+}
+
+/// Rows of one split. `features` follows the exercise's feature order.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub ids: Vec<i64>,
+    pub features: Vec<Values>,
+    /// The post-outcome column, when planted.
+    pub leak: Option<Vec<f64>>,
+    pub labels: Vec<bool>,
+    /// The generating model's probability of the label.
+    pub probs: Vec<f64>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    fn take(&self, idx: &[usize]) -> Split {
+        Split {
+            ids: idx.iter().map(|&i| self.ids[i]).collect(),
+            features: self.features.iter().map(|f| f.take(idx)).collect(),
+            leak: self.leak.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            probs: idx.iter().map(|&i| self.probs[i]).collect(),
+        }
+    }
+}
+
+/// Everything one draw produces, before certification.
+#[derive(Debug, Clone)]
+pub struct Draw {
+    pub plan: Plan,
+    /// Published train rows: defects applied, duplicates included, shuffled.
+    pub train: Split,
+    /// Train rows before duplication (the reference for drift tests).
+    pub train_base: Split,
+    /// Holdout as served: leak columns as known at prediction time.
+    pub holdout_serving: Split,
+    /// Holdout as the training extract has it.
+    pub holdout_offline: Split,
+    pub production: Split,
+    pub traffic: Split,
+    pub duplicated_rows: usize,
+}
+
+/// Draws attempt `attempt` of a seed.
+pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
+    let plan = Plan::draw(spec, &mut Rng::stream(seed, attempt, "plan"));
+    let rows = spec.rows;
+    let n_dup = plan
+        .duplicates()
+        .map(|(f, _, _)| (f * rows.train as f64).round() as usize)
+        .unwrap_or(0);
+
+    let mut train = clean_rows(spec, rows.train - n_dup, &mut Rng::stream(seed, attempt, "train"));
+    let mut holdout = clean_rows(spec, rows.holdout, &mut Rng::stream(seed, attempt, "holdout"));
+    let mut production = clean_rows(spec, rows.production, &mut Rng::stream(seed, attempt, "production"));
+    let mut traffic = clean_rows(spec, rows.traffic, &mut Rng::stream(seed, attempt, "traffic"));
+
+    // Drift, resolved against the training rows (SDs and means in column units).
+    let mut plan = plan;
+    for d in &mut plan.drifts {
+        if let (DriftChange::MeanShift { shift_sd, shift }, Values::Num(v)) = (&mut d.change, &train.features[d.index]) {
+            let (_, sd) = mean_sd(v);
+            *shift = round_to(*shift_sd * sd, spec.features[d.index].decimals().max(2));
+        }
+    }
+    for (split, name) in [(&mut production, "production-drift"), (&mut traffic, "traffic-drift")] {
+        let mut rng = Rng::stream(seed, attempt, name);
+        for d in &plan.drifts {
+            apply_drift(&spec.features[d.index], &d.change, &train.features[d.index], &mut split.features[d.index], &mut rng);
+        }
+    }
+
+    // Identifiers: the extract's ids for train and holdout, new ids at serving time.
+    let mut id_rng = Rng::stream(seed, attempt, "ids");
+    let (train_ids, holdout_offline_ids, next) =
+        extract_ids(spec.exercise.id_start, &train.labels, &holdout.labels, plan.identifier(), &mut id_rng);
+    train.ids = train_ids;
+    let mut next = next;
+    let mut serving_ids = |n: usize, rng: &mut Rng| {
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        let ids: Vec<i64> = order.iter().map(|&r| next + 4 * r as i64 + rng.below(4) as i64).collect();
+        next += 4 * n as i64 + 4;
+        ids
+    };
+    holdout.ids = serving_ids(rows.holdout, &mut id_rng);
+    production.ids = serving_ids(rows.production, &mut id_rng);
+    traffic.ids = serving_ids(rows.traffic, &mut id_rng);
+
+    // Post-outcome column: label-dependent in the extract, pre-outcome at serving.
+    let mut holdout_offline_leak = None;
+    if let Some((_, strength, _)) = plan.post_outcome() {
+        let p = spec.defects.post_outcome.as_ref().expect("planned from the catalog");
+        let mut rng = Rng::stream(seed, attempt, "post-outcome");
+        let col = |labels: &[bool], known: bool, rng: &mut Rng| -> Vec<f64> {
+            labels
+                .iter()
+                .map(|&y| {
+                    let z = rng.normal() + if known && y { strength } else { 0.0 };
+                    round_to((p.center + p.spread * z).max(0.0), p.decimals)
+                })
+                .collect()
+        };
+        train.leak = Some(col(&train.labels, true, &mut rng));
+        holdout_offline_leak = Some(col(&holdout.labels, true, &mut rng));
+        holdout.leak = Some(col(&holdout.labels, false, &mut rng));
+        production.leak = Some(col(&production.labels, false, &mut rng));
+        traffic.leak = Some(col(&traffic.labels, false, &mut rng));
+    }
+    let holdout_offline = Split {
+        ids: holdout_offline_ids,
+        leak: holdout_offline_leak,
+        ..holdout.clone()
+    };
+
+    // Duplicated rows, mostly positives, then one shuffle of the published train.
+    let train_base = train.clone();
+    let mut rng = Rng::stream(seed, attempt, "duplicates");
+    let mut idx: Vec<usize> = (0..train.len()).collect();
+    if let Some((_, positive_share, copies)) = plan.duplicates() {
+        let mut pos: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i]).collect();
+        let mut neg: Vec<usize> = (0..train.len()).filter(|&i| !train.labels[i]).collect();
+        rng.shuffle(&mut pos);
+        rng.shuffle(&mut neg);
+        let n_pos = (n_dup as f64 * positive_share).round() as usize;
+        // Each source row is repeated `copies` times until the quota is met.
+        for (sources, quota) in [(pos, n_pos), (neg, n_dup - n_pos)] {
+            let mut left = quota;
+            for &row in &sources {
+                if left == 0 {
+                    break;
+                }
+                let c = rng.count(copies).min(left);
+                idx.extend(std::iter::repeat_n(row, c));
+                left -= c;
+            }
+        }
+    }
+    let duplicated_rows = idx.len() - train.len();
+    rng.shuffle(&mut idx);
+    train = train.take(&idx);
+
+    Draw {
+        plan,
+        train,
+        train_base,
+        holdout_serving: holdout,
+        holdout_offline,
+        production,
+        traffic,
+        duplicated_rows,
+    }
+}
+
+/// `n` rows from the generating model: features, label probability, label,
+/// then values missing completely at random.
+fn clean_rows(spec: &ExerciseSpec, n: usize, rng: &mut Rng) -> Split {
+    let mut logits = vec![spec.label.intercept; n];
+    let mut features = Vec::with_capacity(spec.features.len());
+    for f in &spec.features {
+        let values = match &f.dist {
+            Distribution::Categorical { categories, .. } => {
+                let effects: Vec<f64> = categories.iter().map(|c| f.effects.get(c).copied().unwrap_or(0.0)).collect();
+                let v: Vec<u32> = (0..n).map(|_| rng.sample(&f.dist) as u32).collect();
+                for (l, &c) in logits.iter_mut().zip(&v) {
+                    *l += effects[c as usize];
+                }
+                Values::Cat(v.into_iter().map(Some).collect())
+            }
+            _ => {
+                let v: Vec<f64> = (0..n).map(|_| finish_numeric(f, rng.sample(&f.dist))).collect();
+                if let Some(e) = f.effect {
+                    for (l, x) in logits.iter_mut().zip(&v) {
+                        let z = (x - e.center) / e.scale;
+                        *l += e.coef * z + e.quadratic * z * z;
+                    }
+                }
+                Values::Num(v.into_iter().map(Some).collect())
+            }
+        };
+        features.push(values);
+    }
+    let probs: Vec<f64> = logits.iter().map(|l| 1.0 / (1.0 + libm::exp(-l))).collect();
+    let labels: Vec<bool> = probs.iter().map(|&p| rng.bernoulli(p)).collect();
+    for (f, values) in spec.features.iter().zip(&mut features) {
+        if f.missing_rate > 0.0 {
+            blank(values, f.missing_rate, rng);
+        }
+    }
+    Split { ids: vec![0; n], features, leak: None, labels, probs }
+}
+
+/// Clip and round a numeric value as the exercise declares.
+fn finish_numeric(f: &FeatureSpec, x: f64) -> f64 {
+    let x = match f.clip {
+        Some([lo, hi]) => x.clamp(lo, hi),
+        None => x,
+    };
+    round_to(x, f.decimals())
+}
+
+/// Sets each present value missing with probability `p`.
+fn blank(values: &mut Values, p: f64, rng: &mut Rng) {
+    match values {
+        Values::Num(v) => v.iter_mut().filter(|x| x.is_some()).for_each(|x| {
+            if rng.bernoulli(p) {
+                *x = None
+            }
+        }),
+        Values::Cat(v) => v.iter_mut().filter(|x| x.is_some()).for_each(|x| {
+            if rng.bernoulli(p) {
+                *x = None
+            }
+        }),
+    }
+}
+
+fn apply_drift(f: &FeatureSpec, change: &DriftChange, train: &Values, values: &mut Values, rng: &mut Rng) {
+    match (change, values) {
+        (DriftChange::MeanShift { shift, .. }, Values::Num(v)) => {
+            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, *x + shift));
+        }
+        (DriftChange::ScaleChange { factor }, Values::Num(v)) => {
+            let Values::Num(t) = train else { unreachable!("numeric feature") };
+            let (mean, _) = mean_sd(t);
+            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, mean + (*x - mean) * factor));
+        }
+        (DriftChange::MissingRate { added }, values) => {
+            // Among values still present, blank enough to add `added` overall.
+            blank(values, added / (1.0 - f.missing_rate), rng);
+        }
+        (DriftChange::NewCategory { share, .. }, Values::Cat(v)) => {
+            let new = match &f.dist {
+                Distribution::Categorical { categories, .. } => categories.len() as u32,
+                _ => unreachable!("validated: new_category hits categorical features"),
+            };
+            v.iter_mut().flatten().for_each(|x| {
+                if rng.bernoulli(*share) {
+                    *x = new
+                }
+            });
+        }
+        _ => unreachable!("validated: drift kinds match feature types"),
+    }
+}
+
+/// Ids as the extract has them, for train and holdout jointly, and the first
+/// id free for serving time. With the identifier leak, a share of positives
+/// sort after everyone else (their ids come from a late block).
+fn extract_ids(
+    start: i64,
+    train: &[bool],
+    holdout: &[bool],
+    leak: Option<f64>,
+    rng: &mut Rng,
+) -> (Vec<i64>, Vec<i64>, i64) {
+    let labels: Vec<bool> = train.iter().chain(holdout).copied().collect();
+    let keys: Vec<f64> = labels
+        .iter()
+        .map(|&y| {
+            let late = matches!(leak, Some(s) if y && rng.bernoulli(s));
+            rng.uniform() + if late { 1.0 } else { 0.0 }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    let mut ids = vec![0i64; labels.len()];
+    for (rank, &row) in order.iter().enumerate() {
+        ids[row] = start + 4 * rank as i64 + rng.below(4) as i64;
+    }
+    let next = start + 4 * labels.len() as i64 + 1000;
+    let holdout_ids = ids.split_off(train.len());
+    (ids, holdout_ids, next)
+}
+
+/// Mean and SD of the present values.
+pub fn mean_sd(v: &[Option<f64>]) -> (f64, f64) {
+    let xs: Vec<f64> = v.iter().flatten().copied().collect();
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}

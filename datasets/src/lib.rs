@@ -1,0 +1,23 @@
+//! Seeded exercise variants with planted, certified leakage and drift.
+//!
+//! Data flows one way: [`spec::Exercise`] (exercise.toml) → [`plan::Plan`]
+//! (which defects, per seed) → [`generate::Draw`] (rows) →
+//! [`certify::Certificate`] (proof) → [`variant::Variant`] (answer key) →
+//! [`write::write_variant`] (files).
+
+pub mod certify;
+pub mod error;
+pub mod generate;
+pub mod plan;
+pub mod rng;
+pub mod seed;
+pub mod spec;
+pub mod stats;
+pub mod variant;
+pub mod write;
+
+pub use error::{DatasetError, Result};
+pub use seed::SeedSource;
+pub use spec::{Exercise, ExerciseSpec};
+pub use variant::{generate, AnswerKey, Variant};
+pub use write::{layout, write_variant};

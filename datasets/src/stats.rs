@@ -1,0 +1,216 @@
+//! The statistics behind certificates and scores: two-sample tests and
+//! classification metrics. Distributions come from statrs; the tests are the
+//! textbook ones, written out because statrs has no two-sample tests.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+
+/// Outcome of a two-sample test.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TestResult {
+    pub statistic: f64,
+    pub p_value: f64,
+}
+
+/// Two-sample Kolmogorov–Smirnov test, asymptotic p-value
+/// (Numerical Recipes' `kstwo` with Stephens' small-sample correction).
+/// Ties are stepped over together, so discrete data is handled (conservatively).
+pub fn ks_two_sample(a: &[f64], b: &[f64]) -> TestResult {
+    if a.is_empty() || b.is_empty() {
+        return TestResult { statistic: 0.0, p_value: 1.0 };
+    }
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / na - j as f64 / nb).abs());
+    }
+    let en = (na * nb / (na + nb)).sqrt();
+    let p = kolmogorov_q((en + 0.12 + 0.11 / en) * d);
+    TestResult { statistic: d, p_value: p }
+}
+
+/// Q_KS(λ) = 2 Σ (-1)^(k-1) exp(-2 k² λ²).
+fn kolmogorov_q(lambda: f64) -> f64 {
+    if lambda < 0.2 {
+        return 1.0;
+    }
+    let a2 = -2.0 * lambda * lambda;
+    let (mut sum, mut sign, mut prev) = (0.0, 2.0, 0.0f64);
+    for k in 1..=200 {
+        let term = sign * (a2 * (k * k) as f64).exp();
+        sum += term;
+        if term.abs() <= 1e-12 * prev || term.abs() <= 1e-300 {
+            return sum.clamp(0.0, 1.0);
+        }
+        sign = -sign;
+        prev = term.abs();
+    }
+    1.0 // did not converge: only happens for tiny λ, where Q is 1
+}
+
+/// Pearson chi-square test of homogeneity for two samples of category counts
+/// (same category order in both; categories absent from both are dropped).
+pub fn chi_square_two_sample(a: &[u64], b: &[u64]) -> TestResult {
+    let (na, nb) = (a.iter().sum::<u64>() as f64, b.iter().sum::<u64>() as f64);
+    let n = na + nb;
+    let mut stat = 0.0;
+    let mut k = 0usize;
+    for (&x, &y) in a.iter().zip(b) {
+        let col = (x + y) as f64;
+        if col == 0.0 {
+            continue;
+        }
+        k += 1;
+        let (ea, eb) = (na * col / n, nb * col / n);
+        stat += (x as f64 - ea).powi(2) / ea + (y as f64 - eb).powi(2) / eb;
+    }
+    if k < 2 || na == 0.0 || nb == 0.0 {
+        return TestResult { statistic: 0.0, p_value: 1.0 };
+    }
+    let dist = ChiSquared::new((k - 1) as f64).expect("df >= 1");
+    TestResult { statistic: stat, p_value: dist.sf(stat) }
+}
+
+/// Two-sided two-proportion z-test (pooled variance).
+pub fn two_proportion_z(hits_a: u64, n_a: u64, hits_b: u64, n_b: u64) -> TestResult {
+    if n_a == 0 || n_b == 0 {
+        return TestResult { statistic: 0.0, p_value: 1.0 };
+    }
+    let (pa, pb) = (hits_a as f64 / n_a as f64, hits_b as f64 / n_b as f64);
+    let pool = (hits_a + hits_b) as f64 / (n_a + n_b) as f64;
+    let se = (pool * (1.0 - pool) * (1.0 / n_a as f64 + 1.0 / n_b as f64)).sqrt();
+    if se == 0.0 {
+        return TestResult { statistic: 0.0, p_value: 1.0 };
+    }
+    let z = (pb - pa) / se;
+    let p = 2.0 * Normal::standard().sf(z.abs());
+    TestResult { statistic: z, p_value: p.min(1.0) }
+}
+
+/// Area under the ROC curve (Mann–Whitney U, ties get average ranks).
+/// `None` when only one class is present.
+pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    assert_eq!(scores.len(), labels.len());
+    let n_pos = labels.iter().filter(|l| **l).count();
+    let n_neg = labels.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            if labels[k] {
+                rank_sum_pos += avg_rank;
+            }
+        }
+        i = j + 1;
+    }
+    let (p, n) = (n_pos as f64, n_neg as f64);
+    Some((rank_sum_pos - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Mean negative log-likelihood, probabilities clipped to [1e-15, 1 - 1e-15].
+pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
+    let eps = 1e-15;
+    let s: f64 = probs
+        .iter()
+        .zip(labels)
+        .map(|(p, y)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            if *y { -p.ln() } else { -(1.0 - p).ln() }
+        })
+        .sum();
+    s / probs.len().max(1) as f64
+}
+
+/// Mean squared error of probabilities against 0/1 labels.
+pub fn brier(probs: &[f64], labels: &[bool]) -> f64 {
+    let s: f64 = probs
+        .iter()
+        .zip(labels)
+        .map(|(p, y)| (p - if *y { 1.0 } else { 0.0 }).powi(2))
+        .sum();
+    s / probs.len().max(1) as f64
+}
+
+/// Share of predictions equal to the labels.
+pub fn accuracy(preds: &[bool], labels: &[bool]) -> f64 {
+    let hits = preds.iter().zip(labels).filter(|(p, y)| p == y).count();
+    hits as f64 / preds.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_matches_hand_computed_values() {
+        let y = [false, false, true, true];
+        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &y), Some(0.75));
+        assert_eq!(auc(&[0.0, 0.0, 1.0, 1.0], &y), Some(1.0));
+        assert_eq!(auc(&[0.5; 4], &y), Some(0.5)); // all ties
+        assert_eq!(auc(&[0.1, 0.2], &[true, true]), None);
+    }
+
+    #[test]
+    fn ks_detects_a_shift_and_not_a_resample() {
+        let a: Vec<f64> = (0..2000).map(|i| i as f64 / 2000.0).collect();
+        let same: Vec<f64> = (0..1000).map(|i| (i as f64 + 0.5) / 1000.0).collect();
+        let shifted: Vec<f64> = same.iter().map(|x| x + 0.2).collect();
+        let r = ks_two_sample(&a, &same);
+        assert!(r.statistic < 0.01 && r.p_value > 0.99, "{r:?}");
+        let r = ks_two_sample(&a, &shifted);
+        assert!((r.statistic - 0.2).abs() < 0.002 && r.p_value < 1e-20, "{r:?}");
+    }
+
+    #[test]
+    fn ks_p_value_matches_reference() {
+        // scipy.stats.kstwobign.sf(1.0) = 0.26999967167735456
+        assert!((kolmogorov_q(1.0) - 0.269_999_671_677_354_6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn chi_square_matches_reference() {
+        // scipy.stats.chi2_contingency([[30, 70], [50, 50]], correction=False)
+        // -> statistic 8.333333, p 0.003892417
+        let r = chi_square_two_sample(&[30, 70], &[50, 50]);
+        assert!((r.statistic - 8.333_333).abs() < 1e-5, "{r:?}");
+        assert!((r.p_value - 0.003_892_417).abs() < 1e-8, "{r:?}");
+    }
+
+    #[test]
+    fn two_proportion_z_matches_reference() {
+        // 10/100 vs 25/100, pooled: scipy gives z = 2.7914526311954124,
+        // 2 * norm.sf(z) = 0.00524720373911564
+        let r = two_proportion_z(10, 100, 25, 100);
+        assert!((r.statistic - 2.791_452_631_195_412).abs() < 1e-9, "{r:?}");
+        assert!((r.p_value - 0.005_247_203_739_115_64).abs() < 1e-10, "{r:?}");
+    }
+
+    #[test]
+    fn log_loss_and_brier() {
+        let y = [true, false];
+        assert!((log_loss(&[0.5, 0.5], &y) - std::f64::consts::LN_2).abs() < 1e-12);
+        assert!((brier(&[1.0, 0.5], &y) - 0.125).abs() < 1e-12);
+        assert!(log_loss(&[0.0, 1.0], &y).is_finite());
+    }
+}

@@ -1,0 +1,127 @@
+//! A certified variant of an exercise for one seed, and its answer key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::certify::{certify, feature_categories, BayesCertificate, CleanCertificate, PlantedDrift, PlantedLeak};
+use crate::error::{DatasetError, Result};
+use crate::generate::{draw, Draw};
+use crate::seed::SeedSource;
+use crate::spec::{Exercise, ExerciseSpec, Rows};
+
+/// Version of the answer key's layout; bumped on any breaking change.
+pub const ANSWER_KEY_VERSION: u32 = 1;
+
+/// The sealed truth about a variant. Never enters a candidate's container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnswerKey {
+    pub schema_version: u32,
+    /// `grader-datasets <version>`: who generated this.
+    pub generator: String,
+    pub exercise: ExerciseRef,
+    pub seed: SeedSource,
+    /// Which deterministic draw of the seed passed its certificate.
+    pub attempt: u32,
+    pub rejected_draws: Vec<RejectedDraw>,
+    pub label: String,
+    pub id_column: String,
+    /// Columns of the public files, in order, without the label.
+    pub columns: Vec<String>,
+    /// Columns whose production distribution differs by design (identifiers,
+    /// leak columns): flagging their drift is neither right nor wrong.
+    pub drift_neutral_columns: Vec<String>,
+    pub rows: Rows,
+    pub leakage: Vec<PlantedLeak>,
+    pub drift: Vec<PlantedDrift>,
+    pub clean: CleanCertificate,
+    pub bayes: BayesCertificate,
+    /// SHA-256 of every data file of the variant, by path under its directory.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExerciseRef {
+    pub id: String,
+    pub version: u32,
+    /// SHA-256 of exercise.toml's bytes: the variant depends on them and the seed.
+    pub spec_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedDraw {
+    pub attempt: u32,
+    pub reasons: Vec<String>,
+}
+
+pub struct Variant {
+    pub key: AnswerKey,
+    pub draw: Draw,
+    /// Category names per feature (with a planted new one), for writing.
+    pub categories: Vec<Vec<String>>,
+}
+
+/// Draws until a draw passes its certificate; every step is seeded, so the
+/// same (exercise, seed) always ends at the same draw.
+pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
+    let spec = &exercise.spec;
+    let mut rejected = Vec::new();
+    for attempt in 0..spec.certificate.max_attempts {
+        let d = draw(spec, seed.value, attempt);
+        let cert = certify(spec, &d);
+        let failures = cert.failures();
+        if !failures.is_empty() {
+            rejected.push(RejectedDraw { attempt, reasons: failures });
+            continue;
+        }
+        let key = AnswerKey {
+            schema_version: ANSWER_KEY_VERSION,
+            generator: format!("grader-datasets {}", env!("CARGO_PKG_VERSION")),
+            exercise: ExerciseRef {
+                id: spec.exercise.id.clone(),
+                version: spec.exercise.version,
+                spec_sha256: hex(&Sha256::digest(exercise.raw.as_bytes())),
+            },
+            seed,
+            attempt,
+            rejected_draws: rejected,
+            label: spec.label.name.clone(),
+            id_column: spec.exercise.id_column.clone(),
+            columns: public_columns(spec, &d),
+            drift_neutral_columns: std::iter::once(spec.exercise.id_column.clone())
+                .chain(d.plan.post_outcome().map(|(c, _, _)| c.to_string()))
+                .collect(),
+            rows: spec.rows,
+            leakage: cert.leakage,
+            drift: cert.drift,
+            clean: cert.clean,
+            bayes: cert.bayes,
+            files: BTreeMap::new(),
+        };
+        let categories = feature_categories(spec, &d);
+        return Ok(Variant { key, draw: d, categories });
+    }
+    Err(DatasetError::Uncertifiable {
+        exercise: spec.exercise.id.clone(),
+        seed: seed.value,
+        attempts: spec.certificate.max_attempts,
+        reasons: rejected.last().map(|r| r.reasons.join("; ")).unwrap_or_default(),
+    })
+}
+
+/// Public column order: the id, then the features with the post-outcome
+/// column (if planted) at its drawn position.
+pub fn public_columns(spec: &ExerciseSpec, d: &Draw) -> Vec<String> {
+    let mut cols: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
+    if let Some((name, _, position)) = d.plan.post_outcome() {
+        cols.insert(position.min(cols.len()), name.to_string());
+    }
+    cols.insert(0, spec.exercise.id_column.clone());
+    cols
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

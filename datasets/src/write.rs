@@ -1,0 +1,240 @@
+//! Writes a variant to disk: `public/` for the candidate's container and
+//! `sealed/` for the grader only.
+//!
+//! Everything is written into a hidden temporary directory beside the target
+//! and renamed into place at the end, so a failed or interrupted run never
+//! leaves a half-written variant, and an existing non-empty directory is
+//! never touched.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{DatasetError, Result};
+use crate::generate::{Split, Values};
+use crate::spec::ExerciseSpec;
+use crate::variant::{hex, Variant};
+
+/// File names of a variant directory; the grader reads them from here.
+pub mod layout {
+    pub const PUBLIC: &str = "public";
+    pub const SEALED: &str = "sealed";
+    pub const TRAIN_PARQUET: &str = "train.parquet";
+    pub const TRAIN_CSV: &str = "train.csv";
+    pub const PRODUCTION_PARQUET: &str = "production.parquet";
+    pub const PRODUCTION_CSV: &str = "production.csv";
+    pub const SCHEMA: &str = "schema.json";
+    pub const HOLDOUT_SERVING: &str = "holdout_serving.parquet";
+    pub const HOLDOUT_OFFLINE: &str = "holdout_offline.parquet";
+    pub const HOLDOUT_TRUTH: &str = "holdout_truth.parquet";
+    pub const TRAFFIC: &str = "traffic.parquet";
+    pub const ANSWER_KEY: &str = "answer_key.json";
+    /// Column of `holdout_truth.parquet` with the generating model's probability.
+    pub const TRUE_PROBABILITY: &str = "true_probability";
+}
+
+/// `public/schema.json`: what the candidate is told about the columns.
+#[derive(Debug, Serialize)]
+pub struct PublicSchema {
+    pub schema_version: u32,
+    pub exercise: String,
+    pub contract_version: u32,
+    pub label: String,
+    pub features: Vec<ColumnType>,
+    pub max_rows_per_request: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ColumnType {
+    pub name: String,
+    /// `integer`, `number` or `string`; any value may also be null.
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+}
+
+/// Writes `variant` to `out`, which must not exist or be an empty directory.
+pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> Result<()> {
+    if out.exists() {
+        let empty = out.is_dir()
+            && std::fs::read_dir(out)
+                .map_err(|source| DatasetError::Write { path: out.into(), source })?
+                .next()
+                .is_none();
+        if !empty {
+            return Err(DatasetError::OutputNotEmpty(out.into()));
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|source| DatasetError::Write { path: parent.clone(), source })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".variant-partial-")
+        .tempdir_in(&parent)
+        .map_err(|source| DatasetError::Write { path: parent.clone(), source })?;
+
+    let public = tmp.path().join(layout::PUBLIC);
+    let sealed = tmp.path().join(layout::SEALED);
+    for d in [&public, &sealed] {
+        std::fs::create_dir(d).map_err(|source| DatasetError::Write { path: d.clone(), source })?;
+    }
+    let w = Writer { spec, variant };
+    let d = &variant.draw;
+    let mut hashes = BTreeMap::new();
+    let mut put = |dir: &Path, name: &str, df: &mut DataFrame| -> Result<()> {
+        let path = dir.join(name);
+        if name.ends_with(".csv") { write_csv(&path, df)? } else { write_parquet(&path, df)? }
+        hashes.insert(rel(tmp.path(), &path), sha256_file(&path)?);
+        Ok(())
+    };
+    let mut train = w.frame(&d.train, true)?;
+    put(&public, layout::TRAIN_PARQUET, &mut train)?;
+    put(&public, layout::TRAIN_CSV, &mut train)?;
+    let mut production = w.frame(&d.production, false)?;
+    put(&public, layout::PRODUCTION_PARQUET, &mut production)?;
+    put(&public, layout::PRODUCTION_CSV, &mut production)?;
+    put(&sealed, layout::HOLDOUT_SERVING, &mut w.frame(&d.holdout_serving, true)?)?;
+    put(&sealed, layout::HOLDOUT_OFFLINE, &mut w.frame(&d.holdout_offline, true)?)?;
+    put(&sealed, layout::TRAFFIC, &mut w.frame(&d.traffic, false)?)?;
+    put(&sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
+
+    let schema_path = public.join(layout::SCHEMA);
+    write_json(&schema_path, &w.schema())?;
+    hashes.insert(rel(tmp.path(), &schema_path), sha256_file(&schema_path)?);
+    variant.key.files = hashes;
+    write_json(&sealed.join(layout::ANSWER_KEY), &variant.key)?;
+
+    // Into place: rename is atomic, and an empty target directory is replaced.
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|source| DatasetError::Write { path: out.into(), source })?;
+    }
+    let tmp_path = tmp.keep();
+    std::fs::rename(&tmp_path, out).map_err(|source| {
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        DatasetError::Write { path: out.into(), source }
+    })
+}
+
+struct Writer<'a> {
+    spec: &'a ExerciseSpec,
+    variant: &'a Variant,
+}
+
+impl Writer<'_> {
+    /// A split as a frame in public column order, optionally with the label.
+    fn frame(&self, split: &Split, with_label: bool) -> Result<DataFrame> {
+        let key = &self.variant.key;
+        let mut cols: Vec<Column> = Vec::with_capacity(key.columns.len() + 1);
+        for name in &key.columns {
+            let col = if *name == key.id_column {
+                Column::new(name.into(), &split.ids)
+            } else if let Some(i) = self.spec.features.iter().position(|f| f.name == *name) {
+                match &split.features[i] {
+                    Values::Num(v) if self.spec.features[i].is_integer() => {
+                        Column::new(name.into(), v.iter().map(|x| x.map(|x| x as i64)).collect::<Vec<_>>())
+                    }
+                    Values::Num(v) => Column::new(name.into(), v),
+                    Values::Cat(v) => {
+                        let cats = &self.variant.categories[i];
+                        Column::new(name.into(), v.iter().map(|x| x.map(|c| cats[c as usize].as_str())).collect::<Vec<_>>())
+                    }
+                }
+            } else {
+                let leak = split.leak.as_ref().expect("the post-outcome column exists when planted");
+                Column::new(name.into(), leak)
+            };
+            cols.push(col);
+        }
+        if with_label {
+            cols.push(Column::new(key.label.as_str().into(), labels(&split.labels)));
+        }
+        DataFrame::new(split.len(), cols).map_err(|e| frame_err("frame", e))
+    }
+
+    fn truth(&self, split: &Split) -> Result<DataFrame> {
+        let rows: Vec<i64> = (0..split.len() as i64).collect();
+        DataFrame::new(
+            split.len(),
+            vec![
+                Column::new("row".into(), rows),
+                Column::new(self.variant.key.label.as_str().into(), labels(&split.labels)),
+                Column::new(layout::TRUE_PROBABILITY.into(), &split.probs),
+            ],
+        )
+        .map_err(|e| frame_err("holdout truth", e))
+    }
+
+    fn schema(&self) -> PublicSchema {
+        let key = &self.variant.key;
+        let features = key
+            .columns
+            .iter()
+            .map(|name| {
+                let ty = match self.spec.feature(name) {
+                    Some(f) if f.dist.is_categorical() => "string",
+                    Some(f) if f.is_integer() => "integer",
+                    Some(_) => "number",
+                    None if *name == key.id_column => "integer",
+                    None => "number",
+                };
+                ColumnType { name: name.clone(), ty }
+            })
+            .collect();
+        PublicSchema {
+            schema_version: 1,
+            exercise: self.spec.exercise.id.clone(),
+            contract_version: self.spec.contract.version,
+            label: key.label.clone(),
+            features,
+            max_rows_per_request: self.spec.contract.max_rows_per_request,
+        }
+    }
+}
+
+fn labels(l: &[bool]) -> Vec<i64> {
+    l.iter().map(|&y| y as i64).collect()
+}
+
+fn frame_err(what: &str, e: PolarsError) -> DatasetError {
+    DatasetError::Frame { path: PathBuf::from(what), message: e.to_string() }
+}
+
+fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let file = File::create(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Snappy)
+        .finish(df)
+        .map_err(|e| DatasetError::Frame { path: path.into(), message: e.to_string() })?;
+    Ok(())
+}
+
+fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let file = File::create(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
+    let mut buf = BufWriter::new(file);
+    CsvWriter::new(&mut buf)
+        .include_header(true)
+        .finish(df)
+        .map_err(|e| DatasetError::Frame { path: path.into(), message: e.to_string() })?;
+    buf.flush().map_err(|source| DatasetError::Write { path: path.into(), source })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("plain data serialises");
+    text.push('\n');
+    std::fs::write(path, text).map_err(|source| DatasetError::Write { path: path.into(), source })
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn rel(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}

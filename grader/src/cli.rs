@@ -1,0 +1,73 @@
+//! Command-line arguments, parsed once into validated requests.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use datasets::SeedSource;
+
+use crate::error::{GraderError, Result};
+use crate::variant::VariantRequest;
+
+#[derive(Debug, Parser)]
+#[command(name = "grader", version, about = "Automated grader for MLOps take-home exercises")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print machine-readable JSON on stdout instead of a human summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a seeded exercise variant: public data for the candidate and a
+    /// sealed answer key for the grader.
+    Variant(VariantArgs),
+}
+
+/// Where a seed comes from: `--seed N`, or `--candidate ID --secret FILE`.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Seed of the variant.
+    #[arg(long, conflicts_with_all = ["candidate", "secret"])]
+    pub seed: Option<u64>,
+    /// Candidate id to derive the seed from (with --secret).
+    #[arg(long, requires = "secret")]
+    pub candidate: Option<String>,
+    /// File whose bytes key the seed derivation (HMAC-SHA256); at least 16 bytes.
+    #[arg(long, requires = "candidate")]
+    pub secret: Option<PathBuf>,
+}
+
+impl SeedArgs {
+    pub fn resolve(&self) -> Result<SeedSource> {
+        match (&self.seed, &self.candidate, &self.secret) {
+            (Some(s), _, _) => Ok(SeedSource::given(*s)),
+            (None, Some(c), Some(f)) => Ok(SeedSource::derive(c, f)?),
+            _ => Err(GraderError::Usage(
+                "give a seed: --seed N, or --candidate ID --secret FILE".into(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VariantArgs {
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// Output directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl VariantArgs {
+    pub fn request(&self) -> Result<VariantRequest> {
+        Ok(VariantRequest { exercise: self.exercise.clone(), seed: self.seed.resolve()?, out: self.out.clone() })
+    }
+}

@@ -1,0 +1,11 @@
+//! grader: an automated grader for MLOps take-home exercises.
+//!
+//! The binary is a thin layer over this library: `cli` parses arguments once
+//! into validated requests, each command module does the work and returns
+//! typed results or a [`error::GraderError`], and only `main` turns errors into
+//! the exit codes of [`exit::Exit`].
+
+pub mod cli;
+pub mod error;
+pub mod exit;
+pub mod variant;

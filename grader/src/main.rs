@@ -1,0 +1,46 @@
+//! The `grader` binary: parse, run, and map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use grader::cli::{Cli, Command};
+use grader::error::Result;
+use grader::exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.quiet);
+    match run(&cli) {
+        Ok(()) => ExitCode::from(Exit::Success.code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(e.exit().code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Variant(args) => {
+            let summary = grader::variant::run(&args.request()?)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&summary).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!("{}", summary.human());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(quiet: bool) {
+    let default = if quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRADER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
