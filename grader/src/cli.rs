@@ -26,6 +26,20 @@ pub enum Command {
     /// Generate a seeded exercise variant: public data for the candidate and a
     /// sealed answer key for the grader.
     Variant(VariantArgs),
+    /// Remove every container, network and image the grader created
+    /// (found by label), e.g. after a crash or a killed run.
+    Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only the objects of this run id.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Docker endpoint (unix:///path or tcp://host:port); default DOCKER_HOST
+    /// or the local socket.
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
 }
 
 /// Where a seed comes from: `--seed N`, or `--candidate ID --secret FILE`.

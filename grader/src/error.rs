@@ -3,20 +3,34 @@
 use datasets::DatasetError;
 
 use crate::exit::Exit;
+use crate::sandbox::{FailureClass, SandboxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraderError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
 
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+
     #[error("{0}")]
     Usage(String),
+
+    /// The engine refused to remove objects the grader created.
+    #[error("could not remove: {}", .0.join("; "))]
+    Cleanup(Vec<String>),
 }
 
 impl GraderError {
     pub fn exit(&self) -> Exit {
         match self {
             GraderError::Usage(_) => Exit::Usage,
+            GraderError::Cleanup(_) => Exit::Infrastructure,
+            GraderError::Sandbox(e) => match e.class() {
+                FailureClass::Infrastructure => Exit::Infrastructure,
+                FailureClass::BuildRejected => Exit::Usage,
+                _ => Exit::Failed,
+            },
             GraderError::Dataset(e) => match e {
                 DatasetError::ReadSpec { .. }
                 | DatasetError::ParseSpec { .. }

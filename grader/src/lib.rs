@@ -7,5 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod clean;
 pub mod exit;
+pub mod sandbox;
 pub mod variant;

@@ -34,8 +34,30 @@ fn run(cli: &Cli) -> Result<()> {
                 eprintln!("{}", summary.human());
             }
         }
+        Command::Clean(args) => {
+            let rt = runtime()?;
+            let removed = rt.block_on(grader::clean::run(args.docker_host.as_deref(), args.run.as_deref()))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&removed).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!(
+                    "removed {} container(s), {} network(s), {} image(s)",
+                    removed.containers, removed.networks, removed.images
+                );
+            }
+            if !removed.errors.is_empty() {
+                return Err(grader::error::GraderError::Cleanup(removed.errors));
+            }
+        }
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| grader::error::GraderError::Usage(format!("cannot start the async runtime: {e}")))
 }
 
 fn init_tracing(quiet: bool) {

@@ -1,5 +1,7 @@
-//! End-to-end tests of the `grader` binary: one test binary, one module per
-//! command, per-test temporary directories, helpers in `support`.
+//! End-to-end tests of the `grader` binary and library: one test binary, one
+//! module per area, per-test temporary directories, helpers in `support`.
+//! Tests that need Docker fail loudly when it is missing; none skips.
 
+mod sandbox;
 mod support;
 mod variant;

@@ -119,3 +119,91 @@ pub fn parquet(path: &Path) -> Csv {
         .collect();
     Csv { header, columns }
 }
+
+/// The Docker Engine, or a loud failure: tests that need Docker never skip.
+pub async fn docker() -> bollard::Docker {
+    match grader::sandbox::docker::connect(None).await {
+        Ok(d) => d,
+        Err(e) => panic!("this test needs a Docker Engine and none answers: {e}. Run scripts/test (it starts one) or start Docker."),
+    }
+}
+
+/// The exercise's sandbox limits, checking the base image exists.
+pub async fn limits(docker: &bollard::Docker) -> grader::sandbox::Limits {
+    let ex = datasets::Exercise::load(&churn()).unwrap();
+    let limits = grader::sandbox::Limits::from_contract(&ex.spec.contract);
+    if docker.inspect_image(&limits.base_image).await.is_err() {
+        panic!("base image {} is missing: build it with scripts/build-base-image", limits.base_image);
+    }
+    limits
+}
+
+/// A certified variant of the churn exercise, written to `dir/variant`.
+pub fn variant_in(dir: &Path, seed: u64) -> PathBuf {
+    let ex = datasets::Exercise::load(&churn()).unwrap();
+    let mut v = datasets::generate(&ex, datasets::SeedSource::given(seed)).unwrap();
+    let out = dir.join("variant");
+    datasets::write_variant(&ex.spec, &mut v, &out).unwrap();
+    out
+}
+
+/// Objects (containers, networks, images) still labelled with `run`.
+pub async fn leftovers(docker: &bollard::Docker, run: &grader::sandbox::RunId) -> usize {
+    use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, ListNetworksOptions};
+    let filters = Some(std::collections::HashMap::from([("label".to_string(), vec![run.filter()])]));
+    let c = docker
+        .list_containers(Some(ListContainersOptions { all: true, filters: filters.clone(), ..Default::default() }))
+        .await
+        .unwrap();
+    let n = docker.list_networks(Some(ListNetworksOptions { filters: filters.clone() })).await.unwrap();
+    let i = docker.list_images(Some(ListImagesOptions { filters, ..Default::default() })).await.unwrap();
+    c.len() + n.len() + i.len()
+}
+
+/// This machine's own non-loopback IPv4 addresses (getifaddrs).
+pub fn own_addresses() -> Vec<std::net::Ipv4Addr> {
+    let mut out = Vec::new();
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        assert_eq!(libc::getifaddrs(&mut list), 0, "getifaddrs failed");
+        let mut cur = list;
+        while !cur.is_null() {
+            let addr = (*cur).ifa_addr;
+            if !addr.is_null() && (*addr).sa_family as i32 == libc::AF_INET {
+                let sin = &*(addr as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() {
+                    out.push(ip);
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A copy of a fixture submission in `dir`, to add test inputs to.
+pub fn fixture_copy(name: &str, dir: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    let to = dir.join(name);
+    copy(&root().join("fixtures/submissions").join(name), &to);
+    to
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures/submissions").join(name)
+}
