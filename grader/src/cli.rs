@@ -26,9 +26,41 @@ pub enum Command {
     /// Generate a seeded exercise variant: public data for the candidate and a
     /// sealed answer key for the grader.
     Variant(VariantArgs),
+    /// Build and start one submission in the sandbox against a variant, wait
+    /// until /health answers, show its report.json, then stop and clean up.
+    Run(RunArgs),
     /// Remove every container, network and image the grader created
     /// (found by label), e.g. after a crash or a killed run.
     Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Submission directory (with a Dockerfile at its top level).
+    #[arg(value_name = "SUBMISSION")]
+    pub submission: PathBuf,
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    #[command(flatten)]
+    pub overrides: crate::session::Overrides,
+    /// Keep the service up after it is healthy, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+}
+
+impl RunArgs {
+    pub fn request(&self) -> Result<crate::run_submission::RunRequest> {
+        Ok(crate::run_submission::RunRequest {
+            submission: self.submission.clone(),
+            exercise: self.exercise.clone(),
+            seed: self.seed.resolve()?,
+            overrides: self.overrides.clone(),
+            serve: self.serve,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,10 @@ pub enum GraderError {
     #[error("{0}")]
     Usage(String),
 
+    /// The submission did not become healthy (already reported in detail).
+    #[error("the submission did not become healthy ({0:?})")]
+    NotHealthy(FailureClass),
+
     /// The engine refused to remove objects the grader created.
     #[error("could not remove: {}", .0.join("; "))]
     Cleanup(Vec<String>),
@@ -26,6 +30,8 @@ impl GraderError {
         match self {
             GraderError::Usage(_) => Exit::Usage,
             GraderError::Cleanup(_) => Exit::Infrastructure,
+            GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
+            GraderError::NotHealthy(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {
                 FailureClass::Infrastructure => Exit::Infrastructure,
                 FailureClass::BuildRejected => Exit::Usage,

@@ -9,5 +9,8 @@ pub mod cli;
 pub mod error;
 pub mod clean;
 pub mod exit;
+pub mod progress;
+pub mod run_submission;
 pub mod sandbox;
+pub mod session;
 pub mod variant;

@@ -34,6 +34,19 @@ fn run(cli: &Cli) -> Result<()> {
                 eprintln!("{}", summary.human());
             }
         }
+        Command::Run(args) => {
+            let req = args.request()?;
+            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let summary = runtime()?.block_on(grader::run_submission::run(req, &progress))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&summary).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!("{}", summary.human());
+            }
+            if let Some(class) = summary.failure_class {
+                return Err(grader::error::GraderError::NotHealthy(class));
+            }
+        }
         Command::Clean(args) => {
             let rt = runtime()?;
             let removed = rt.block_on(grader::clean::run(args.docker_host.as_deref(), args.run.as_deref()))?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use grader::sandbox::build::build;
 use grader::sandbox::cleanup::RunGuard;
 use grader::sandbox::context;
-use grader::sandbox::run::{start, RunConfig};
+use grader::sandbox::run::{start, Access, RunConfig};
 use grader::sandbox::{FailureClass, RunId, SandboxError};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -25,7 +25,7 @@ async fn reference_submission_builds_runs_and_reports() {
     let guard = RunGuard::new(&docker, &run, false);
 
     let image = build(&docker, &fixture("reference"), &run, &limits).await.expect("reference builds");
-    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run })
+    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await
         .expect("reference starts");
     let ready = service.wait_ready(&docker).await;
@@ -153,7 +153,7 @@ async fn sandbox_properties_hold_inside_the_container() {
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false);
     let image = build(&docker, &sub, &run, &limits).await.expect("probe builds");
-    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run })
+    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await
         .unwrap();
     let ready = service.wait_ready(&docker).await;
@@ -259,11 +259,110 @@ async fn a_dropped_guard_still_removes_everything() {
     {
         let _guard = RunGuard::new(&docker, &run, false);
         let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
-        let _service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run })
+        let _service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
             .await
             .unwrap();
         assert!(leftovers(&docker, &run).await >= 3, "image, candidate and relay exist");
         // Dropped here without cleanup(), as on an early return or a panic.
     }
+    assert_eq!(leftovers(&docker, &run).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loopback_fallback_publishes_on_127_0_0_1_only() {
+    let docker = docker().await;
+    let limits = limits(&docker).await;
+    let t = TempDir::new().unwrap();
+    let data = variant_in(t.path(), 2);
+    let run = RunId::new();
+    let guard = RunGuard::new(&docker, &run, false);
+    let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
+    let config = RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::LoopbackPort };
+    let service = start(&docker, &config).await.unwrap();
+    let ready = service.wait_ready(&docker).await;
+    let url = service.url("/health");
+    let info = docker.inspect_container(&service.candidate, None).await.unwrap();
+    service.stop(&docker).await.unwrap();
+    guard.cleanup().await;
+    ready.unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(service.socket().is_none() && service.relay.is_none());
+    let bindings = info.host_config.unwrap().port_bindings.unwrap();
+    for b in bindings.values().flatten().flatten() {
+        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"), "published beyond loopback: {b:?}");
+    }
+    assert_eq!(leftovers(&docker, &run).await, 0);
+}
+
+#[test]
+fn grader_run_reports_a_healthy_submission_and_leaves_nothing() {
+    let o = crate::support::grader(&[
+        "run",
+        crate::support::fixture("reference").to_str().unwrap(),
+        "--exercise",
+        crate::support::churn().to_str().unwrap(),
+        "--seed",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ready"], true);
+    assert!(v["report"]["leakage"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+    let run = v["run"].as_str().unwrap();
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=org.grader.run={run}")])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "containers left: {}", String::from_utf8_lossy(&left.stdout));
+}
+
+#[test]
+fn grader_run_classifies_a_missing_dockerfile_as_bad_input() {
+    let t = TempDir::new().unwrap();
+    let o = crate::support::grader(&[
+        "run", t.path().to_str().unwrap(), "--exercise", crate::support::churn().to_str().unwrap(), "--seed", "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", crate::support::stderr(&o));
+    assert!(crate::support::stderr(&o).contains("no Dockerfile"), "{}", crate::support::stderr(&o));
+}
+
+#[test]
+fn an_unreachable_docker_engine_is_an_infrastructure_error_naming_the_endpoint() {
+    let t = TempDir::new().unwrap();
+    let sock = t.path().join("no-engine.sock");
+    let host = format!("unix://{}", sock.display());
+    for args in [vec!["clean", "--docker-host", host.as_str()], vec!["clean"]] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+            .args(&args)
+            .env("DOCKER_HOST", &host)
+            .output()
+            .unwrap();
+        let err = crate::support::stderr(&o);
+        assert_eq!(o.status.code(), Some(5), "{err}");
+        assert!(err.contains(sock.to_str().unwrap()) && err.contains("DOCKER_HOST"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grader_clean_removes_leftovers_by_label() {
+    let docker = docker().await;
+    let limits = limits(&docker).await;
+    let run = RunId::new();
+    // A leftover, as a killed grader would leave it.
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(limits.base_image.clone()),
+        cmd: Some(vec!["sleep".into(), "300".into()]),
+        labels: Some(run.labels("candidate")),
+        host_config: Some(bollard::models::HostConfig { network_mode: Some("none".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let id = docker.create_container(None, body).await.unwrap().id;
+    docker.start_container(&id, None).await.unwrap();
+    assert_eq!(leftovers(&docker, &run).await, 1);
+    let o = crate::support::grader(&["clean", "--run", run.as_str(), "--json"]);
+    assert!(o.status.success(), "{}", crate::support::stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["containers"], 1);
     assert_eq!(leftovers(&docker, &run).await, 0);
 }

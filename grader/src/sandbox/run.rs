@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, ResourcesUlimits};
 use bollard::query_parameters::{CreateContainerOptions, LogsOptions, StopContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -19,6 +19,21 @@ use super::{Limits, RunId, SandboxError, CANDIDATE_USER};
 const RELAY: &str = include_str!("relay.py");
 const SOCKET: &str = "api.sock";
 
+/// How the grader reaches the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Network mode `none` and a relay exposing the port as a unix socket:
+    /// the service reaches nothing, not even this host. The default.
+    #[default]
+    Socket,
+    /// Fallback for engines whose bind-mounted unix sockets the host cannot
+    /// open (Docker Desktop's VM): the port is published on 127.0.0.1 only.
+    /// The container then sits on the default bridge and CAN reach the
+    /// network, so this is for a candidate's self-check on their own
+    /// machine, never for grading others' code.
+    LoopbackPort,
+}
+
 /// What to run.
 pub struct RunConfig<'a> {
     pub image: &'a str,
@@ -26,16 +41,18 @@ pub struct RunConfig<'a> {
     pub data_dir: &'a Path,
     pub limits: &'a Limits,
     pub run: &'a RunId,
+    pub access: Access,
 }
 
 /// A started service: its containers, its `/output`, and a client that
 /// reaches it through the relay's socket.
 pub struct Service {
     pub candidate: String,
-    pub relay: String,
+    pub relay: Option<String>,
     output: TempDir,
     sock_dir: TempDir,
     client: reqwest::Client,
+    base: String,
     limits: Limits,
     started: Instant,
 }
@@ -101,11 +118,49 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         }),
         ..Default::default()
     };
+    let port_key = format!("{}/tcp", limits.port);
+    let mut candidate = candidate;
+    if cfg.access == Access::LoopbackPort {
+        let hc = candidate.host_config.as_mut().expect("set above");
+        hc.network_mode = Some("bridge".into());
+        hc.port_bindings = Some(HashMap::from([(
+            port_key.clone(),
+            Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: None }]),
+        )]));
+        candidate.exposed_ports = Some(vec![port_key.clone()]);
+    }
     let candidate_id = create(docker, candidate, "candidate", cfg.run).await?;
     docker
         .start_container(&candidate_id, None)
         .await
         .map_err(SandboxError::docker("start candidate container"))?;
+
+    if cfg.access == Access::LoopbackPort {
+        let info = docker
+            .inspect_container(&candidate_id, None)
+            .await
+            .map_err(SandboxError::docker("inspect candidate container"))?;
+        let host_port = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get(&port_key).cloned().flatten())
+            .and_then(|b| b.into_iter().find_map(|b| b.host_port))
+            .ok_or_else(|| SandboxError::Io {
+                path: PathBuf::from(&port_key),
+                source: std::io::Error::other("the engine published no host port"),
+            })?;
+        let client = http_client(reqwest::Client::builder(), limits, &PathBuf::from(&port_key))?;
+        return Ok(Service {
+            candidate: candidate_id,
+            relay: None,
+            output,
+            sock_dir,
+            client,
+            base: format!("http://127.0.0.1:{host_port}"),
+            limits: limits.clone(),
+            started: Instant::now(),
+        });
+    }
 
     let relay = ContainerCreateBody {
         image: Some(limits.base_image.clone()),
@@ -131,19 +186,15 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
     docker.start_container(&relay_id, None).await.map_err(SandboxError::docker("start relay container"))?;
 
     let socket = sock_dir.path().join(SOCKET);
-    let client = reqwest::Client::builder()
-        .unix_socket(socket.clone())
-        .no_proxy()
-        .timeout(limits.request_timeout)
-        .pool_max_idle_per_host(64)
-        .build()
-        .map_err(|e| SandboxError::Io { path: socket.clone(), source: std::io::Error::other(e) })?;
+    let client = http_client(reqwest::Client::builder().unix_socket(socket.clone()), limits, &socket)?;
     Ok(Service {
         candidate: candidate_id,
-        relay: relay_id,
+        relay: Some(relay_id),
         output,
         sock_dir,
         client,
+        // The host part is ignored: every connection goes to the socket.
+        base: "http://candidate".into(),
         limits: limits.clone(),
         started: Instant::now(),
     })
@@ -156,6 +207,16 @@ async fn create(docker: &Docker, body: ContainerCreateBody, role: &str, run: &Ru
         .await
         .map_err(SandboxError::docker("create container"))?
         .id)
+}
+
+/// The probes' client: never a proxy (an HTTP_PROXY in the environment must
+/// not route traffic off this machine), the contract's request timeout.
+fn http_client(b: reqwest::ClientBuilder, limits: &Limits, at: &Path) -> Result<reqwest::Client, SandboxError> {
+    b.no_proxy()
+        .timeout(limits.request_timeout)
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| SandboxError::Io { path: at.into(), source: std::io::Error::other(e) })
 }
 
 fn log_config(bytes: u64) -> HostConfigLogConfig {
@@ -185,13 +246,14 @@ impl Service {
         &self.client
     }
 
-    /// URL of `path` on the service; the host part is ignored by the socket client.
+    /// URL of `path` on the service.
     pub fn url(&self, path: &str) -> String {
-        format!("http://candidate{path}")
+        format!("{}{path}", self.base)
     }
 
-    pub fn socket(&self) -> PathBuf {
-        self.sock_dir.path().join(SOCKET)
+    /// The relay's socket, when reached through one.
+    pub fn socket(&self) -> Option<PathBuf> {
+        self.relay.as_ref().map(|_| self.sock_dir.path().join(SOCKET))
     }
 
     /// The host directory mounted at `/output`.

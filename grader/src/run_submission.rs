@@ -1,0 +1,125 @@
+//! `grader run`: build and start one submission in the sandbox against a
+//! variant, wait until it is healthy, show its report, and stop (or, with
+//! `--serve`, keep it up until Ctrl-C). No probes, no score.
+
+use std::path::PathBuf;
+
+use datasets::{Exercise, SeedSource};
+use serde::Serialize;
+
+use crate::error::{GraderError, Result};
+use crate::progress::Progress;
+use crate::sandbox::{FailureClass, Limits};
+use crate::session::{self, Overrides};
+
+pub struct RunRequest {
+    pub submission: PathBuf,
+    pub exercise: PathBuf,
+    pub seed: SeedSource,
+    pub overrides: Overrides,
+    pub serve: bool,
+}
+
+/// What `grader run --json` prints.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    pub schema_version: u32,
+    pub run: Option<String>,
+    pub ready: bool,
+    pub ready_after_ms: Option<u128>,
+    pub failure_class: Option<FailureClass>,
+    pub error: Option<String>,
+    /// The candidate's /output/report.json, if it parsed as JSON.
+    pub report: Option<serde_json::Value>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub log_tail: String,
+}
+
+pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
+    let exercise = Exercise::load(&req.exercise)?;
+    let limits = req.overrides.apply(Limits::from_contract(&exercise.spec.contract)).map_err(GraderError::Usage)?;
+    progress.phase("generating the variant");
+    let (tmp, variant) = session::variant_for(&exercise, req.seed)?;
+    let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await?;
+    let s = match opened {
+        Ok(s) => s,
+        Err(f) => {
+            let (exit_code, oom_killed, logs) = match &f.logs {
+                Some(l) => (l.exit_code, l.oom_killed, l.logs.clone()),
+                None => (None, false, f.build_log.clone().unwrap_or_default()),
+            };
+            return Ok(RunSummary {
+                schema_version: 1,
+                run: None,
+                ready: false,
+                ready_after_ms: None,
+                failure_class: Some(f.error.class()),
+                error: Some(f.error.to_string()),
+                report: None,
+                exit_code,
+                oom_killed,
+                log_tail: tail(&logs, 40),
+            });
+        }
+    };
+    let report = s.service.read_output("report.json", 4 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if req.serve {
+        match s.service.socket() {
+            Some(sock) => progress.phase(format!("serving: curl --unix-socket {} http://candidate/health  (Ctrl-C stops and cleans up)", sock.display())),
+            None => progress.phase(format!("serving at {}  (Ctrl-C stops and cleans up)", s.service.url(""))),
+        }
+        if !progress.enabled() {
+            eprintln!("{}", s.service.url("/health"));
+        }
+        std::future::pending::<()>().await;
+    }
+    progress.phase("stopping and cleaning up");
+    let stopped = s.service.stop(&s.docker).await?;
+    let run = s.run.to_string();
+    let ready_after = s.ready_after;
+    let removed = s.guard.cleanup().await;
+    if !removed.errors.is_empty() {
+        return Err(GraderError::Cleanup(removed.errors));
+    }
+    Ok(RunSummary {
+        schema_version: 1,
+        run: Some(run),
+        ready: true,
+        ready_after_ms: Some(ready_after.as_millis()),
+        failure_class: None,
+        error: None,
+        report,
+        exit_code: stopped.exit_code,
+        oom_killed: stopped.oom_killed,
+        log_tail: tail(&stopped.logs, 40),
+    })
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl RunSummary {
+    pub fn human(&self) -> String {
+        if self.ready {
+            let findings = |k: &str| self.report.as_ref().and_then(|r| r[k].as_array().map(|a| a.len()));
+            format!(
+                "healthy after {:.1}s; report.json: {}",
+                self.ready_after_ms.unwrap_or(0) as f64 / 1000.0,
+                match (findings("leakage"), findings("drift")) {
+                    (Some(l), Some(d)) => format!("{l} leakage and {d} drift finding(s)"),
+                    _ => "missing or not valid JSON".into(),
+                }
+            )
+        } else {
+            format!(
+                "not healthy: {} ({:?})\n--- last log lines ---\n{}",
+                self.error.as_deref().unwrap_or("?"),
+                self.failure_class,
+                self.log_tail
+            )
+        }
+    }
+}
