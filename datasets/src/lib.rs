@@ -10,6 +10,7 @@ pub mod error;
 pub mod generate;
 pub mod plan;
 pub mod rng;
+pub mod sealed;
 pub mod seed;
 pub mod spec;
 pub mod stats;

@@ -26,12 +26,83 @@ pub enum Command {
     /// Generate a seeded exercise variant: public data for the candidate and a
     /// sealed answer key for the grader.
     Variant(VariantArgs),
+    /// Grade a submission: build and run it in the sandbox against a variant,
+    /// probe its API, score its findings, and write results to --out.
+    Grade(GradeArgs),
+    /// The same probes against a service already running on this machine
+    /// (no Docker): for a candidate who runs the service directly.
+    Probe(ProbeArgs),
     /// Build and start one submission in the sandbox against a variant, wait
     /// until /health answers, show its report.json, then stop and clean up.
     Run(RunArgs),
     /// Remove every container, network and image the grader created
     /// (found by label), e.g. after a crash or a killed run.
     Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// Submission directory (with a Dockerfile at its top level).
+    #[arg(value_name = "SUBMISSION")]
+    pub submission: PathBuf,
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// Results directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub overrides: crate::session::Overrides,
+    /// Exit with 1 when the score is below this percentage.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_under: Option<f64>,
+}
+
+impl GradeArgs {
+    pub fn request(&self) -> Result<crate::grade::GradeRequest> {
+        Ok(crate::grade::GradeRequest {
+            submission: self.submission.clone(),
+            exercise: self.exercise.clone(),
+            seed: self.seed.resolve()?,
+            out: self.out.clone(),
+            overrides: self.overrides.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Base URL of the running service; loopback only (127.0.0.0/8, ::1, localhost).
+    #[arg(long)]
+    pub url: String,
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+    /// Results directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The service's OUTPUT_DIR, to read report.json from (else not judged).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Exit with 1 when the score is below this percentage.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_under: Option<f64>,
+}
+
+impl ProbeArgs {
+    pub fn request(&self) -> Result<crate::grade::ProbeRequest> {
+        Ok(crate::grade::ProbeRequest {
+            url: self.url.clone(),
+            exercise: self.exercise.clone(),
+            seed: self.seed.resolve()?,
+            out: self.out.clone(),
+            output: self.output.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,21 @@ pub enum GraderError {
     #[error("the submission did not become healthy ({0:?})")]
     NotHealthy(FailureClass),
 
+    /// The grader's side failed mid-grade (results written, marked ungraded).
+    #[error("infrastructure failure: {0}")]
+    Infrastructure(String),
+
+    #[error("cannot write results to {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The score is below `--fail-under`.
+    #[error("score {score}% is below --fail-under {threshold}%")]
+    BelowThreshold { score: f64, threshold: f64 },
+
     /// The engine refused to remove objects the grader created.
     #[error("could not remove: {}", .0.join("; "))]
     Cleanup(Vec<String>),
@@ -29,7 +44,9 @@ impl GraderError {
     pub fn exit(&self) -> Exit {
         match self {
             GraderError::Usage(_) => Exit::Usage,
-            GraderError::Cleanup(_) => Exit::Infrastructure,
+            GraderError::Cleanup(_) | GraderError::Infrastructure(_) => Exit::Infrastructure,
+            GraderError::Io { .. } => Exit::Io,
+            GraderError::BelowThreshold { .. } => Exit::Failed,
             GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
             GraderError::NotHealthy(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {

@@ -34,6 +34,22 @@ fn run(cli: &Cli) -> Result<()> {
                 eprintln!("{}", summary.human());
             }
         }
+        Command::Grade(args) => {
+            let req = args.request()?;
+            let out = req.out.clone();
+            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let result = runtime()?.block_on(grader::grade::grade(req, &progress))?;
+            emit(cli, &result, &out);
+            gate(&result, args.fail_under)?;
+        }
+        Command::Probe(args) => {
+            let req = args.request()?;
+            let out = req.out.clone();
+            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let result = runtime()?.block_on(grader::grade::probe(req, &progress))?;
+            emit(cli, &result, &out);
+            gate(&result, args.fail_under)?;
+        }
         Command::Run(args) => {
             let req = args.request()?;
             let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
@@ -64,6 +80,22 @@ fn run(cli: &Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints a grade: result.json on stdout with --json, a summary on stderr otherwise.
+fn emit(cli: &Cli, r: &grader::report::GradeResult, out: &std::path::Path) {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(r).expect("plain data"));
+    } else if !cli.quiet {
+        eprintln!("{}", grader::report::summary(r, out));
+    }
+}
+
+fn gate(r: &grader::report::GradeResult, fail_under: Option<f64>) -> Result<()> {
+    match fail_under {
+        Some(t) if r.score.percent < t => Err(grader::error::GraderError::BelowThreshold { score: r.score.percent, threshold: t }),
+        _ => Ok(()),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -2,6 +2,8 @@
 //! module per area, per-test temporary directories, helpers in `support`.
 //! Tests that need Docker fail loudly when it is missing; none skips.
 
+mod grade;
+mod latency;
 mod sandbox;
 mod support;
 mod variant;

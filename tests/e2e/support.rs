@@ -207,3 +207,41 @@ pub fn fixture_copy(name: &str, dir: &Path) -> PathBuf {
 pub fn fixture(name: &str) -> PathBuf {
     root().join("fixtures/submissions").join(name)
 }
+
+/// The churn exercise with a short latency window (1 s warm-up, 4 s
+/// measured), so a grade takes seconds; everything else as shipped.
+pub fn quick_exercise(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(churn().join("exercise.toml")).unwrap();
+    let quick = text
+        .replace("latency_warmup_seconds = 5", "latency_warmup_seconds = 1")
+        .replace("latency_duration_seconds = 20", "latency_duration_seconds = 4");
+    assert_ne!(quick, text, "latency settings not found in exercise.toml");
+    let d = dir.join("quick-churn");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("exercise.toml"), quick).unwrap();
+    d
+}
+
+/// `grader grade SUBMISSION` on the quick exercise; returns result.json.
+pub fn grade(submission: &Path, seed: u64, dir: &Path) -> (Output, Option<serde_json::Value>, PathBuf) {
+    let out = dir.join(format!("results-{}", submission.file_name().unwrap().to_string_lossy()));
+    let ex = quick_exercise(dir);
+    let o = grader(&[
+        "grade",
+        submission.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let result = std::fs::read_to_string(out.join("result.json")).ok().map(|t| serde_json::from_str(&t).unwrap());
+    (o, result, out)
+}
+
+/// Points of one check in a result.json.
+pub fn check<'a>(result: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    result["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
+}

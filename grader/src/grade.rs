@@ -1,0 +1,317 @@
+//! `grader grade` and `grader probe`: variant → (sandbox) → probes →
+//! findings → score → results. Results are written whatever happens to the
+//! submission; only an infrastructure failure leaves it ungraded.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use datasets::sealed::Sealed;
+use datasets::spec::ExerciseSpec;
+use datasets::{Exercise, SeedSource};
+
+use crate::error::{GraderError, Result};
+use crate::findings;
+use crate::probe::latency::LatencyConfig;
+use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
+use crate::progress::Progress;
+use crate::report::{self, ExerciseInfo, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
+use crate::sandbox::{FailureClass, Limits, SandboxError};
+use crate::score::{self, Outcome, ProbeResults};
+use crate::session::{self, Overrides};
+
+pub struct GradeRequest {
+    pub submission: PathBuf,
+    pub exercise: PathBuf,
+    pub seed: SeedSource,
+    pub out: PathBuf,
+    pub overrides: Overrides,
+}
+
+pub struct ProbeRequest {
+    pub url: String,
+    pub exercise: PathBuf,
+    pub seed: SeedSource,
+    pub out: PathBuf,
+    /// The service's output directory, to read report.json from.
+    pub output: Option<PathBuf>,
+}
+
+/// A crash noticed between probes: class and what happened.
+type Crash = (FailureClass, String);
+
+/// Runs every probe in order: contract, drift (first, so the service's
+/// monitor judges the drifted traffic alone), correctness and leak reliance,
+/// latency, then robustness (last: the most likely to break a service).
+/// `alive` is asked before each probe; once it reports a crash, the rest are
+/// marked not run.
+async fn probe_all<F, Fut>(
+    target: &Target,
+    spec: &ExerciseSpec,
+    sealed: &Sealed,
+    report_bytes: Option<std::result::Result<Vec<u8>, String>>,
+    progress: &Progress,
+    mut alive: F,
+) -> (ProbeResults, Option<Crash>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<Crash>>,
+{
+    let mut r = ProbeResults::none("not reached");
+    let mut crash: Option<Crash> = None;
+    macro_rules! step {
+        ($name:expr, $field:ident, $body:expr) => {
+            if crash.is_none() {
+                crash = alive().await;
+            }
+            r.$field = match &crash {
+                Some((_, why)) => Outcome::NotRun(format!("not run: {why}")),
+                None => {
+                    progress.phase($name);
+                    $body
+                }
+            };
+        };
+    }
+    let key = &sealed.key;
+    step!("probing the contract (/health, /predict, /drift, report.json)", contract,
+        Outcome::Ran(contract::probe(target, &sealed.holdout_serving, report_bytes).await));
+    r.findings = match r.contract.ran().and_then(|c| c.report.as_ref()) {
+        Some(report) => Outcome::Ran(findings::score(report, key)),
+        None => Outcome::Failed("no valid report.json to read findings from".into()),
+    };
+    let planted: BTreeSet<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
+    let neutral: BTreeSet<String> = key.drift_neutral_columns.iter().cloned().collect();
+    step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", sealed.traffic.len()), drift,
+        match drift::probe(target, &sealed.traffic, 100, &planted, &neutral).await {
+            Ok(m) => Outcome::Ran(m),
+            Err(e) => Outcome::Failed(e),
+        });
+    step!(format!("correctness: {} holdout rows, as served and as extracted", sealed.labels.len()), correctness,
+        match correctness::probe(target, &sealed.holdout_serving, &sealed.holdout_offline, &sealed.labels,
+            &sealed.true_probabilities, spec.probes.correctness_batch_rows).await {
+            Ok(m) => Outcome::Ran(m),
+            Err(e) => Outcome::Failed(e),
+        });
+    let p = &spec.probes;
+    step!(format!("latency: {} requests/s for {}s after {}s of warm-up", p.latency_rate_per_second, p.latency_duration_seconds,
+        p.latency_warmup_seconds), latency, {
+        let bodies: Vec<Vec<u8>> = sealed.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
+        let cfg = LatencyConfig {
+            rate_per_second: p.latency_rate_per_second,
+            warmup: Duration::from_secs_f64(p.latency_warmup_seconds),
+            duration: Duration::from_secs_f64(p.latency_duration_seconds),
+            timeout: Duration::from_millis(p.latency_timeout_ms),
+            max_in_flight: 1024,
+        };
+        Outcome::Ran(latency::probe(target, &bodies, cfg).await)
+    });
+    step!("robustness: malformed requests", robustness,
+        Outcome::Ran(robustness::probe(target, &sealed.holdout_serving[0], spec.contract.max_rows_per_request).await));
+    if crash.is_none() {
+        crash = alive().await;
+    }
+    (r, crash)
+}
+
+fn exercise_info(sealed: &Sealed) -> ExerciseInfo {
+    let e = &sealed.key.exercise;
+    ExerciseInfo { id: e.id.clone(), version: e.version, spec_sha256: e.spec_sha256.clone() }
+}
+
+fn limits_info(l: &Limits) -> LimitsInfo {
+    LimitsInfo {
+        memory_mb: l.memory_mb,
+        cpus: l.cpus,
+        pids: l.pids,
+        nofile: l.nofile,
+        log_bytes: l.log_bytes,
+        build_timeout_s: l.build_timeout.as_secs(),
+        startup_timeout_s: l.startup_timeout.as_secs(),
+        request_timeout_ms: l.request_timeout.as_millis() as u64,
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
+    let started = Instant::now();
+    report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
+    let exercise = Exercise::load(&req.exercise)?;
+    let spec = &exercise.spec;
+    let limits = req.overrides.apply(Limits::from_contract(&spec.contract)).map_err(GraderError::Usage)?;
+    progress.phase("generating the variant");
+    let (tmp, variant) = session::variant_for(&exercise, req.seed.clone())?;
+    let sealed = Sealed::load(&variant)?;
+    let variant_ms = started.elapsed().as_millis();
+
+    let mut result = GradeResult {
+        schema_version: report::RESULT_VERSION,
+        grader_version: env!("CARGO_PKG_VERSION").into(),
+        exercise: exercise_info(&sealed),
+        seed: req.seed.clone(),
+        mode: "docker".into(),
+        submission: Some(req.submission.display().to_string()),
+        image: None,
+        limits: Some(limits_info(&limits)),
+        timings: Timings { variant_ms, ..Default::default() },
+        outcome: "graded".into(),
+        failure: None,
+        score: Score { points: 0.0, max_points: 0.0, percent: 0.0 },
+        checks: Vec::new(),
+        metrics: ProbeResults::none("not reached"),
+    };
+    let mut logs = Logs { build: None, container: None };
+
+    let build_started = Instant::now();
+    let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await;
+    let session = match opened {
+        Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
+            finish_failed(&mut result, &mut logs, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
+            result.timings.total_ms = started.elapsed().as_millis();
+            report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            return Err(GraderError::Sandbox(e));
+        }
+        Err(e) => return Err(e),
+        Ok(Err(failed)) => {
+            let log = failed.logs.as_ref().map(|l| l.logs.clone()).or(failed.build_log.clone()).unwrap_or_default();
+            logs.build = failed.build_log.clone();
+            logs.container = failed.logs.as_ref().map(|l| l.logs.clone());
+            let class = match (&failed.error, &failed.logs) {
+                (SandboxError::Exited(_), Some(l)) if l.oom_killed => FailureClass::OomKilled,
+                _ => failed.error.class(),
+            };
+            finish_failed(&mut result, &mut logs, "failed", class, failed.error.to_string(), tail(&log, 30), spec);
+            result.timings.total_ms = started.elapsed().as_millis();
+            report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            return Ok(result);
+        }
+        Ok(Ok(s)) => s,
+    };
+    result.timings.ready_ms = Some(session.ready_after.as_millis());
+    result.timings.build_ms = Some(build_started.elapsed().as_millis().saturating_sub(session.ready_after.as_millis()));
+    result.image = Some(ImageInfo { tag: session.image.tag.clone(), id: session.image.id.clone() });
+    logs.build = Some(session.image.log.clone());
+
+    let svc = &session.service;
+    let target = Target::new(svc.client().clone(), svc.url(""), spec.probes.max_response_bytes, session.limits.request_timeout);
+    let report_bytes = Some(svc.read_output("report.json", 4 << 20).map_err(|e| e.to_string()));
+    let probes_started = Instant::now();
+    let docker = session.docker.clone();
+    let memory_mb = session.limits.memory_mb;
+    let alive = || {
+        let docker = docker.clone();
+        async move {
+            match svc.state(&docker).await {
+                Ok(s) if s.running => None,
+                Ok(s) if s.oom_killed => Some((FailureClass::OomKilled, format!("the container was killed for exceeding {memory_mb} MB"))),
+                Ok(s) => Some((FailureClass::Crashed, format!("the container exited with code {}", s.exit_code.unwrap_or(-1)))),
+                Err(e) => Some((FailureClass::Infrastructure, e.to_string())),
+            }
+        }
+    };
+    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, alive).await;
+    result.timings.probes_ms = Some(probes_started.elapsed().as_millis());
+    progress.phase("stopping the service and collecting logs");
+    let stopped = session.service.stop(&session.docker).await;
+    let removed = session.guard.cleanup().await;
+    if let Ok(s) = &stopped {
+        logs.container = Some(s.logs.clone());
+    }
+    result.metrics = metrics;
+    result.checks = score::checks(spec, &result.metrics);
+    result.score = Score::of(&result.checks);
+    if let Some((class, message)) = crash {
+        let excerpt = stopped.as_ref().map(|s| tail(&s.logs, 30)).unwrap_or_default();
+        result.failure = Some(FailureInfo { class, message, log_excerpt: excerpt });
+        if class == FailureClass::Infrastructure {
+            result.outcome = "infrastructure_error".into();
+        }
+    }
+    if !removed.errors.is_empty() {
+        tracing::warn!(errors = ?removed.errors, "cleanup left objects behind; `grader clean` removes them");
+    }
+    result.timings.total_ms = started.elapsed().as_millis();
+    report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+    if result.outcome == "infrastructure_error" {
+        return Err(GraderError::Infrastructure(result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()));
+    }
+    Ok(result)
+}
+
+/// Fills a result for a submission that never became a healthy service:
+/// every check errors, with the failure as evidence.
+fn finish_failed(
+    result: &mut GradeResult,
+    _logs: &mut Logs,
+    outcome: &str,
+    class: FailureClass,
+    message: String,
+    log_excerpt: String,
+    spec: &ExerciseSpec,
+) {
+    let label = serde_json::to_value(class).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    result.outcome = outcome.into();
+    result.metrics = ProbeResults::none(&format!("not run: {label}: {message}"));
+    result.checks = score::checks(spec, &result.metrics);
+    result.score = Score::of(&result.checks);
+    result.failure = Some(FailureInfo { class, message, log_excerpt });
+}
+
+/// `grader probe`: the same probes against a service already running on
+/// this machine's loopback, without Docker.
+pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult> {
+    let started = Instant::now();
+    report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
+    let exercise = Exercise::load(&req.exercise)?;
+    let spec = &exercise.spec;
+    let target = Target::for_url(&req.url, spec.probes.max_response_bytes, Duration::from_millis(spec.contract.request_timeout_ms))
+        .map_err(GraderError::Usage)?;
+    progress.phase("generating the variant");
+    let (_tmp, variant) = session::variant_for(&exercise, req.seed.clone())?;
+    let sealed = Sealed::load(&variant)?;
+    let variant_ms = started.elapsed().as_millis();
+    let report_bytes = req.output.as_ref().map(|dir| {
+        crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string())
+    });
+    let probes_started = Instant::now();
+    // No container to inspect: a service that stops answering /health is gone.
+    let alive = || async {
+        match target.get("/health").await {
+            Ok(a) if a.status == 200 => None,
+            Ok(a) => Some((FailureClass::Unhealthy, format!("/health answered {}", a.status))),
+            Err(e) => Some((FailureClass::Crashed, format!("/health: {e}"))),
+        }
+    };
+    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, alive).await;
+    let checks = score::checks(spec, &metrics);
+    let result = GradeResult {
+        schema_version: report::RESULT_VERSION,
+        grader_version: env!("CARGO_PKG_VERSION").into(),
+        exercise: exercise_info(&sealed),
+        seed: req.seed,
+        mode: "url".into(),
+        submission: Some(req.url.clone()),
+        image: None,
+        limits: None,
+        timings: Timings {
+            variant_ms,
+            build_ms: None,
+            ready_ms: None,
+            probes_ms: Some(probes_started.elapsed().as_millis()),
+            total_ms: started.elapsed().as_millis(),
+        },
+        outcome: "graded".into(),
+        failure: crash.map(|(class, message)| FailureInfo { class, message, log_excerpt: String::new() }),
+        score: Score::of(&checks),
+        checks,
+        metrics,
+    };
+    report::write(&req.out, &result, &Logs { build: None, container: None })
+        .map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+    Ok(result)
+}

@@ -1,0 +1,167 @@
+//! Contract v1: `/health`, the shape of `/predict` and `/drift`, and
+//! `report.json`'s schema.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{excerpt, parse_predictions, predict_body, Target};
+use datasets::sealed::Row;
+
+pub const LEAK_KINDS: [&str; 5] = ["target_leakage", "identifier", "duplicate_rows", "temporal", "other"];
+pub const DRIFT_KINDS: [&str; 5] = ["mean_shift", "scale_change", "new_category", "missing_rate", "other"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeakFlag {
+    pub feature: Option<String>,
+    pub kind: String,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DriftFlag {
+    pub feature: String,
+    pub kind: String,
+    pub evidence: String,
+}
+
+/// The candidate's report, as far as it followed the schema.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CandidateReport {
+    pub leakage: Vec<LeakFlag>,
+    pub drift: Vec<DriftFlag>,
+    pub excluded_features: Vec<String>,
+}
+
+/// Validates report.json: the parsed report (entries that do not follow the
+/// schema are dropped) and every problem found, naming where.
+pub fn parse_report(bytes: &[u8]) -> (Option<CandidateReport>, Vec<String>) {
+    let v: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return (None, vec![format!("report.json is not JSON: {e}")]),
+    };
+    let mut problems = Vec::new();
+    let mut report = CandidateReport::default();
+    let list = |key: &str, problems: &mut Vec<String>| -> Vec<Value> {
+        match v.get(key) {
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                problems.push(format!("`{key}` is not a list"));
+                Vec::new()
+            }
+            None => {
+                problems.push(format!("`{key}` is missing"));
+                Vec::new()
+            }
+        }
+    };
+    for (i, e) in list("leakage", &mut problems).iter().enumerate() {
+        let feature = match e.get("feature") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => {
+                problems.push(format!("leakage[{i}].feature is {other}, not a column name or null"));
+                continue;
+            }
+        };
+        let Some(kind) = e.get("kind").and_then(Value::as_str).filter(|k| LEAK_KINDS.contains(k)) else {
+            problems.push(format!("leakage[{i}].kind must be one of {LEAK_KINDS:?}"));
+            continue;
+        };
+        let evidence = e.get("evidence").and_then(Value::as_str).unwrap_or_default().to_string();
+        report.leakage.push(LeakFlag { feature, kind: kind.into(), evidence });
+    }
+    for (i, e) in list("drift", &mut problems).iter().enumerate() {
+        let Some(feature) = e.get("feature").and_then(Value::as_str) else {
+            problems.push(format!("drift[{i}].feature must be a column name"));
+            continue;
+        };
+        let Some(kind) = e.get("kind").and_then(Value::as_str).filter(|k| DRIFT_KINDS.contains(k)) else {
+            problems.push(format!("drift[{i}].kind must be one of {DRIFT_KINDS:?}"));
+            continue;
+        };
+        let evidence = e.get("evidence").and_then(Value::as_str).unwrap_or_default().to_string();
+        report.drift.push(DriftFlag { feature: feature.into(), kind: kind.into(), evidence });
+    }
+    for (i, e) in list("excluded_features", &mut problems).iter().enumerate() {
+        match e.as_str() {
+            Some(s) => report.excluded_features.push(s.into()),
+            None => problems.push(format!("excluded_features[{i}] is not a column name")),
+        }
+    }
+    (Some(report), problems)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ContractMetrics {
+    /// `None` when /health got no answer at all.
+    pub health_status: Option<u16>,
+    pub health_problem: Option<String>,
+    pub predict_problem: Option<String>,
+    pub drift_problem: Option<String>,
+    /// `None`: no report.json was available to read (e.g. `grader probe`
+    /// without `--output`).
+    pub report_present: Option<bool>,
+    pub report_problems: Vec<String>,
+    pub report: Option<CandidateReport>,
+}
+
+/// Probes /health, /predict (5 rows) and /drift's shape; `report_bytes` is
+/// report.json as read from /output (or `None` when not available).
+pub async fn probe(target: &Target, rows: &[Row], report_bytes: Option<Result<Vec<u8>, String>>) -> ContractMetrics {
+    let mut m = ContractMetrics::default();
+    match target.get("/health").await {
+        Ok(a) => {
+            m.health_status = Some(a.status);
+            if a.status != 200 {
+                m.health_problem = Some(format!("/health answered {}: {}", a.status, excerpt(&a.body)));
+            }
+        }
+        Err(e) => m.health_problem = Some(format!("/health: {e}")),
+    }
+    let sample = &rows[..rows.len().min(5)];
+    m.predict_problem = match target.post("/predict", predict_body(sample)).await {
+        Ok(a) => parse_predictions(&a, sample.len()).err(),
+        Err(e) => Some(e.to_string()),
+    };
+    m.drift_problem = match target.get("/drift").await {
+        Ok(a) if a.status == 200 => match a.json() {
+            Some(v) if v.get("drifted_features").and_then(Value::as_array).is_some_and(|l| l.iter().all(Value::is_string)) => None,
+            _ => Some(format!("/drift body is not {{\"drifted_features\": [\"<feature>\", ...]}}: {}", excerpt(&a.body))),
+        },
+        Ok(a) => Some(format!("/drift answered {}", a.status)),
+        Err(e) => Some(format!("/drift: {e}")),
+    };
+    match report_bytes {
+        None => m.report_present = None,
+        Some(Err(e)) => {
+            m.report_present = Some(false);
+            m.report_problems.push(format!("/output/report.json: {e}"));
+        }
+        Some(Ok(bytes)) => {
+            m.report_present = Some(true);
+            let (report, problems) = parse_report(&bytes);
+            m.report = report;
+            m.report_problems = problems;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_schema_problems_are_named() {
+        let (r, p) = parse_report(br#"{"leakage": [{"feature": null, "kind": "duplicate_rows", "evidence": "x"},
+            {"feature": "a", "kind": "guess"}], "drift": [{"feature": 3, "kind": "mean_shift"}], "extra": 1}"#);
+        let r = r.unwrap();
+        assert_eq!(r.leakage.len(), 1);
+        assert!(r.drift.is_empty());
+        assert!(p.iter().any(|x| x.contains("leakage[1].kind")), "{p:?}");
+        assert!(p.iter().any(|x| x.contains("drift[0].feature")), "{p:?}");
+        assert!(p.iter().any(|x| x.contains("excluded_features` is missing")), "{p:?}");
+        let (none, p) = parse_report(b"not json");
+        assert!(none.is_none() && p[0].contains("not JSON"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Correctness on the sealed holdout as served, and leak reliance: the same
+//! rows as the careless extract has them, side by side.
+
+use datasets::sealed::Row;
+use datasets::stats;
+use serde::{Deserialize, Serialize};
+
+use super::{parse_predictions, predict_body, Target};
+
+/// Quality of probabilities against the sealed labels.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Quality {
+    pub auc: f64,
+    pub accuracy: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+}
+
+impl Quality {
+    pub fn of(probs: &[f64], labels: &[bool]) -> Quality {
+        let preds: Vec<bool> = probs.iter().map(|p| *p >= 0.5).collect();
+        Quality {
+            auc: stats::auc(probs, labels).unwrap_or(0.5),
+            accuracy: stats::accuracy(&preds, labels),
+            log_loss: stats::log_loss(probs, labels),
+            brier: stats::brier(probs, labels),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorrectnessMetrics {
+    pub rows: usize,
+    /// As served: what production would see.
+    pub serving: Quality,
+    /// The same rows as the training extract has them.
+    pub offline: Quality,
+    /// The generating model on the same rows: the ceiling.
+    pub bayes: Quality,
+    /// Serving AUC / Bayes AUC.
+    pub auc_fraction: f64,
+    /// Offline minus serving: the "0.95 offline, fails in production" gap.
+    pub auc_gap: f64,
+    pub log_loss_gap: f64,
+}
+
+/// Sends both holdout views in batches; any failed batch fails the probe.
+pub async fn probe(
+    target: &Target,
+    serving: &[Row],
+    offline: &[Row],
+    labels: &[bool],
+    truth: &[f64],
+    batch: usize,
+) -> Result<CorrectnessMetrics, String> {
+    let serving_probs = predict_all(target, serving, batch).await.map_err(|e| format!("serving view: {e}"))?;
+    let offline_probs = predict_all(target, offline, batch).await.map_err(|e| format!("offline view: {e}"))?;
+    let s = Quality::of(&serving_probs, labels);
+    let o = Quality::of(&offline_probs, labels);
+    let b = Quality::of(truth, labels);
+    Ok(CorrectnessMetrics {
+        rows: labels.len(),
+        serving: s,
+        offline: o,
+        bayes: b,
+        auc_fraction: s.auc / b.auc,
+        auc_gap: o.auc - s.auc,
+        log_loss_gap: s.log_loss - o.log_loss,
+    })
+}
+
+pub async fn predict_all(target: &Target, rows: &[Row], batch: usize) -> Result<Vec<f64>, String> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, chunk) in rows.chunks(batch.max(1)).enumerate() {
+        let answer = target
+            .post("/predict", predict_body(chunk))
+            .await
+            .map_err(|e| format!("batch {i} ({} rows): {e}", chunk.len()))?;
+        out.extend(parse_predictions(&answer, chunk.len()).map_err(|e| format!("batch {i}: {e}"))?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,178 @@
+//! Latency under a fixed-rate, open-loop load.
+//!
+//! Request `i` is due at `start + i / rate`, whether or not earlier ones have
+//! answered (open loop), and its latency is measured from that intended time,
+//! not from when it was actually sent: a stalled server therefore shows its
+//! stall in the percentiles instead of hiding it by slowing the load
+//! (no coordinated omission). Warm-up requests are sent but not recorded. A
+//! timeout counts as an error and as a latency of at least the timeout. A
+//! success needs a 200 with a valid body for one row.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::{parse_predictions, Failure, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyConfig {
+    pub rate_per_second: f64,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub timeout: Duration,
+    /// Requests in flight at most; past it a due request is counted as
+    /// dropped (an error), which bounds the grader's memory.
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatencyMetrics {
+    pub target_rate: f64,
+    /// Requests actually sent per second in the measured window.
+    pub achieved_rate: f64,
+    /// Measured requests (warm-up excluded).
+    pub requests: u64,
+    pub successes: u64,
+    /// Errors of any kind, timeouts and dropped requests included.
+    pub errors: u64,
+    pub timeouts: u64,
+    pub dropped: u64,
+    /// Sends that left more than 2 ms (or a tenth of the interval) late:
+    /// the grader's own lag, reported so a reader can trust the figures.
+    pub late_sends: u64,
+    pub error_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    /// (upper bound in ms, count) pairs for a histogram chart.
+    pub buckets: Vec<(f64, u64)>,
+    /// First few error messages, for evidence.
+    pub error_examples: Vec<String>,
+}
+
+struct Sample {
+    measured: bool,
+    latency_us: u64,
+    error: Option<String>,
+    timeout: bool,
+}
+
+/// Runs the load. `bodies` are request bodies for one row each, sent in turn.
+pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> LatencyMetrics {
+    assert!(!bodies.is_empty() && cfg.rate_per_second > 0.0);
+    let interval = Duration::from_secs_f64(1.0 / cfg.rate_per_second);
+    let warm_n = (cfg.warmup.as_secs_f64() * cfg.rate_per_second).round() as u64;
+    let total = warm_n + (cfg.duration.as_secs_f64() * cfg.rate_per_second).round() as u64;
+    let late_after = Duration::from_millis(2).max(interval / 10);
+    let slots = Arc::new(Semaphore::new(cfg.max_in_flight.max(1)));
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(bodies.to_vec());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sample>();
+    let mut late = 0u64;
+    let mut dropped = 0u64;
+    let start = Instant::now() + Duration::from_millis(20);
+    let mut first_measured_send = None;
+    let mut last_send = start;
+
+    for i in 0..total {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due).await;
+        let now = Instant::now();
+        let measured = i >= warm_n;
+        if measured {
+            first_measured_send.get_or_insert(now);
+            last_send = now;
+            if now.duration_since(due) > late_after {
+                late += 1;
+            }
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if measured {
+                dropped += 1;
+            }
+            continue;
+        };
+        let (target, bodies, tx) = (target.clone(), bodies.clone(), tx.clone());
+        let timeout = cfg.timeout;
+        tokio::spawn(async move {
+            let body = bodies[(i as usize) % bodies.len()].clone();
+            let outcome = tokio::time::timeout(timeout, target.post("/predict", body)).await;
+            let latency = Instant::now().duration_since(due);
+            let (error, timed_out) = match outcome {
+                Err(_) | Ok(Err(Failure::Timeout)) => (Some("timed out".to_string()), true),
+                Ok(Err(e)) => (Some(e.to_string()), false),
+                Ok(Ok(answer)) => (parse_predictions(&answer, 1).err(), false),
+            };
+            let latency = if timed_out { latency.max(timeout) } else { latency };
+            let _ = tx.send(Sample { measured, latency_us: latency.as_micros() as u64, error, timeout: timed_out });
+            drop(permit);
+        });
+    }
+    drop(tx);
+
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+    let (mut requests, mut errors, mut timeouts, mut successes) = (0u64, 0u64, 0u64, 0u64);
+    let mut examples = Vec::new();
+    while let Some(s) = rx.recv().await {
+        if !s.measured {
+            continue;
+        }
+        requests += 1;
+        hist.saturating_record(s.latency_us.max(1));
+        if s.timeout {
+            timeouts += 1;
+        }
+        match s.error {
+            Some(e) => {
+                errors += 1;
+                if examples.len() < 5 {
+                    examples.push(e);
+                }
+            }
+            None => successes += 1,
+        }
+    }
+    requests += dropped;
+    errors += dropped;
+    let window = first_measured_send.map(|f| last_send.duration_since(f).as_secs_f64()).unwrap_or(0.0);
+    let sent = requests - dropped;
+    let ms = |us: u64| us as f64 / 1000.0;
+    LatencyMetrics {
+        target_rate: cfg.rate_per_second,
+        achieved_rate: if window > 0.0 { (sent.saturating_sub(1)) as f64 / window } else { 0.0 },
+        requests,
+        successes,
+        errors,
+        timeouts,
+        dropped,
+        late_sends: late,
+        error_rate: if requests == 0 { 1.0 } else { errors as f64 / requests as f64 },
+        p50_ms: ms(hist.value_at_quantile(0.50)),
+        p95_ms: ms(hist.value_at_quantile(0.95)),
+        p99_ms: ms(hist.value_at_quantile(0.99)),
+        max_ms: ms(hist.max()),
+        mean_ms: hist.mean() / 1000.0,
+        buckets: buckets(&hist),
+        error_examples: examples,
+    }
+}
+
+/// Log-spaced buckets (0.5 ms … 60 s) for charts.
+fn buckets(hist: &Histogram<u64>) -> Vec<(f64, u64)> {
+    let mut out = Vec::new();
+    let mut lower = 0u64;
+    let mut upper_ms = 0.5f64;
+    while upper_ms <= 60_000.0 {
+        let upper = (upper_ms * 1000.0) as u64;
+        let n = if hist.is_empty() { 0 } else { hist.count_between(lower, upper.saturating_sub(1)) };
+        out.push((upper_ms, n));
+        lower = upper;
+        upper_ms *= 2.0;
+    }
+    out
+}

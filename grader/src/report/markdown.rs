@@ -1,0 +1,80 @@
+//! report.md: the grade for a person to read.
+
+use super::GradeResult;
+use crate::score::Status;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render(r: &GradeResult) -> String {
+    let mut m = format!(
+        "# {} — {} / {} points ({}%)\n\n",
+        r.exercise.id, r.score.points, r.score.max_points, r.score.percent
+    );
+    m += &format!("- outcome: **{}**\n", r.outcome);
+    if let Some(s) = &r.submission {
+        m += &format!("- submission: `{s}`\n");
+    }
+    if let Some(i) = &r.image {
+        m += &format!("- image: `{}` ({})\n", i.tag, i.id);
+    }
+    match &r.seed.derivation {
+        Some(d) => m += &format!("- variant: seed derived for candidate `{}` (secret {})\n", d.candidate, d.secret_fingerprint),
+        None => m += &format!("- variant: seed {}\n", r.seed.value),
+    }
+    m += &format!(
+        "- timings: build {}, ready after {}, probes {}, total {:.1} s\n",
+        secs(r.timings.build_ms),
+        secs(r.timings.ready_ms),
+        secs(r.timings.probes_ms),
+        r.timings.total_ms as f64 / 1000.0
+    );
+    if let Some(f) = &r.failure {
+        m += &format!(
+            "\n## Why it failed\n\n**{}**: {}\n\n```\n{}\n```\n",
+            serde_json::to_value(f.class).unwrap().as_str().unwrap_or(""),
+            f.message,
+            f.log_excerpt
+        );
+    }
+    m += "\n## Checks\n\n| check | status | points | evidence |\n|---|---|---|---|\n";
+    for c in &r.checks {
+        let status = match c.status {
+            Status::Pass => "pass",
+            Status::Partial => "partial",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
+            Status::Skipped => "skipped",
+        };
+        m += &format!("| {} | {status} | {} / {} | {} |\n", cell(&c.title), c.points, c.max_points, cell(&c.evidence));
+    }
+    if let Some(f) = r.metrics.findings.ran() {
+        m += "\n## Findings\n\n| planted | found |\n|---|---|\n";
+        for x in f.leakage.matched.iter().chain(&f.drift.matched) {
+            let found = if x.credit >= 1.0 { "yes".to_string() } else if x.credit > 0.0 { format!("partly ({:.0}%)", 100.0 * x.credit) } else { "**missed**".into() };
+            m += &format!("| {} | {found} |\n", cell(&x.planted));
+        }
+        for ff in f.leakage.false_flags.iter().chain(&f.drift.false_flags) {
+            m += &format!("| false flag: {} | — |\n", cell(ff));
+        }
+    }
+    if let Some(c) = r.metrics.correctness.ran() {
+        m += "\n## Offline vs as served\n\n| | AUC | log-loss | Brier | accuracy |\n|---|---|---|---|---|\n";
+        for (name, q) in [("offline (the extract)", &c.offline), ("as served", &c.serving), ("generating model", &c.bayes)] {
+            m += &format!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} |\n", q.auc, q.log_loss, q.brier, q.accuracy);
+        }
+        m += &format!("\nGap: AUC {:+.3}, log-loss {:+.3}.\n", c.auc_gap, c.log_loss_gap);
+    }
+    if let Some(l) = r.metrics.latency.ran() {
+        m += &format!(
+            "\n## Latency\n\n{} requests/s targeted, {:.1} achieved, {} measured requests, {} errors ({} timeouts, {} dropped), {} late sends.\n\n| p50 | p95 | p99 | max | mean |\n|---|---|---|---|---|\n| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
+            l.target_rate, l.achieved_rate, l.requests, l.errors, l.timeouts, l.dropped, l.late_sends, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.mean_ms
+        );
+    }
+    m
+}
+
+fn secs(ms: Option<u128>) -> String {
+    ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_else(|| "—".into())
+}

@@ -1,0 +1,150 @@
+//! `grader grade` end to end on the real engine: the fixtures score as a
+//! hiring team would expect, and every output is written, also on failure.
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{check, fixture, grade, stderr};
+
+fn percent(r: &Value) -> f64 {
+    r["score"]["percent"].as_f64().unwrap()
+}
+
+#[test]
+fn reference_scores_high_and_naive_collapses_as_served() {
+    let t = TempDir::new().unwrap();
+    let (o, reference, out) = grade(&fixture("reference"), 3, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    assert_eq!(reference["schema_version"], 1);
+    assert_eq!(reference["outcome"], "graded");
+    assert!(percent(&reference) >= 90.0, "reference scored {}%: {:#}", percent(&reference), reference["checks"]);
+    for id in ["findings.leakage", "findings.drift"] {
+        assert_eq!(check(&reference, id)["status"], "pass", "{}", check(&reference, id));
+    }
+    for f in ["result.json", "gradescope.json", "junit.xml", "report.md", "logs/build.log", "logs/container.log"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+
+    let (o, naive, _) = grade(&fixture("naive"), 3, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let naive = naive.unwrap();
+    for id in ["findings.leakage", "findings.drift"] {
+        assert_eq!(check(&naive, id)["status"], "fail", "{}", check(&naive, id));
+    }
+    let m = |r: &Value, k: &str| r["metrics"]["correctness"]["value"][k].clone();
+    let gap = m(&naive, "auc_gap").as_f64().unwrap();
+    assert!(gap > 0.2, "naive offline-vs-served AUC gap only {gap}");
+    assert!(m(&reference, "auc_gap").as_f64().unwrap().abs() < 0.02);
+    let served = |r: &Value, k: &str| m(r, "serving")[k].as_f64().unwrap();
+    assert!(served(&naive, "auc") < served(&reference, "auc") - 0.1);
+    assert!(served(&naive, "log_loss") > 2.0 * served(&reference, "log_loss"));
+    assert!(served(&naive, "brier") > served(&reference, "brier") + 0.05);
+    assert_eq!(check(&naive, "leak_reliance.gap")["status"], "fail");
+    assert!(percent(&naive) < 50.0, "naive scored {}%", percent(&naive));
+}
+
+#[test]
+fn a_slow_submission_fails_the_latency_slo() {
+    let t = TempDir::new().unwrap();
+    let (o, r, _) = grade(&fixture("slow"), 4, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));
+    assert_eq!(check(&r, "latency.p99")["status"], "fail");
+    let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
+    assert!((300.0..400.0).contains(&p50), "p50 {p50} ms for a 300 ms service");
+    // Its validation is careful: robustness passes.
+    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
+}
+
+#[test]
+fn a_fragile_submission_fails_robustness_and_its_crash_is_classified() {
+    let t = TempDir::new().unwrap();
+    let (o, r, out) = grade(&fixture("fragile"), 4, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    for id in ["robustness.not_json", "robustness.missing_column", "robustness.unknown_column", "robustness.still_serving"] {
+        assert_ne!(check(&r, id)["status"], "pass", "{}", check(&r, id));
+    }
+    assert_eq!(check(&r, "contract.health")["status"], "pass", "the happy path works");
+    assert_eq!(r["failure"]["class"], "crashed", "{}", r["failure"]);
+    assert!(r["failure"]["message"].as_str().unwrap().contains("code 3"), "{}", r["failure"]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Why it failed") && md.contains("crashed"), "{md}");
+}
+
+#[test]
+fn a_failed_build_still_writes_every_output() {
+    let t = TempDir::new().unwrap();
+    let sub = t.path().join("broken");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("Dockerfile"), "FROM grader-py-ml:bookworm-1\nRUN echo compiling the model && exit 7\n").unwrap();
+    let (o, r, out) = grade(&sub, 1, t.path());
+    assert!(o.status.success(), "a failing submission is graded, not an error: {}", stderr(&o));
+    let r = r.unwrap();
+    assert_eq!(r["outcome"], "failed");
+    assert_eq!(r["failure"]["class"], "build_failed");
+    assert!(r["failure"]["log_excerpt"].as_str().unwrap().contains("compiling the model"), "{}", r["failure"]);
+    assert_eq!(r["score"]["points"], 0.0);
+    assert!(r["checks"].as_array().unwrap().iter().all(|c| c["status"] == "error"));
+    let gs: Value = serde_json::from_str(&std::fs::read_to_string(out.join("gradescope.json")).unwrap()).unwrap();
+    assert_eq!(gs["score"], 0.0);
+    assert!(gs["output"].as_str().unwrap().contains("build_failed"));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(junit.contains("<error message=") && junit.starts_with("<?xml"));
+    assert!(std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("exit 7") ||
+        std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("returned a non-zero code"));
+}
+
+#[test]
+fn results_are_never_written_over_existing_files() {
+    let t = TempDir::new().unwrap();
+    let out = t.path().join("results-reference");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    let (o, _, _) = grade(&fixture("reference"), 1, t.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn grader_probe_grades_a_service_running_outside_docker() {
+    let t = TempDir::new().unwrap();
+    let ex = crate::support::quick_exercise(t.path());
+    let variant = t.path().join("variant");
+    let o = crate::support::grader(&["variant", "--exercise", ex.to_str().unwrap(), "--seed", "9", "--out", variant.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = t.path().join("output");
+    std::fs::create_dir(&output).unwrap();
+    // The candidate's own way of running it: plain python3, no container.
+    let mut server = std::process::Command::new("python3")
+        .arg(fixture("slow").join("server.py"))
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", variant.join("public"))
+        .env("OUTPUT_DIR", &output)
+        .spawn()
+        .expect("python3 runs the slow fixture");
+    let url = format!("http://127.0.0.1:{port}");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let results = t.path().join("results");
+    let o = crate::support::grader(&[
+        "probe", "--url", &url, "--exercise", ex.to_str().unwrap(), "--seed", "9", "--output", output.to_str().unwrap(),
+        "--out", results.to_str().unwrap(), "--json",
+    ]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(up, "the fixture server did not start");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["mode"], "url");
+    assert_eq!(check(&r, "contract.report")["status"], "pass", "report.json read from --output");
+    assert_eq!(check(&r, "contract.health")["status"], "pass");
+    assert_eq!(check(&r, "latency.p50")["status"], "fail");
+    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
+    assert!(results.join("result.json").is_file() && results.join("report.md").is_file());
+}

@@ -1,0 +1,146 @@
+//! The latency probe against loopback servers whose truth is known: a fixed
+//! injected delay, and a stall in the middle of the run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use grader::probe::latency::{probe, LatencyConfig};
+use grader::probe::Target;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// A minimal HTTP/1.1 keep-alive server on 127.0.0.1: every request waits
+/// `delay`, and any request arriving in `[stall_from, stall_from + stall)`
+/// after start first waits for the stall to end.
+async fn server(delay: Duration, stall: Option<(Duration, Duration)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let start = Instant::now();
+    let stall = Arc::new(stall.map(|(from, len)| (start + from, start + from + len)));
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            sock.set_nodelay(true).unwrap();
+            let stall = stall.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request: head up to the blank line, then Content-Length bytes.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + len);
+                    let arrived = Instant::now();
+                    if let Some((from, to)) = *stall {
+                        if arrived >= from && arrived < to {
+                            tokio::time::sleep_until(to).await;
+                        }
+                    }
+                    tokio::time::sleep(delay).await;
+                    let body = br#"{"predictions":[0],"probabilities":[0.5]}"#;
+                    let mut resp =
+                        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())
+                            .into_bytes();
+                    resp.extend_from_slice(body);
+                    if sock.write_all(&resp).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn target(url: &str) -> Target {
+    Target::for_url(url, 1 << 20, Duration::from_secs(5)).unwrap()
+}
+
+fn bodies() -> Vec<Vec<u8>> {
+    vec![br#"{"rows":[{"x":1}]}"#.to_vec()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percentiles_match_a_known_delay_within_5_percent() {
+    let truth = 100.0;
+    let url = server(Duration::from_millis(100), None).await;
+    let cfg = LatencyConfig {
+        rate_per_second: 50.0,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(4),
+        timeout: Duration::from_secs(2),
+        max_in_flight: 1024,
+    };
+    let m = probe(&target(&url), &bodies(), cfg).await;
+    assert_eq!(m.requests, 200, "every due request is counted");
+    assert_eq!(m.errors, 0, "{:?}", m.error_examples);
+    for (name, v) in [("p50", m.p50_ms), ("p99", m.p99_ms)] {
+        assert!((v - truth).abs() <= 0.05 * truth, "{name} {v} ms, truth {truth} ms");
+    }
+    assert!((m.achieved_rate - 50.0).abs() < 2.5, "achieved {} req/s", m.achieved_rate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_the_corrected_percentiles() {
+    let stall = Duration::from_secs(1);
+    let url = server(Duration::from_millis(5), Some((Duration::from_millis(2500), stall))).await;
+    let cfg = LatencyConfig {
+        rate_per_second: 100.0,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(4),
+        timeout: Duration::from_secs(5),
+        max_in_flight: 1024,
+    };
+    let m = probe(&target(&url), &bodies(), cfg).await;
+    assert_eq!(m.errors, 0, "{:?}", m.error_examples);
+    // A quarter of the measured window falls in the stall: requests due then
+    // wait for its end, so p99 sits near the stall and max at it.
+    assert!(m.p99_ms >= 850.0, "p99 {} ms hides a 1000 ms stall", m.p99_ms);
+    assert!((950.0..1150.0).contains(&m.max_ms), "max {} ms for a 1000 ms stall", m.max_ms);
+    assert!(m.p50_ms < 50.0, "p50 {} ms: most requests were not stalled", m.p50_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_count_as_errors_at_the_timeout() {
+    let url = server(Duration::from_millis(400), None).await;
+    let cfg = LatencyConfig {
+        rate_per_second: 20.0,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(1),
+        timeout: Duration::from_millis(100),
+        max_in_flight: 1024,
+    };
+    let m = probe(&target(&url), &bodies(), cfg).await;
+    assert_eq!(m.requests, 20);
+    assert_eq!(m.timeouts, 20);
+    assert_eq!(m.error_rate, 1.0);
+    assert!(m.p50_ms >= 100.0 && m.p50_ms < 150.0, "p50 {} ms for a 100 ms timeout", m.p50_ms);
+}
+
+#[test]
+fn probe_urls_must_be_on_this_machine() {
+    for bad in ["http://192.0.2.10:8080", "http://example.com", "http://10.0.0.1"] {
+        assert!(Target::for_url(bad, 1024, Duration::from_secs(1)).is_err(), "{bad} accepted");
+    }
+    for good in ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:8080"] {
+        assert!(Target::for_url(good, 1024, Duration::from_secs(1)).is_ok(), "{good} refused");
+    }
+}
