@@ -203,15 +203,38 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let probes_started = Instant::now();
     let docker = session.docker.clone();
     let memory_mb = session.limits.memory_mb;
+    // Alive means: the container runs and /health answers. When /health
+    // fails, the engine may not have recorded an exit yet (it does so
+    // asynchronously): give the state up to 3 s to settle before deciding.
     let alive = || {
-        let docker = docker.clone();
+        let (docker, target) = (docker.clone(), target.clone());
         async move {
+            let dead = |s: crate::sandbox::run::State| {
+                if s.oom_killed {
+                    Some((FailureClass::OomKilled, format!("the container was killed for exceeding {memory_mb} MB")))
+                } else if !s.running {
+                    Some((FailureClass::Crashed, format!("the container exited with code {}", s.exit_code.unwrap_or(-1))))
+                } else {
+                    None
+                }
+            };
             match svc.state(&docker).await {
-                Ok(s) if s.running => None,
-                Ok(s) if s.oom_killed => Some((FailureClass::OomKilled, format!("the container was killed for exceeding {memory_mb} MB"))),
-                Ok(s) => Some((FailureClass::Crashed, format!("the container exited with code {}", s.exit_code.unwrap_or(-1)))),
-                Err(e) => Some((FailureClass::Infrastructure, e.to_string())),
+                Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
+                Ok(s) if dead(s).is_some() => return dead(s),
+                Ok(_) => {}
             }
+            if matches!(target.get("/health").await, Ok(a) if a.status == 200) {
+                return None;
+            }
+            for _ in 0..15 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                match svc.state(&docker).await {
+                    Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
+                    Ok(s) if dead(s).is_some() => return dead(s),
+                    Ok(_) => {}
+                }
+            }
+            Some((FailureClass::Unhealthy, "the service stopped answering /health".into()))
         }
     };
     let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, alive).await;

@@ -3,7 +3,7 @@
 //! Tests that need Docker fail loudly when it is missing; none skips.
 
 mod grade;
-mod latency;
+mod hostile;
 mod sandbox;
 mod support;
 mod variant;

@@ -115,44 +115,72 @@ async fn listener() -> (u16, Arc<AtomicUsize>) {
     (port, hits)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_properties_hold_inside_the_container() {
+/// A UDP listener like [`listener`]: counts datagrams (a stand-in resolver).
+async fn udp_listener(port_hint: u16) -> (u16, Arc<AtomicUsize>) {
+    let sock = tokio::net::UdpSocket::bind(("0.0.0.0", port_hint)).await.unwrap_or(tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap());
+    let port = sock.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while sock.recv_from(&mut buf).await.is_ok() {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, hits)
+}
+
+/// What the hostile prober observed from inside its container, and what
+/// this machine's listeners saw meanwhile.
+struct Prober {
+    seen: Value,
+    hosts: Vec<std::net::Ipv4Addr>,
+    tcp_hits_from_container: usize,
+    udp_hits_from_container: usize,
+    nofile: u64,
+}
+
+const PROBER_SEED: u64 = 8_675_309_012_345;
+
+async fn run_prober() -> Prober {
     let docker = docker().await;
     let mut limits = limits(&docker).await;
     limits.pids = 48;
     limits.memory_mb = 512;
     limits.startup_timeout = Duration::from_secs(120);
     let t = TempDir::new().unwrap();
-    let seed: u64 = 8_675_309_012_345;
-    let data = variant_in(t.path(), seed);
+    let data = variant_in(t.path(), PROBER_SEED);
 
-    // This machine's own addresses, each proven reachable from the host.
-    let (port, hits) = listener().await;
+    // Listeners on every one of this machine's own addresses, each proven
+    // reachable from the host itself first.
+    let (port, tcp_hits) = listener().await;
+    let (dns_port, udp_hits) = udp_listener(0).await;
     let hosts = own_addresses();
     assert!(!hosts.is_empty(), "no non-loopback address on this machine to test isolation against");
     for h in &hosts {
         tokio::net::TcpStream::connect((*h, port)).await.unwrap_or_else(|e| panic!("host cannot reach its own {h}:{port}: {e}"));
+        let u = tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        u.send_to(b"ping", (*h, dns_port)).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let host_hits = hits.load(Ordering::SeqCst);
-    assert_eq!(host_hits, hosts.len());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (tcp_before, udp_before) = (tcp_hits.load(Ordering::SeqCst), udp_hits.load(Ordering::SeqCst));
+    assert_eq!((tcp_before, udp_before), (hosts.len(), hosts.len()), "the listeners must hear this machine itself");
 
-    let key = std::fs::read_to_string(data.join("sealed/answer_key.json")).unwrap();
     let spec_hash = crate::support::json(&data.join("sealed/answer_key.json"))["exercise"]["spec_sha256"].as_str().unwrap().to_string();
-    let sub = fixture_copy("sandbox-probe", t.path());
+    let sub = fixture_copy("hostile/prober", t.path());
     let target = serde_json::json!({
         "hosts": hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
         "port": port,
-        "secrets": [seed.to_string(), spec_hash],
+        "dns_port": dns_port,
+        "secrets": [PROBER_SEED.to_string(), spec_hash],
         "forbidden_names": ["answer_key.json", "holdout_serving.parquet", "holdout_offline.parquet", "holdout_truth.parquet", "traffic.parquet"],
         "fork_attempts": 200,
     });
     std::fs::write(sub.join("target.json"), target.to_string()).unwrap();
-    assert!(!key.is_empty());
 
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false);
-    let image = build(&docker, &sub, &run, &limits).await.expect("probe builds");
+    let image = build(&docker, &sub, &run, &limits).await.expect("prober builds");
     let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await
         .unwrap();
@@ -160,10 +188,22 @@ async fn sandbox_properties_hold_inside_the_container() {
     let report = service.read_output("report.json", 4 << 20);
     let stopped = service.stop(&docker).await.unwrap();
     guard.cleanup().await;
-    ready.unwrap_or_else(|e| panic!("probe not ready: {e}\n{}", stopped.logs));
+    ready.unwrap_or_else(|e| panic!("prober not ready: {e}\n{}", stopped.logs));
+    assert_eq!(leftovers(&docker, &run).await, 0);
     let report: Value = serde_json::from_slice(&report.unwrap()).unwrap();
-    let s = &report["sandbox"];
+    Prober {
+        seen: report["sandbox"].clone(),
+        hosts,
+        tcp_hits_from_container: tcp_hits.load(Ordering::SeqCst) - tcp_before,
+        udp_hits_from_container: udp_hits.load(Ordering::SeqCst) - udp_before,
+        nofile: limits.nofile,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_properties_hold_inside_the_container() {
+    let p = run_prober().await;
+    let s = &p.seen;
     assert_eq!(s["uid"], 10001, "not root");
     assert_eq!(s["write_root"]["ok"], false, "{}", s["write_root"]);
     assert_eq!(s["write_root"]["errno"], 30, "EROFS: read-only root filesystem");
@@ -177,22 +217,36 @@ async fn sandbox_properties_hold_inside_the_container() {
     assert_eq!(s["memory_limit"], (512u64 << 20).to_string());
     assert_eq!(s["memsw_limit"], (512u64 << 20).to_string(), "swap equals memory");
     assert_eq!(s["pids_max"], "48");
-    assert_eq!(s["nofile"], serde_json::json!([limits.nofile, limits.nofile]));
-    for h in &hosts {
-        let c = &s["connect"][h.to_string()];
-        assert_eq!(c["ok"], false, "the container reached this machine's {h}: {c}");
-    }
-    assert_eq!(hits.load(Ordering::SeqCst), host_hits, "the listener saw a connection from the container");
+    assert_eq!(s["nofile"], serde_json::json!([p.nofile, p.nofile]));
     let forked = s["forked"].as_u64().unwrap();
     assert!(forked < 48, "forked {forked} processes under a cap of 48");
     assert_eq!(s["fork_error"], "EAGAIN", "{s}");
+    let mounts: Vec<&str> = s["mounts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(mounts.contains(&"/data") && mounts.contains(&"/output"), "{mounts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_to_this_machine_and_name_resolution_fail_from_inside() {
+    let p = run_prober().await;
+    let s = &p.seen;
+    for h in &p.hosts {
+        let c = &s["connect"][h.to_string()];
+        assert_eq!(c["ok"], false, "the container reached this machine's {h} over TCP: {c}");
+        let d = &s["dns"][h.to_string()];
+        assert_eq!(d["ok"], false, "the container sent a DNS query to this machine's {h}: {d}");
+    }
+    assert_eq!(p.tcp_hits_from_container, 0, "the TCP listener saw a connection from the container");
+    assert_eq!(p.udp_hits_from_container, 0, "the UDP listener saw a datagram from the container");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_key_hunt_finds_nothing() {
+    let p = run_prober().await;
+    let s = &p.seen;
     assert_eq!(s["found_forbidden_names"], serde_json::json!([]), "sealed files visible");
     assert_eq!(s["found_secrets"], serde_json::json!([]), "seed or key hash visible");
     let env: Vec<&str> = s["environment"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(!env.iter().any(|e| e.to_lowercase().contains("seed") || e.to_lowercase().contains("key")), "{env:?}");
-    let mounts: Vec<&str> = s["mounts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(mounts.contains(&"/data") && mounts.contains(&"/output"), "{mounts:?}");
-    assert_eq!(leftovers(&docker, &run).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

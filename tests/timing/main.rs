@@ -1,5 +1,9 @@
 //! The latency probe against loopback servers whose truth is known: a fixed
 //! injected delay, and a stall in the middle of the run.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so
+//! these run after the Docker tests, on a machine not busy with fork bombs
+//! and training jobs (their tolerances are about the probe, not the load).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,8 +84,8 @@ fn bodies() -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percentiles_match_a_known_delay_within_5_percent() {
-    let truth = 100.0;
-    let url = server(Duration::from_millis(100), None).await;
+    let truth = 200.0;
+    let url = server(Duration::from_millis(200), None).await;
     let cfg = LatencyConfig {
         rate_per_second: 50.0,
         warmup: Duration::from_millis(500),
