@@ -24,6 +24,27 @@ pub struct ExerciseSpec {
     pub probes: ProbeSpec,
     pub slo: SloSpec,
     pub rubric: Rubric,
+    /// Score bands `grader validate` checks each fixture against.
+    #[serde(default)]
+    pub validate: Option<ValidateSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateSpec {
+    /// Seeds whose variants every fixture is graded on.
+    pub seeds: Vec<u64>,
+    pub fixtures: Vec<FixtureBand>,
+}
+
+/// A fixture submission and the score band it must land in.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureBand {
+    /// Submission directory, relative to the exercise's directory.
+    pub path: String,
+    pub min_percent: f64,
+    pub max_percent: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -394,6 +415,16 @@ impl ExerciseSpec {
         }
         self.validate_defects(&names)?;
         self.validate_certificate()?;
+        if let Some(v) = &self.validate {
+            if v.seeds.is_empty() {
+                return e("validate.seeds".into(), "needs at least one seed".into());
+            }
+            for f in &v.fixtures {
+                if !(0.0..=100.0).contains(&f.min_percent) || !(0.0..=100.0).contains(&f.max_percent) || f.min_percent > f.max_percent {
+                    return e(format!("validate.fixtures.{}", f.path), format!("[{}, {}] is not a band within [0, 100]", f.min_percent, f.max_percent));
+                }
+            }
+        }
         self.validate_operations()
     }
 

@@ -29,6 +29,15 @@ pub enum Command {
     /// Grade a submission: build and run it in the sandbox against a variant,
     /// probe its API, score its findings, and write results to --out.
     Grade(GradeArgs),
+    /// Grade every candidate folder of a directory: parallel, resumable,
+    /// with a leaderboard and an HTML summary.
+    Batch(BatchArgs),
+    /// For candidates: grade your submission on the exercise's public
+    /// practice variant; hidden checks show only how many passed.
+    SelfCheck(SelfCheckArgs),
+    /// For the exercises repository's CI: certify the declared seeds, grade
+    /// every declared fixture, and check each score band.
+    Validate(ValidateArgs),
     /// The same probes against a service already running on this machine
     /// (no Docker): for a candidate who runs the service directly.
     Probe(ProbeArgs),
@@ -70,6 +79,87 @@ impl GradeArgs {
             overrides: self.overrides.clone(),
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Directory with one submission folder per candidate (the folder name is the candidate id).
+    #[arg(value_name = "SUBMISSIONS_DIR")]
+    pub submissions: PathBuf,
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    /// One variant for everyone.
+    #[arg(long, conflicts_with = "secret", required_unless_present = "secret")]
+    pub seed: Option<u64>,
+    /// A variant per candidate: seeds derived from folder names and this secret file.
+    #[arg(long)]
+    pub secret: Option<PathBuf>,
+    /// Results directory: created, or resumed when it holds this batch.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Gradings at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Gradings at once on one Docker engine.
+    #[arg(long, value_name = "N")]
+    pub host_jobs: Option<usize>,
+    /// Grade candidates again even when they have results.
+    #[arg(long)]
+    pub regrade: bool,
+    /// Retries of a grading after an infrastructure failure.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    #[command(flatten)]
+    pub overrides: crate::session::Overrides,
+}
+
+impl BatchArgs {
+    pub fn request(&self) -> Result<crate::batch::BatchRequest> {
+        if self.jobs == 0 {
+            return Err(GraderError::Usage("--jobs must be at least 1".into()));
+        }
+        Ok(crate::batch::BatchRequest {
+            submissions: self.submissions.clone(),
+            exercise: self.exercise.clone(),
+            seeds: match (&self.seed, &self.secret) {
+                (Some(s), _) => crate::batch::Seeds::Fixed(*s),
+                (None, Some(f)) => crate::batch::Seeds::Secret(f.clone()),
+                _ => return Err(GraderError::Usage("give --seed N or --secret FILE".into())),
+            },
+            out: self.out.clone(),
+            jobs: self.jobs,
+            regrade: self.regrade,
+            hosts: self.overrides.docker_host.clone(),
+            host_jobs: self.host_jobs.unwrap_or(self.jobs),
+            retries: self.retries,
+            overrides: self.overrides.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SelfCheckArgs {
+    /// Your submission directory (with its Dockerfile).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub submission: PathBuf,
+    /// Exercise directory (or its exercise.toml).
+    #[arg(long, value_name = "DIR")]
+    pub exercise: PathBuf,
+    #[command(flatten)]
+    pub overrides: crate::session::Overrides,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Exercise directory (or its exercise.toml) with a [validate] section.
+    #[arg(value_name = "EXERCISE")]
+    pub exercise: PathBuf,
+    /// Gradings at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub overrides: crate::session::Overrides,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +234,7 @@ pub struct CleanArgs {
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
 }
+
 
 /// Where a seed comes from: `--seed N`, or `--candidate ID --secret FILE`.
 #[derive(Debug, Args)]

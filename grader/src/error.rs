@@ -31,6 +31,10 @@ pub enum GraderError {
         source: std::io::Error,
     },
 
+    /// `grader validate`: fixtures scored outside their declared bands.
+    #[error("{0} score band(s) violated")]
+    BandsViolated(usize),
+
     /// The score is below `--fail-under`.
     #[error("score {score}% is below --fail-under {threshold}%")]
     BelowThreshold { score: f64, threshold: f64 },
@@ -46,7 +50,7 @@ impl GraderError {
             GraderError::Usage(_) => Exit::Usage,
             GraderError::Cleanup(_) | GraderError::Infrastructure(_) => Exit::Infrastructure,
             GraderError::Io { .. } => Exit::Io,
-            GraderError::BelowThreshold { .. } => Exit::Failed,
+            GraderError::BelowThreshold { .. } | GraderError::BandsViolated(_) => Exit::Failed,
             GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
             GraderError::NotHealthy(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {

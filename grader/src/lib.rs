@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod batch;
 pub mod clean;
 pub mod exit;
 pub mod findings;
@@ -17,5 +18,7 @@ pub mod report;
 pub mod run_submission;
 pub mod sandbox;
 pub mod score;
+pub mod selfcheck;
 pub mod session;
+pub mod validate;
 pub mod variant;

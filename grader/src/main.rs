@@ -42,6 +42,59 @@ fn run(cli: &Cli) -> Result<()> {
             emit(cli, &result, &out);
             gate(&result, args.fail_under)?;
         }
+        Command::Batch(args) => {
+            let req = args.request()?;
+            let summary = runtime()?.block_on(grader::batch::run(req, cli.quiet || cli.json))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&summary).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!("summary: {}", summary.out.join("summary.html").display());
+            }
+            let ungraded: Vec<&str> = summary
+                .candidates
+                .iter()
+                .filter(|c| c.state == grader::batch::State::Ungraded)
+                .map(|c| c.name.as_str())
+                .collect();
+            if !ungraded.is_empty() {
+                return Err(grader::error::GraderError::Infrastructure(format!(
+                    "{} candidate(s) ungraded after retries: {}; run the batch again to grade them",
+                    ungraded.len(),
+                    ungraded.join(", ")
+                )));
+            }
+        }
+        Command::SelfCheck(args) => {
+            let req = grader::selfcheck::SelfCheckRequest {
+                submission: args.submission.clone(),
+                exercise: args.exercise.clone(),
+                overrides: args.overrides.clone(),
+            };
+            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let report = runtime()?.block_on(grader::selfcheck::run(req, &progress))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("plain data"));
+            } else {
+                println!("{}", report.human());
+            }
+        }
+        Command::Validate(args) => {
+            let req = grader::validate::ValidateRequest {
+                exercise: args.exercise.clone(),
+                jobs: args.jobs,
+                overrides: args.overrides.clone(),
+            };
+            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let v = runtime()?.block_on(grader::validate::run(req, &progress))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
+            } else if !cli.quiet {
+                eprint!("{}", v.human());
+            }
+            if v.violations > 0 {
+                return Err(grader::error::GraderError::BandsViolated(v.violations));
+            }
+        }
         Command::Probe(args) => {
             let req = args.request()?;
             let out = req.out.clone();

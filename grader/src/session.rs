@@ -38,9 +38,10 @@ pub struct Overrides {
     #[arg(long, value_name = "MS")]
     pub request_timeout_ms: Option<u64>,
     /// Docker endpoint (unix:///path or tcp://host:port); default DOCKER_HOST
-    /// or the local socket.
+    /// or the local socket. `grader batch` takes it several times and spreads
+    /// the candidates over the engines.
     #[arg(long, value_name = "URL")]
-    pub docker_host: Option<String>,
+    pub docker_host: Vec<String>,
     /// Keep the built image after the run (still labelled: `grader clean` removes it).
     #[arg(long)]
     pub keep_image: bool,
@@ -127,7 +128,7 @@ pub async fn open(
     overrides: &Overrides,
     progress: &Progress,
 ) -> Result<std::result::Result<Session, Failed>> {
-    let docker = docker::connect(overrides.docker_host.as_deref()).await?;
+    let docker = docker::connect(overrides.docker_host.first().map(String::as_str)).await?;
     install_interrupt_handler();
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, overrides.keep_image);

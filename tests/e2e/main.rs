@@ -2,6 +2,7 @@
 //! module per area, per-test temporary directories, helpers in `support`.
 //! Tests that need Docker fail loudly when it is missing; none skips.
 
+mod batch;
 mod grade;
 mod hostile;
 mod sandbox;

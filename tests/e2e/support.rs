@@ -212,9 +212,11 @@ pub fn fixture(name: &str) -> PathBuf {
 /// measured), so a grade takes seconds; everything else as shipped.
 pub fn quick_exercise(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(churn().join("exercise.toml")).unwrap();
+    let fixtures = format!("{}/fixtures/", root().display());
     let quick = text
         .replace("latency_warmup_seconds = 5", "latency_warmup_seconds = 1")
-        .replace("latency_duration_seconds = 20", "latency_duration_seconds = 4");
+        .replace("latency_duration_seconds = 20", "latency_duration_seconds = 4")
+        .replace("../../fixtures/", &fixtures);
     assert_ne!(quick, text, "latency settings not found in exercise.toml");
     let d = dir.join("quick-churn");
     std::fs::create_dir_all(&d).unwrap();

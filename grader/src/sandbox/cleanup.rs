@@ -147,6 +147,10 @@ fn is_gone(e: &bollard::errors::Error) -> bool {
 /// On Ctrl-C: clean every registered run, then exit with 130. Call once,
 /// inside the runtime, before starting work.
 pub fn install_interrupt_handler() {
+    static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if INSTALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_err() {
             return;

@@ -1,0 +1,331 @@
+//! `grader batch`: one folder per candidate, graded in parallel (over one or
+//! several Docker engines), resumable, each candidate's results written
+//! atomically, infrastructure failures retried and then reported as
+//! ungraded (never as a zero), and a summary for the hiring team.
+
+pub mod summary;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datasets::{Exercise, SeedSource};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::error::{GraderError, Result};
+use crate::exit::Exit;
+use crate::grade::{grade, GradeRequest};
+use crate::progress::Progress;
+use crate::report::GradeResult;
+use crate::session::Overrides;
+
+/// How each candidate's variant is chosen.
+#[derive(Debug, Clone)]
+pub enum Seeds {
+    /// Everyone gets the same variant.
+    Fixed(u64),
+    /// Each candidate's seed is derived from their folder name and the secret.
+    Secret(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub submissions: PathBuf,
+    pub exercise: PathBuf,
+    pub seeds: Seeds,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub regrade: bool,
+    /// Docker endpoints to spread the work over (empty: the default one).
+    pub hosts: Vec<String>,
+    /// Gradings at once on one engine.
+    pub host_jobs: usize,
+    pub retries: u32,
+    pub overrides: Overrides,
+}
+
+/// `batch.json`: which exercise and seeds a results directory belongs to,
+/// so a resumed batch never mixes two exercises.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub exercise: String,
+    pub spec_sha256: String,
+    /// `fixed:<seed>` or `secret:<fingerprint>`.
+    pub seeds: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Probed and scored (the score may be anything).
+    Graded,
+    /// Never became a healthy service: scored, with a failure class.
+    Failed,
+    /// The grader's side failed after every retry: no score.
+    Ungraded,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub name: String,
+    pub state: State,
+    /// Results from an earlier run, kept (resume).
+    pub reused: bool,
+    pub attempts: u32,
+    pub host: Option<String>,
+    pub error: Option<String>,
+    /// The score, when graded or failed (never for the ungraded).
+    pub score: Option<crate::report::Score>,
+    #[serde(skip)]
+    pub result: Option<GradeResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSummary {
+    pub schema_version: u32,
+    pub out: PathBuf,
+    pub candidates: Vec<Candidate>,
+}
+
+fn state_of(r: &GradeResult) -> State {
+    match r.outcome.as_str() {
+        "graded" => State::Graded,
+        "failed" => State::Failed,
+        _ => State::Ungraded,
+    }
+}
+
+fn read_result(dir: &Path) -> Option<GradeResult> {
+    let text = std::fs::read_to_string(dir.join("result.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Candidate folders, sorted; hidden folders are not candidates.
+pub fn candidates(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(GraderError::Usage(format!("{} holds no candidate folders", dir.display())));
+    }
+    Ok(names)
+}
+
+fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
+    let seeds = match seeds {
+        Seeds::Fixed(s) => format!("fixed:{s}"),
+        Seeds::Secret(path) => {
+            let bytes = std::fs::read(path).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", path.display())))?;
+            let fp = Sha256::digest(&bytes);
+            format!("secret:{}", fp[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    };
+    Ok(Manifest {
+        schema_version: 1,
+        exercise: exercise.spec.exercise.id.clone(),
+        spec_sha256: Sha256::digest(exercise.raw.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+        seeds,
+    })
+}
+
+/// Claims `out` for this batch: creates it with its manifest, or checks an
+/// existing one belongs to the same exercise and seeds.
+fn claim(out: &Path, m: &Manifest) -> Result<()> {
+    let path = out.join("batch.json");
+    if out.exists() {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let old: Manifest = serde_json::from_str(&text)
+                    .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))?;
+                if &old != m {
+                    return Err(GraderError::Usage(format!(
+                        "{} belongs to another batch ({} with seeds {}); use a new results directory",
+                        out.display(), old.exercise, old.seeds
+                    )));
+                }
+                return Ok(());
+            }
+            Err(_) if std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) => {
+                return Err(GraderError::Usage(format!(
+                    "results directory {} exists, is not empty and is not a batch's; use a new one",
+                    out.display()
+                )))
+            }
+            Err(_) => {}
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
+    let mut text = serde_json::to_string_pretty(m).expect("plain data");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|source| GraderError::Io { path, source })
+}
+
+/// Engines and their free slots; a grading takes the engine with most.
+struct Hosts {
+    hosts: Vec<(Option<String>, Arc<Semaphore>)>,
+}
+
+impl Hosts {
+    async fn acquire(&self) -> (Option<String>, tokio::sync::OwnedSemaphorePermit) {
+        loop {
+            let mut order: Vec<&(Option<String>, Arc<Semaphore>)> = self.hosts.iter().collect();
+            order.sort_by_key(|(_, s)| std::cmp::Reverse(s.available_permits()));
+            for (host, slots) in order {
+                if let Ok(p) = slots.clone().try_acquire_owned() {
+                    return (host.clone(), p);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
+    let exercise = Exercise::load(&req.exercise)?;
+    let names = candidates(&req.submissions)?;
+    claim(&req.out, &manifest(&exercise, &req.seeds)?)?;
+    let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
+    let hosts = Arc::new(Hosts {
+        hosts: if req.hosts.is_empty() {
+            vec![(None, Arc::new(Semaphore::new(req.host_jobs.max(1))))]
+        } else {
+            req.hosts.iter().map(|h| (Some(h.clone()), Arc::new(Semaphore::new(req.host_jobs.max(1))))).collect()
+        },
+    });
+    let tty = std::io::stderr().is_terminal() && !quiet;
+    let bars = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let total = bars.add(ProgressBar::new(names.len() as u64));
+    total.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}").unwrap().progress_chars("=> "));
+    total.set_prefix("batch");
+    let req = Arc::new(req);
+    let mut tasks = Vec::new();
+    for name in names {
+        let dir = req.out.join(&name);
+        let previous = read_result(&dir);
+        if let Some(r) = previous.filter(|r| state_of(r) != State::Ungraded && !req.regrade) {
+            total.inc(1);
+            let state = state_of(&r);
+            tasks.push(tokio::spawn(async move {
+                Candidate { name, state, reused: true, attempts: 0, host: None, error: None, score: Some(r.score.clone()), result: Some(r) }
+            }));
+            continue;
+        }
+        let bar = bars.insert_before(&total, ProgressBar::new_spinner());
+        bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {wide_msg}").unwrap());
+        bar.set_prefix(name.clone());
+        bar.set_message("waiting for a slot");
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let (req, jobs, hosts, total) = (req.clone(), jobs.clone(), hosts.clone(), total.clone());
+        tasks.push(tokio::spawn(async move {
+            let _job = jobs.acquire_owned().await.expect("never closed");
+            let c = grade_one(&req, &name, &hosts, &bar).await;
+            bar.finish_and_clear();
+            total.inc(1);
+            let line = match (&c.result, c.state) {
+                (Some(r), State::Graded | State::Failed) => format!(
+                    "{name}: {} / {} ({}%){}",
+                    r.score.points,
+                    r.score.max_points,
+                    r.score.percent,
+                    r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
+                ),
+                _ => format!("{name}: ungraded after {} attempt(s): {}", c.attempts, c.error.as_deref().unwrap_or("?")),
+            };
+            if !quiet {
+                if tty {
+                    let _ = total.println(line);
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+            c
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))?);
+    }
+    total.finish_and_clear();
+    summary::write(&req.out, &exercise.spec.exercise.id, &out)?;
+    Ok(BatchSummary { schema_version: 1, out: req.out.clone(), candidates: out })
+}
+
+/// Grades one candidate, retrying infrastructure failures on any engine.
+async fn grade_one(req: &BatchRequest, name: &str, hosts: &Hosts, bar: &ProgressBar) -> Candidate {
+    let submission = req.submissions.join(name);
+    let final_dir = req.out.join(name);
+    let staging = req.out.join(format!(".{name}.grading"));
+    let seed = match &req.seeds {
+        Seeds::Fixed(s) => Ok(SeedSource::given(*s)),
+        Seeds::Secret(path) => SeedSource::derive(name, path),
+    };
+    let mut c = Candidate { name: name.into(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, result: None };
+    let seed = match seed {
+        Ok(s) => s,
+        Err(e) => {
+            c.error = Some(e.to_string());
+            return c;
+        }
+    };
+    for attempt in 1..=req.retries + 1 {
+        c.attempts = attempt;
+        let (host, _slot) = hosts.acquire().await;
+        c.host = host.clone();
+        let _ = std::fs::remove_dir_all(&staging); // ours: a leftover of an interrupted run
+        let bar2 = bar.clone();
+        let progress = Progress::to_sink(move |m| bar2.set_message(m.to_string()));
+        let mut overrides = req.overrides.clone();
+        if let Some(h) = &host {
+            overrides.docker_host = vec![h.clone()];
+        }
+        let request = GradeRequest {
+            submission: submission.clone(),
+            exercise: req.exercise.clone(),
+            seed: seed.clone(),
+            out: staging.clone(),
+            overrides,
+        };
+        match grade(request, &progress).await {
+            Ok(r) => {
+                // Into place in one rename; an older result is replaced only now.
+                let _ = std::fs::remove_dir_all(&final_dir);
+                if let Err(e) = std::fs::rename(&staging, &final_dir) {
+                    c.error = Some(format!("cannot move results into {}: {e}", final_dir.display()));
+                    return c;
+                }
+                c.state = state_of(&r);
+                c.score = Some(r.score.clone());
+                c.result = Some(r);
+                c.error = None;
+                return c;
+            }
+            Err(e) if e.exit() == Exit::Infrastructure => {
+                c.error = Some(e.to_string());
+                bar.set_message(format!("infrastructure failure, retrying: {e}"));
+                tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
+            }
+            Err(e) => {
+                c.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    // Ungraded: keep what the last attempt wrote (its result.json says
+    // infrastructure_error), so a resumed batch grades it again.
+    if staging.exists() {
+        let _ = std::fs::remove_dir_all(&final_dir);
+        let _ = std::fs::rename(&staging, &final_dir);
+        c.result = read_result(&final_dir);
+    }
+    c
+}

@@ -1,0 +1,268 @@
+//! `grader batch`, `self-check` and `validate` end to end on the real engine.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{fixture_copy, grader, quick_exercise, stderr};
+
+/// Candidate folders: alice (reference), bob (naive), carol (fragile).
+fn submissions(dir: &Path) -> PathBuf {
+    let subs = dir.join("subs");
+    for (who, what) in [("alice", "reference"), ("bob", "naive"), ("carol", "fragile")] {
+        let copied = fixture_copy(what, &subs);
+        std::fs::rename(copied, subs.join(who)).unwrap();
+    }
+    subs
+}
+
+fn batch_args<'a>(subs: &'a str, ex: &'a str, secret: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["batch", subs, "--exercise", ex, "--secret", secret, "--out", out, "--jobs", "2"]
+}
+
+#[test]
+fn an_interrupted_batch_resumes_keeping_finished_results() {
+    let t = TempDir::new().unwrap();
+    let subs = submissions(t.path());
+    let ex = quick_exercise(t.path());
+    let secret = t.path().join("secret");
+    std::fs::write(&secret, b"0123456789abcdef-team-secret").unwrap();
+    let out = t.path().join("out");
+    let (s, e, k, o) = (subs.to_str().unwrap(), ex.to_str().unwrap(), secret.to_str().unwrap(), out.to_str().unwrap());
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+        .args(batch_args(s, e, k, o))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first candidate is finished.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a candidate line").unwrap();
+    let done = first.split(':').next().unwrap().to_string();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(130), "{first}\n{rest:?}");
+    // Every run that was in progress was cleaned up.
+    let runs: Vec<String> = rest.iter().filter_map(|l| l.trim().strip_prefix("run ").and_then(|r| r.split(':').next()).map(String::from)).collect();
+    for run in &runs {
+        let left = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=org.grader.run={run}")]).output().unwrap();
+        assert!(left.stdout.is_empty(), "run {run} left containers");
+    }
+    let kept = std::fs::read(out.join(&done).join("result.json")).expect("finished results are kept");
+
+    // Resume: the finished candidate is not graded again; the others are.
+    let o2 = grader(&[batch_args(s, e, k, o), vec!["--json"]].concat());
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let summary: Value = serde_json::from_slice(&o2.stdout).unwrap();
+    let cands = summary["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 3);
+    for c in cands {
+        assert_ne!(c["state"], "ungraded", "{c}");
+        assert_eq!(c["reused"], c["name"] == done.as_str(), "{c}");
+    }
+    assert_eq!(std::fs::read(out.join(&done).join("result.json")).unwrap(), kept, "a finished result was rewritten");
+    // A third run changes nothing: everything is reused, results identical.
+    let before: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join(c).join("result.json")).unwrap()).collect();
+    let o3 = grader(&[batch_args(s, e, k, o), vec!["--json"]].concat());
+    assert!(o3.status.success());
+    let after: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join(c).join("result.json")).unwrap()).collect();
+    assert_eq!(before, after);
+
+    // Each candidate got their own variant, derived from name and secret.
+    let seeds: BTreeSet<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|c| crate::support::json(&out.join(c).join("result.json"))["seed"]["value"].to_string())
+        .collect();
+    assert_eq!(seeds.len(), 3);
+    let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+    let first_row = csv.lines().nth(1).unwrap();
+    assert!(first_row.starts_with("1,alice,graded,"), "{csv}");
+    assert!(csv.lines().next().unwrap().contains("findings.leakage"), "per-check columns");
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("| 1 | alice |"));
+    render_and_check_summary(&out.join("summary.html"), t.path());
+}
+
+/// Renders summary.html in headless Chromium and checks the screenshot shows
+/// the table (its header colour, pass/fail cells) and the charts (bar colour).
+fn render_and_check_summary(html: &Path, dir: &Path) {
+    let text = std::fs::read_to_string(html).unwrap();
+    assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("src="), "external assets in summary.html");
+    let png = dir.join("summary.png");
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| which(c)).expect(
+        "this test needs Debian's chromium (scripts/test installs it): it renders summary.html and checks the screenshot",
+    );
+    let profile = dir.join("chromium-profile");
+    let o = std::process::Command::new(chromium)
+        .args([
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+            &format!("--user-data-dir={}", profile.display()),
+            "--window-size=1400,1400",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", html.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let count = |(r, g, b): (u8, u8, u8)| buf.chunks(channels).filter(|p| p[0] == r && p[1] == g && p[2] == b).count();
+    use grader::batch::summary::{BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
+    assert!(count(HEADER_RGB) > 2000, "no table header visible ({} px)", count(HEADER_RGB));
+    assert!(count(PASS_RGB) > 1000 && count(FAIL_RGB) > 500, "no pass/fail matrix visible");
+    assert!(count(BAR_RGB) > 500, "no latency chart visible ({} px)", count(BAR_RGB));
+}
+
+fn which(cmd: &str) -> bool {
+    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+#[test]
+fn self_check_names_no_planted_column_and_counts_hidden_checks() {
+    let t = TempDir::new().unwrap();
+    let ex = quick_exercise(t.path());
+    let o = grader(&["self-check", crate::support::fixture("naive").to_str().unwrap(), "--exercise", ex.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    // The practice variant's answer key, generated independently here.
+    let variant = t.path().join("practice");
+    let seed = datasets::Exercise::load(&ex).unwrap().spec.exercise.practice_seed;
+    let g = grader(&["variant", "--exercise", ex.to_str().unwrap(), "--seed", &seed.to_string(), "--out", variant.to_str().unwrap()]);
+    assert!(g.status.success());
+    let key = crate::support::json(&variant.join("sealed/answer_key.json"));
+    let planted: Vec<String> = key["leakage"].as_array().unwrap().iter().chain(key["drift"].as_array().unwrap())
+        .filter_map(|d| d["feature"].as_str().map(String::from))
+        .collect();
+    assert!(!planted.is_empty());
+    let words: BTreeSet<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+    for p in &planted {
+        assert!(!words.contains(p.as_str()), "self-check output names the planted column {p}:\n{text}");
+    }
+    assert!(text.contains("hidden checks: 0 of"), "{text}");
+    assert!(text.contains("robustness") && text.contains("next steps"), "{text}");
+}
+
+#[test]
+fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
+    let t = TempDir::new().unwrap();
+    let ex = quick_exercise(t.path());
+    let toml = ex.join("exercise.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("seeds = [11, 12]", "seeds = [11]");
+    std::fs::write(&toml, &text).unwrap();
+    let o = grader(&["validate", ex.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["violations"], 0, "{v:#}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 4);
+
+    // Tighten naive's band below what it scores.
+    let naive_band = "naive\"\nmin_percent = 0\nmax_percent = 50";
+    assert!(text.contains(naive_band));
+    std::fs::write(&toml, text.replace(naive_band, "naive\"\nmin_percent = 0\nmax_percent = 5")).unwrap();
+    let o = grader(&["validate", ex.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let failing: Vec<&str> = err.lines().filter(|l| l.trim_start().starts_with("FAIL")).collect();
+    assert_eq!(failing.len(), 1, "{err}");
+    assert!(failing[0].contains("naive") && failing[0].contains("[0, 5]"), "{err}");
+    assert!(err.contains("1 score band(s) violated"), "{err}");
+    let _ = Duration::ZERO;
+}
+
+/// A second Docker engine on this machine: its own socket, data root, exec
+/// root and containerd namespace, and no bridge (the sandbox needs none).
+/// Stopped and removed on drop.
+struct SecondEngine {
+    dir: TempDir,
+    child: std::process::Child,
+}
+
+impl SecondEngine {
+    fn start() -> SecondEngine {
+        let dir = tempfile::Builder::new().prefix("ge2-").tempdir_in("/tmp").unwrap();
+        let p = dir.path();
+        let child = std::process::Command::new("dockerd")
+            .args([
+                &format!("--host=unix://{}/d.sock", p.display()),
+                &format!("--data-root={}/data", p.display()),
+                &format!("--exec-root={}/exec", p.display()),
+                &format!("--pidfile={}/d.pid", p.display()),
+                "--bridge=none", "--iptables=false", "--ip-masq=false",
+                "--containerd-namespace=grader-e2", "--containerd-plugins-namespace=grader-e2p",
+            ])
+            .stdout(std::fs::File::create(p.join("log")).unwrap())
+            .stderr(std::fs::File::create(p.join("log2")).unwrap())
+            .spawn()
+            .expect("this test starts a second dockerd (run as root, with Debian's docker.io installed)");
+        let engine = SecondEngine { dir, child };
+        let up = (0..60).any(|_| {
+            std::thread::sleep(Duration::from_millis(500));
+            std::process::Command::new("docker").args(["-H", &engine.host(), "info"]).output().is_ok_and(|o| o.status.success())
+        });
+        assert!(up, "second dockerd did not answer: {}", std::fs::read_to_string(engine.dir.path().join("log2")).unwrap_or_default());
+        engine
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}/d.sock", self.dir.path().display())
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn checks_of(out: &Path, who: &str) -> Vec<(String, String, f64)> {
+    let r = crate::support::json(&out.join(who).join("result.json"));
+    r["checks"].as_array().unwrap().iter().map(|c| (c["id"].as_str().unwrap().into(), c["status"].as_str().unwrap().into(), c["points"].as_f64().unwrap())).collect()
+}
+
+#[test]
+fn a_batch_splits_across_two_engines_with_the_same_results_as_one() {
+    let engine = SecondEngine::start();
+    let base = datasets::Exercise::load(&crate::support::churn()).unwrap().spec.contract.base_image;
+    let load = std::process::Command::new("sh")
+        .args(["-c", &format!("docker save {base} | docker -H {} load -q", engine.host())])
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "loading the base image: {}", String::from_utf8_lossy(&load.stderr));
+
+    let t = TempDir::new().unwrap();
+    let subs = submissions(t.path());
+    let copied = fixture_copy("naive", &t.path().join("more"));
+    std::fs::rename(copied, subs.join("dave")).unwrap();
+    let ex = quick_exercise(t.path());
+    let (two, one) = (t.path().join("two"), t.path().join("one"));
+    let default_host = grader::sandbox::docker::endpoint(None);
+    let host2 = engine.host();
+    let o = grader(&[
+        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "5", "--out", two.to_str().unwrap(),
+        "--jobs", "2", "--host-jobs", "1", "--docker-host", &default_host, "--docker-host", &host2, "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hosts: Vec<&str> = summary["candidates"].as_array().unwrap().iter().map(|c| c["host"].as_str().unwrap()).collect();
+    assert!(hosts.contains(&default_host.as_str()) && hosts.contains(&host2.as_str()), "work not split: {hosts:?}");
+
+    let o = grader(&["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "5", "--out", one.to_str().unwrap(), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for who in ["alice", "bob", "carol", "dave"] {
+        assert_eq!(checks_of(&two, who), checks_of(&one, who), "{who} graded differently on two engines");
+    }
+    let left = std::process::Command::new("docker")
+        .args(["-H", &host2, "ps", "-aq", "--filter", "label=org.grader.managed=true"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "the second engine kept containers");
+}
