@@ -47,7 +47,8 @@ fn reference_scores_high_and_naive_collapses_as_served() {
 #[test]
 fn a_slow_submission_fails_the_latency_slo() {
     let t = TempDir::new().unwrap();
-    let (o, r, _) = grade(&fixture("slow"), 4, t.path());
+    let ex = crate::support::latency_exercise(t.path());
+    let (o, r, _) = crate::support::grade_on(&fixture("slow"), 4, t.path(), &ex);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = r.unwrap();
     assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));

@@ -5,73 +5,13 @@
 //! these run after the Docker tests, on a machine not busy with fork bombs
 //! and training jobs (their tolerances are about the probe, not the load).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use grader::probe::latency::{probe, LatencyConfig};
 use grader::probe::Target;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
-/// A minimal HTTP/1.1 keep-alive server on 127.0.0.1: every request waits
-/// `delay`, and any request arriving in `[stall_from, stall_from + stall)`
-/// after start first waits for the stall to end.
 async fn server(delay: Duration, stall: Option<(Duration, Duration)>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let start = Instant::now();
-    let stall = Arc::new(stall.map(|(from, len)| (start + from, start + from + len)));
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            sock.set_nodelay(true).unwrap();
-            let stall = stall.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    // One request: head up to the blank line, then Content-Length bytes.
-                    let head_end = loop {
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break i + 4;
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                        .unwrap_or(0);
-                    while buf.len() < head_end + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..head_end + len);
-                    let arrived = Instant::now();
-                    if let Some((from, to)) = *stall {
-                        if arrived >= from && arrived < to {
-                            tokio::time::sleep_until(to).await;
-                        }
-                    }
-                    tokio::time::sleep(delay).await;
-                    let body = br#"{"predictions":[0],"probabilities":[0.5]}"#;
-                    let mut resp =
-                        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len())
-                            .into_bytes();
-                    resp.extend_from_slice(body);
-                    if sock.write_all(&resp).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
+    grader::probe::loopback::serve(delay, stall).await
 }
 
 fn target(url: &str) -> Target {

@@ -6,6 +6,7 @@ pub mod contract;
 pub mod correctness;
 pub mod drift;
 pub mod latency;
+pub mod loopback;
 pub mod robustness;
 
 use std::time::Duration;

@@ -28,6 +28,10 @@ pub async fn build(docker: &Docker, dir: &Path, run: &RunId, limits: &Limits) ->
         t: Some(tag.clone()),
         rm: true,
         forcerm: true,
+        // No layer cache: one candidate's layers are never reused for
+        // another's build, and a concurrent run's cleanup can never remove
+        // a cached parent from under this build.
+        nocache: true,
         // Everything must come from the base image or the directory.
         networkmode: Some("none".into()),
         labels: Some(run.labels("image")),
