@@ -7,6 +7,10 @@
 //!   5k holdout, 2k traffic), generated, certified and written.
 //! - `million`: the same exercise widened to 19 features (21 columns with id
 //!   and label) and 1,000,000 train rows.
+//!
+//! Beside each, the same generation with numpy + pandas
+//! (`numpy_generate.py`, timed inside Python, without certification) in the
+//! same run, and the ratio.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,8 +25,10 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--case") {
         return run_case(&args[i + 1]);
     }
-    println!("case     rows(train)  median_ms  min_ms  max_ms  peak_rss_mb(median)");
-    for case in ["default", "million"] {
+    println!("\n### Variant generation (each case in a fresh process, {RUNS} runs)\n");
+    println!("| case | train rows × columns | Rust median | min – max | peak RSS | numpy + pandas median | ratio | target |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (case, rows, extra, target) in [("default", 20_000, 0, "< 500 ms, ≥ 3× numpy"), ("million", 1_000_000, 6, "≥ 3× numpy")] {
         let mut ms = Vec::new();
         let mut rss = Vec::new();
         for _ in 0..RUNS {
@@ -35,12 +41,44 @@ fn main() {
         }
         ms.sort_by(f64::total_cmp);
         rss.sort_by(f64::total_cmp);
-        let rows = if case == "default" { 20_000 } else { 1_000_000 };
+        let py = numpy_median(rows, extra);
+        let cols = 15 + extra;
         println!(
-            "{case:<8} {rows:>11}  {:>9.0}  {:>6.0}  {:>6.0}  {:>8.0}",
-            ms[RUNS / 2], ms[0], ms[RUNS - 1], rss[RUNS / 2]
+            "| {case} | {rows} × {cols} | {:.0} ms | {:.0} – {:.0} ms | {:.0} MB | {} | {} | {target} |",
+            ms[RUNS / 2],
+            ms[0],
+            ms[RUNS - 1],
+            rss[RUNS / 2],
+            py.map(|p| format!("{p:.0} ms")).unwrap_or_else(|| "n/a (numpy, pandas, pyarrow missing)".into()),
+            py.map(|p| format!("{:.1}×", p / ms[RUNS / 2])).unwrap_or_else(|| "—".into()),
         );
     }
+}
+
+/// Median wall time of numpy_generate.py (3 runs), if its packages import.
+fn numpy_median(rows: usize, extra: usize) -> Option<f64> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = here.join("benches/numpy_generate.py");
+    let spec = here.parent().unwrap().join("exercises/churn/exercise.toml");
+    let ok = Command::new("python3").args(["-c", "import numpy, pandas, pyarrow"]).status().ok()?.success();
+    if !ok {
+        return None;
+    }
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let tmp = tempfile::tempdir().ok()?;
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(&spec)
+            .arg(tmp.path().join("out"))
+            .arg(rows.to_string())
+            .arg(extra.to_string())
+            .output()
+            .ok()?;
+        times.push(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().ok()? * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Some(times[1])
 }
 
 /// One generation; prints `elapsed_ms peak_rss_mb`.
