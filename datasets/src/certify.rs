@@ -149,6 +149,28 @@ impl Certificate {
 
 pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     let c = &spec.certificate;
+    // Each numeric training column sorted once, for every KS test against it.
+    let sorted: Vec<Option<Vec<f64>>> = draw
+        .train_base
+        .features
+        .iter()
+        .map(|v| match v {
+            Values::Num(x) => {
+                let mut s: Vec<f64> = x.iter().flatten().copied().collect();
+                s.sort_unstable_by(f64::total_cmp);
+                Some(s)
+            }
+            Values::Cat(_) => None,
+        })
+        .collect();
+    let against_train = |test: TestKind, i: usize, batch: &Values| -> TestResult {
+        match (test, &sorted[i], batch) {
+            (TestKind::Ks, Some(a), Values::Num(b)) => {
+                stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
+            }
+            _ => column_test(test, &draw.train_base.features[i], batch),
+        }
+    };
     let leakage = draw.plan.leaks.iter().map(|l| certify_leak(spec, draw, l)).collect();
     let drift = draw
         .plan
@@ -156,8 +178,8 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         .iter()
         .map(|d| {
             let test = fitting_test(&d.change);
-            let production = column_test(test, &draw.train_base.features[d.index], &draw.production.features[d.index]);
-            let traffic = column_test(test, &draw.train_base.features[d.index], &draw.traffic.features[d.index]);
+            let production = against_train(test, d.index, &draw.production.features[d.index]);
+            let traffic = against_train(test, d.index, &draw.traffic.features[d.index]);
             PlantedDrift {
                 feature: d.feature.clone(),
                 change: d.change.clone(),
@@ -186,8 +208,8 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             tests.push(CleanTest {
                 feature: f.name.clone(),
                 test,
-                production: column_test(test, base, &draw.production.features[i]),
-                traffic: column_test(test, base, &draw.traffic.features[i]),
+                production: against_train(test, i, &draw.production.features[i]),
+                traffic: against_train(test, i, &draw.traffic.features[i]),
             });
         }
     }

@@ -84,7 +84,7 @@ where
     let planted: BTreeSet<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
     let neutral: BTreeSet<String> = key.drift_neutral_columns.iter().cloned().collect();
     step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", sealed.traffic.len()), drift,
-        match drift::probe(target, &sealed.traffic, 100, &planted, &neutral).await {
+        match drift::probe(target, &sealed.traffic, spec.probes.correctness_batch_rows, &planted, &neutral).await {
             Ok(m) => Outcome::Ran(m),
             Err(e) => Outcome::Failed(e),
         });

@@ -89,9 +89,17 @@ pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> L
     let mut first_measured_send = None;
     let mut last_send = start;
 
+    // Precise waits cost a busy worker; they matter when sends are at least
+    // a timer tick (1 ms) apart. Faster than that, the timer's bursts are
+    // the lesser evil (documented in BENCHMARKS.md).
+    let precise = interval >= Duration::from_millis(1);
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due).await;
+        if precise {
+            wait_until(due).await;
+        } else {
+            tokio::time::sleep_until(due).await;
+        }
         let now = Instant::now();
         let measured = i >= warm_n;
         if measured {
@@ -177,6 +185,20 @@ pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> L
         mean_ms: hist.mean() / 1000.0,
         buckets: buckets(&hist),
         error_examples: examples,
+    }
+}
+
+/// Waits until `deadline` within tens of microseconds: tokio's timer has a
+/// 1 ms granularity (a send up to 1 ms late would count as latency, since
+/// latency runs from the intended time), so it sleeps to 1.5 ms before and
+/// yields the rest of the way.
+pub async fn wait_until(deadline: Instant) {
+    let coarse = Duration::from_micros(1500);
+    if deadline.saturating_duration_since(Instant::now()) > coarse {
+        tokio::time::sleep_until(deadline - coarse).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
     }
 }
 

@@ -58,15 +58,15 @@ async fn connection(mut sock: tokio::net::TcpStream, delay: Duration, stall: Arc
             }
         }
         buf.drain(..head_end + len);
+        let mut ready = Instant::now();
         if let Some((from, to)) = *stall {
-            let now = Instant::now();
-            if now >= from && now < to {
-                tokio::time::sleep_until(to).await;
+            if ready >= from && ready < to {
+                ready = to;
             }
         }
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
+        // Precisely, not to the timer's millisecond: this is the truth the
+        // probe is measured against.
+        crate::probe::latency::wait_until(ready + delay).await;
         if sock.write_all(&response).await.is_err() {
             return;
         }

@@ -305,13 +305,15 @@ impl Service {
         }
     }
 
-    /// Stops the candidate (SIGTERM, then SIGKILL after 5 s), and returns its
-    /// final state and capped logs. The relay goes with the cleanup.
+    /// Stops the candidate at once (SIGKILL: a server that is PID 1 often
+    /// ignores SIGTERM, and grading needs its logs, not a graceful exit),
+    /// and returns its final state and capped logs. The relay goes with the
+    /// cleanup.
     pub async fn stop(&self, docker: &Docker) -> Result<Stopped, SandboxError> {
         let before = self.state(docker).await?;
         if before.running {
             let _ = docker
-                .stop_container(&self.candidate, Some(StopContainerOptions { t: Some(5), ..Default::default() }))
+                .stop_container(&self.candidate, Some(StopContainerOptions { t: Some(0), ..Default::default() }))
                 .await;
         }
         let after = self.state(docker).await?;
