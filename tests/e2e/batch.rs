@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{fixture_copy, grader, quick_exercise, stderr};
+use crate::support::{fixture_copy, grader, quick_exercise, stderr, SecondEngine};
 
 /// Candidate folders: alice (reference), bob (naive), carol (fragile).
 fn submissions(dir: &Path) -> PathBuf {
@@ -187,69 +187,6 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     let _ = Duration::ZERO;
 }
 
-/// A second Docker engine on this machine: its own socket, data root, exec
-/// root, containerd namespace and bridge (`--bridge=none` would not do:
-/// dockerd then deletes the shared docker0 at start-up). Stopped, and its
-/// bridge deleted, on drop.
-struct SecondEngine {
-    dir: TempDir,
-    child: std::process::Child,
-}
-
-const SECOND_BRIDGE: &str = "grader-e2br";
-
-fn ip(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("ip").args(args).output().expect("ip (iproute2) runs")
-}
-
-impl SecondEngine {
-    fn start() -> SecondEngine {
-        let _ = ip(&["link", "del", SECOND_BRIDGE]); // a leftover of a killed run
-        for args in [
-            vec!["link", "add", SECOND_BRIDGE, "type", "bridge"],
-            vec!["addr", "add", "10.254.254.1/24", "dev", SECOND_BRIDGE],
-            vec!["link", "set", SECOND_BRIDGE, "up"],
-        ] {
-            let o = ip(&args);
-            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        let dir = tempfile::Builder::new().prefix("ge2-").tempdir_in("/tmp").unwrap();
-        let p = dir.path();
-        let child = std::process::Command::new("dockerd")
-            .args([
-                &format!("--host=unix://{}/d.sock", p.display()),
-                &format!("--data-root={}/data", p.display()),
-                &format!("--exec-root={}/exec", p.display()),
-                &format!("--pidfile={}/d.pid", p.display()),
-                &format!("--bridge={SECOND_BRIDGE}"), "--iptables=false", "--ip-masq=false",
-                "--containerd-namespace=grader-e2", "--containerd-plugins-namespace=grader-e2p",
-            ])
-            .stdout(std::fs::File::create(p.join("log")).unwrap())
-            .stderr(std::fs::File::create(p.join("log2")).unwrap())
-            .spawn()
-            .expect("this test starts a second dockerd (run as root, with Debian's docker.io installed)");
-        let engine = SecondEngine { dir, child };
-        let up = (0..60).any(|_| {
-            std::thread::sleep(Duration::from_millis(500));
-            std::process::Command::new("docker").args(["-H", &engine.host(), "info"]).output().is_ok_and(|o| o.status.success())
-        });
-        assert!(up, "second dockerd did not answer: {}", std::fs::read_to_string(engine.dir.path().join("log2")).unwrap_or_default());
-        engine
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}/d.sock", self.dir.path().display())
-    }
-}
-
-impl Drop for SecondEngine {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let _ = ip(&["link", "del", SECOND_BRIDGE]);
-    }
-}
-
 /// Every check but latency (a measurement of the moment, not of the
 /// submission alone): id, status, points.
 fn checks_of(out: &Path, who: &str) -> Vec<(String, String, f64)> {
@@ -266,12 +203,7 @@ fn checks_of(out: &Path, who: &str) -> Vec<(String, String, f64)> {
 #[test]
 fn a_batch_splits_across_two_engines_with_the_same_results_as_one() {
     let engine = SecondEngine::start();
-    let base = datasets::Exercise::load(&crate::support::churn()).unwrap().spec.contract.base_image;
-    let load = std::process::Command::new("sh")
-        .args(["-c", &format!("docker save {base} | docker -H {} load -q", engine.host())])
-        .output()
-        .unwrap();
-    assert!(load.status.success(), "loading the base image: {}", String::from_utf8_lossy(&load.stderr));
+    engine.load(&datasets::Exercise::load(&crate::support::churn()).unwrap().spec.contract.base_image);
 
     let t = TempDir::new().unwrap();
     let subs = submissions(t.path());
@@ -300,4 +232,33 @@ fn a_batch_splits_across_two_engines_with_the_same_results_as_one() {
         .output()
         .unwrap();
     assert!(left.stdout.is_empty(), "the second engine kept containers");
+}
+
+#[test]
+fn infrastructure_failures_are_retried_then_ungraded_never_zero() {
+    let t = TempDir::new().unwrap();
+    let subs = submissions(t.path());
+    let ex = quick_exercise(t.path());
+    let out = t.path().join("out");
+    let dead = format!("unix://{}/no-engine.sock", t.path().display());
+    let o = grader(&[
+        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(),
+        "--docker-host", &dead, "--retries", "1", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ungraded after retries"), "{}", stderr(&o));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for c in summary["candidates"].as_array().unwrap() {
+        assert_eq!(c["state"], "ungraded", "{c}");
+        assert_eq!(c["attempts"], 2, "one retry: {c}");
+        assert!(c["score"].is_null(), "an ungraded candidate has no score: {c}");
+        let r = crate::support::json(&out.join(c["name"].as_str().unwrap()).join("result.json"));
+        assert_eq!(r["outcome"], "infrastructure_error");
+        assert_eq!(r["failure"]["class"], "infrastructure");
+    }
+    let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!((f[0], f[2], f[3], f[5]), ("", "ungraded", "", ""), "no rank, no points, not a zero: {line}");
+    }
 }

@@ -215,3 +215,32 @@ fn sigint_during_grade_removes_everything_and_writes_nothing_half() {
     assert!(images.stdout.is_empty(), "image left after SIGINT");
     assert!(!out.exists(), "no half-written results");
 }
+
+#[test]
+fn an_engine_that_dies_mid_run_is_an_infrastructure_error_not_a_score() {
+    use std::io::{BufRead, BufReader};
+    let mut engine = crate::support::SecondEngine::start();
+    engine.load(&datasets::Exercise::load(&churn()).unwrap().spec.contract.base_image);
+    let t = TempDir::new().unwrap();
+    let ex = quick_exercise(t.path());
+    let out = t.path().join("results");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+        .args(["grade", fixture("trivial").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1",
+            "--out", out.to_str().unwrap(), "--docker-host", &engine.host()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("latency:") {
+            break; // probing, mid-run
+        }
+    }
+    engine.kill();
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(status.code(), Some(5), "{rest:?}");
+    let r = crate::support::json(&out.join("result.json"));
+    assert_eq!(r["outcome"], "infrastructure_error", "{}", r["failure"]);
+    assert_eq!(r["failure"]["class"], "infrastructure");
+}

@@ -267,3 +267,91 @@ pub fn grade_on(submission: &Path, seed: u64, dir: &Path, ex: &Path) -> (Output,
 pub fn check<'a>(result: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     result["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
 }
+
+/// A second Docker engine on this machine: its own socket, data root, exec
+/// root, containerd namespace and bridge (`--bridge=none` would not do:
+/// dockerd then deletes the shared docker0 at start-up). Stopped, and its
+/// bridge deleted, on drop.
+pub struct SecondEngine {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    bridge: String,
+}
+
+fn ip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("ip").args(args).output().expect("ip (iproute2) runs")
+}
+
+impl SecondEngine {
+    pub fn start() -> SecondEngine {
+        // Unique per engine: tests may run two at once.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let bridge = format!("gre2-{}-{n}", std::process::id() % 100_000);
+        let subnet = format!("10.254.{}.1/24", (std::process::id() % 200 + n) % 250 + 1);
+        for args in [
+            vec!["link", "add", bridge.as_str(), "type", "bridge"],
+            vec!["addr", "add", subnet.as_str(), "dev", bridge.as_str()],
+            vec!["link", "set", bridge.as_str(), "up"],
+        ] {
+            let o = ip(&args);
+            assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        let dir = tempfile::Builder::new().prefix("ge2-").tempdir_in("/tmp").unwrap();
+        let p = dir.path();
+        let child = std::process::Command::new("dockerd")
+            .args([
+                &format!("--host=unix://{}/d.sock", p.display()),
+                &format!("--data-root={}/data", p.display()),
+                &format!("--exec-root={}/exec", p.display()),
+                &format!("--pidfile={}/d.pid", p.display()),
+                &format!("--bridge={bridge}"), "--iptables=false", "--ip-masq=false",
+                &format!("--containerd-namespace={bridge}"), &format!("--containerd-plugins-namespace={bridge}p"),
+            ])
+            .stdout(std::fs::File::create(p.join("log")).unwrap())
+            .stderr(std::fs::File::create(p.join("log2")).unwrap())
+            .spawn()
+            .expect("this test starts a second dockerd (run as root, with Debian's docker.io installed)");
+        let engine = SecondEngine { dir, child, bridge };
+        let up = (0..60).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            std::process::Command::new("docker").args(["-H", &engine.host(), "info"]).output().is_ok_and(|o| o.status.success())
+        });
+        assert!(up, "second dockerd did not answer: {}", std::fs::read_to_string(engine.dir.path().join("log2")).unwrap_or_default());
+        engine
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}/d.sock", self.dir.path().display())
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = self.child.wait();
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+
+impl SecondEngine {
+    /// Loads `image` from the main engine into this one.
+    pub fn load(&self, image: &str) {
+        let load = std::process::Command::new("sh")
+            .args(["-c", &format!("docker save {image} | docker -H {} load -q", self.host())])
+            .output()
+            .unwrap();
+        assert!(load.status.success(), "loading {image}: {}", String::from_utf8_lossy(&load.stderr));
+    }
+
+    /// Stops the engine now (its containers go with it).
+    pub fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = self.child.wait();
+        }
+    }
+}
