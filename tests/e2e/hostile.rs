@@ -112,8 +112,12 @@ fn a_crash_mid_probe_is_classified_and_the_rest_marked_error() {
     assert_eq!(r["failure"]["class"], "crashed", "{}", r["failure"]);
     assert!(r["failure"]["message"].as_str().unwrap().contains("code 4"), "{}", r["failure"]);
     assert_eq!(check(&r, "contract.health")["status"], "pass");
+    let seen: Vec<String> = ["contract", "drift", "correctness", "latency", "robustness"]
+        .iter()
+        .map(|k| format!("{k}: {} {}", r["metrics"][k]["outcome"], r["metrics"][k]["value"].to_string().chars().take(160).collect::<String>()))
+        .collect();
     for id in ["latency.p50", "latency.errors"] {
-        assert_eq!(check(&r, id)["status"], "error", "{}", check(&r, id));
+        assert_eq!(check(&r, id)["status"], "error", "{}\n{seen:#?}", check(&r, id));
         assert!(check(&r, id)["evidence"].as_str().unwrap().contains("code 4"));
     }
 }
