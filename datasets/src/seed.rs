@@ -63,13 +63,18 @@ impl SeedSource {
         mac.update(candidate.as_bytes());
         let tag = mac.finalize().into_bytes();
         let value = u64::from_le_bytes(tag[..8].try_into().expect("32-byte tag"));
-        let fp = Sha256::digest(secret);
-        let secret_fingerprint = fp[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let secret_fingerprint = fingerprint(secret);
         Ok(SeedSource {
             value,
             derivation: Some(Derivation { method: "hmac-sha256".into(), candidate: candidate.into(), secret_fingerprint }),
         })
     }
+}
+
+/// A secret's fingerprint: the first 8 bytes of its SHA-256, in hex. Says
+/// which secret was used without revealing it.
+pub fn fingerprint(secret: &[u8]) -> String {
+    crate::variant::hex(&Sha256::digest(secret)[..8])
 }
 
 #[cfg(test)]

@@ -308,6 +308,12 @@ impl Exercise {
         Ok(Exercise { spec, path, raw })
     }
 
+    /// SHA-256 of exercise.toml's bytes (hex): variants depend on them and the seed.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        crate::variant::hex(&Sha256::digest(self.raw.as_bytes()))
+    }
+
     /// The exercise's folder (holds README.md, fixtures' score bands, …).
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))

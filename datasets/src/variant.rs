@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::certify::{certify, feature_categories, BayesCertificate, CleanCertificate, PlantedDrift, PlantedLeak};
 use crate::error::{DatasetError, Result};
@@ -82,7 +81,7 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
             exercise: ExerciseRef {
                 id: spec.exercise.id.clone(),
                 version: spec.exercise.version,
-                spec_sha256: hex(&Sha256::digest(exercise.raw.as_bytes())),
+                spec_sha256: exercise.sha256(),
             },
             seed,
             attempt,

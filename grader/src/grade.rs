@@ -16,6 +16,7 @@ use crate::findings;
 use crate::probe::latency::LatencyConfig;
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
 use crate::progress::Progress;
+use crate::sandbox::logbuf::last_lines;
 use crate::report::{self, ExerciseInfo, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
 use crate::sandbox::{FailureClass, Limits, SandboxError};
 use crate::score::{self, Outcome, ProbeResults};
@@ -133,11 +134,6 @@ fn limits_info(l: &Limits) -> LimitsInfo {
     }
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
     report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
@@ -171,7 +167,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await;
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
-            finish_failed(&mut result, &mut logs, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
+            finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Err(GraderError::Sandbox(e));
@@ -185,7 +181,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 (SandboxError::Exited(_), Some(l)) if l.oom_killed => FailureClass::OomKilled,
                 _ => failed.error.class(),
             };
-            finish_failed(&mut result, &mut logs, "failed", class, failed.error.to_string(), tail(&log, 30), spec);
+            finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), spec);
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Ok(result);
@@ -249,7 +245,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     result.checks = score::checks(spec, &result.metrics);
     result.score = Score::of(&result.checks);
     if let Some((class, message)) = crash {
-        let excerpt = stopped.as_ref().map(|s| tail(&s.logs, 30)).unwrap_or_default();
+        let excerpt = stopped.as_ref().map(|s| last_lines(&s.logs, 30)).unwrap_or_default();
         result.failure = Some(FailureInfo { class, message, log_excerpt: excerpt });
         if class == FailureClass::Infrastructure {
             result.outcome = "infrastructure_error".into();
@@ -270,7 +266,6 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
 /// every check errors, with the failure as evidence.
 fn finish_failed(
     result: &mut GradeResult,
-    _logs: &mut Logs,
     outcome: &str,
     class: FailureClass,
     message: String,

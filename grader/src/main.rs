@@ -37,7 +37,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Grade(args) => {
             let req = args.request()?;
             let out = req.out.clone();
-            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let progress = progress(cli);
             let result = runtime()?.block_on(grader::grade::grade(req, &progress))?;
             emit(cli, &result, &out);
             gate(&result, args.fail_under)?;
@@ -70,7 +70,7 @@ fn run(cli: &Cli) -> Result<()> {
                 exercise: args.exercise.clone(),
                 overrides: args.overrides.clone(),
             };
-            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let progress = progress(cli);
             let report = runtime()?.block_on(grader::selfcheck::run(req, &progress))?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("plain data"));
@@ -84,7 +84,7 @@ fn run(cli: &Cli) -> Result<()> {
                 jobs: args.jobs,
                 overrides: args.overrides.clone(),
             };
-            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let progress = progress(cli);
             let v = runtime()?.block_on(grader::validate::run(req, &progress))?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&v).expect("plain data"));
@@ -98,14 +98,14 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Probe(args) => {
             let req = args.request()?;
             let out = req.out.clone();
-            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let progress = progress(cli);
             let result = runtime()?.block_on(grader::grade::probe(req, &progress))?;
             emit(cli, &result, &out);
             gate(&result, args.fail_under)?;
         }
         Command::Run(args) => {
             let req = args.request()?;
-            let progress = grader::progress::Progress::new(!cli.quiet && !cli.json);
+            let progress = progress(cli);
             let summary = runtime()?.block_on(grader::run_submission::run(req, &progress))?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&summary).expect("plain data"));
@@ -149,6 +149,11 @@ fn gate(r: &grader::report::GradeResult, fail_under: Option<f64>) -> Result<()> 
         Some(t) if r.score.percent < t => Err(grader::error::GraderError::BelowThreshold { score: r.score.percent, threshold: t }),
         _ => Ok(()),
     }
+}
+
+/// Progress lines on stderr unless --quiet or --json.
+fn progress(cli: &Cli) -> grader::progress::Progress {
+    grader::progress::Progress::new(!cli.quiet && !cli.json)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

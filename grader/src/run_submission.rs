@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::{GraderError, Result};
 use crate::progress::Progress;
+use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::{FailureClass, Limits};
 use crate::session::{self, Overrides};
 
@@ -59,7 +60,7 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
                 report: None,
                 exit_code,
                 oom_killed,
-                log_tail: tail(&logs, 40),
+                log_tail: last_lines(&logs, 40),
             });
         }
     };
@@ -92,13 +93,8 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
         report,
         exit_code: stopped.exit_code,
         oom_killed: stopped.oom_killed,
-        log_tail: tail(&stopped.logs, 40),
+        log_tail: last_lines(&stopped.logs, 40),
     })
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl RunSummary {

@@ -13,7 +13,6 @@ use std::time::Duration;
 use datasets::{Exercise, SeedSource};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::error::{GraderError, Result};
@@ -126,14 +125,13 @@ fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
         Seeds::Fixed(s) => format!("fixed:{s}"),
         Seeds::Secret(path) => {
             let bytes = std::fs::read(path).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", path.display())))?;
-            let fp = Sha256::digest(&bytes);
-            format!("secret:{}", fp[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+            format!("secret:{}", datasets::seed::fingerprint(&bytes))
         }
     };
     Ok(Manifest {
         schema_version: 1,
         exercise: exercise.spec.exercise.id.clone(),
-        spec_sha256: Sha256::digest(exercise.raw.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+        spec_sha256: exercise.sha256(),
         seeds,
     })
 }
