@@ -141,6 +141,13 @@ impl Plan {
             pairs.extend(s.features.keys().map(|f| ("new_category", f.clone())));
         }
         rng.shuffle(&mut pairs);
+        // At least one drift per variant is a change of distribution that
+        // standard two-sample tests find (a missing rate alone is invisible
+        // to tools that ignore nulls): one such pair goes first.
+        if let Some(i) = pairs.iter().position(|(k, _)| *k != "missing_rate") {
+            let first = pairs.remove(i);
+            pairs.insert(0, first);
+        }
         let n_drifts = rng.count(d.drift_count);
         let mut drifts: Vec<Drift> = Vec::new();
         for (kind, feature) in pairs {

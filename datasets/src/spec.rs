@@ -35,6 +35,25 @@ pub struct ValidateSpec {
     /// Seeds whose variants every fixture is graded on.
     pub seeds: Vec<u64>,
     pub fixtures: Vec<FixtureBand>,
+    /// `grader validate --parity N`: equal difficulty across seeds.
+    #[serde(default)]
+    pub parity: Option<ParitySpec>,
+}
+
+/// Two candidates on different seeds face the same difficulty: the careful
+/// fixture's score, and its gap to the careless one, vary across seeds by
+/// at most these many percentage points.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParitySpec {
+    /// The careful submission, relative to the exercise's directory.
+    pub careful: String,
+    /// The careless one (trusts every column).
+    pub careless: String,
+    /// Seeds tried are `first_seed`, `first_seed + 1`, … (N of them).
+    pub first_seed: u64,
+    pub max_score_spread: f64,
+    pub max_gap_spread: f64,
 }
 
 /// A fixture submission and the score band it must land in.
@@ -234,6 +253,48 @@ pub struct ContractSpec {
     pub nofile: u64,
     pub log_bytes: u64,
     pub max_context_mb: u64,
+    /// Files, directories and links in the build context, at most.
+    #[serde(default = "defaults::max_context_entries")]
+    pub max_context_entries: u64,
+    /// Images besides `base_image` that a submission's `FROM` may name.
+    #[serde(default)]
+    pub extra_base_images: Vec<String>,
+    /// Memory of the whole build (every `RUN` step), MB; swap is the same.
+    #[serde(default = "defaults::build_memory_mb")]
+    pub build_memory_mb: u64,
+    #[serde(default = "defaults::build_cpus")]
+    pub build_cpus: f64,
+    /// Processes of the whole build at once.
+    #[serde(default = "defaults::build_pids")]
+    pub build_pids: i64,
+    /// What one build step may write to its layer, MB.
+    #[serde(default = "defaults::build_disk_mb")]
+    pub build_disk_mb: u64,
+    /// What the image may add to its base, MB.
+    #[serde(default = "defaults::max_image_mb")]
+    pub max_image_mb: u64,
+    /// Size of the container's `/output` (a capped tmpfs), MB.
+    #[serde(default = "defaults::output_mb")]
+    pub output_mb: u64,
+}
+
+impl ContractSpec {
+    /// Every image a submission's `FROM` may name.
+    pub fn allowed_base_images(&self) -> Vec<String> {
+        std::iter::once(self.base_image.clone()).chain(self.extra_base_images.iter().cloned()).collect()
+    }
+}
+
+/// Defaults of contract fields added after v1 shipped: exercise files
+/// written before them keep loading, with these limits.
+mod defaults {
+    pub fn max_context_entries() -> u64 { 10_000 }
+    pub fn build_memory_mb() -> u64 { 2048 }
+    pub fn build_cpus() -> f64 { 1.0 }
+    pub fn build_pids() -> i64 { 512 }
+    pub fn build_disk_mb() -> u64 { 2048 }
+    pub fn max_image_mb() -> u64 { 2048 }
+    pub fn output_mb() -> u64 { 64 }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -430,6 +491,13 @@ impl ExerciseSpec {
                     return e(format!("validate.fixtures.{}", f.path), format!("[{}, {}] is not a band within [0, 100]", f.min_percent, f.max_percent));
                 }
             }
+            if let Some(p) = &v.parity {
+                for (field, value) in [("validate.parity.max_score_spread", p.max_score_spread), ("validate.parity.max_gap_spread", p.max_gap_spread)] {
+                    if !(0.0..=100.0).contains(&value) {
+                        return e(field.into(), format!("{value} is outside [0, 100] points"));
+                    }
+                }
+            }
         }
         self.validate_operations()
     }
@@ -569,11 +637,25 @@ impl ExerciseSpec {
             ("contract.nofile", c.nofile),
             ("contract.log_bytes", c.log_bytes),
             ("contract.max_context_mb", c.max_context_mb),
+            ("contract.max_context_entries", c.max_context_entries),
+            ("contract.build_memory_mb", c.build_memory_mb),
+            ("contract.build_disk_mb", c.build_disk_mb),
+            ("contract.max_image_mb", c.max_image_mb),
+            ("contract.output_mb", c.output_mb),
             ("probes.latency_timeout_ms", self.probes.latency_timeout_ms),
         ] {
             if v == 0 {
                 return e(f, "must be greater than 0".into());
             }
+        }
+        if c.build_pids < 16 {
+            return e("contract.build_pids", format!("{} is below 16", c.build_pids));
+        }
+        if !(c.build_cpus > 0.0 && c.build_cpus <= 64.0) {
+            return e("contract.build_cpus", format!("{} is outside (0, 64]", c.build_cpus));
+        }
+        if c.build_memory_mb > 2047 {
+            return e("contract.build_memory_mb", format!("{} MB is over the engine's 2047 MB build limit", c.build_memory_mb));
         }
         if c.memory_mb < 64 {
             return e("contract.memory_mb", format!("{} MB is too little to run Python", c.memory_mb));

@@ -77,6 +77,8 @@ impl GradeArgs {
             seed: self.seed.resolve()?,
             out: self.out.clone(),
             overrides: self.overrides.clone(),
+            candidate: None,
+            gate: None,
         })
     }
 }
@@ -110,6 +112,10 @@ pub struct BatchArgs {
     /// Retries of a grading after an infrastructure failure.
     #[arg(long, default_value_t = 2)]
     pub retries: u32,
+    /// For benchmarks: let latency windows overlap other gradings' work
+    /// (by default each window runs alone and idle neighbours are paused).
+    #[arg(long)]
+    pub overlap_latency: bool,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
 }
@@ -134,6 +140,7 @@ impl BatchArgs {
             host_jobs: self.host_jobs.unwrap_or(self.jobs),
             retries: self.retries,
             overrides: self.overrides.clone(),
+            overlap_latency: self.overlap_latency,
         })
     }
 }
@@ -158,6 +165,10 @@ pub struct ValidateArgs {
     /// Gradings at once.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
+    /// Also grade [validate.parity]'s careful and careless fixtures on N
+    /// certified seeds (at least 2) and check the spread of their scores.
+    #[arg(long, value_name = "N")]
+    pub parity: Option<usize>,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
 }

@@ -39,6 +39,11 @@ pub enum GraderError {
     #[error("score {score}% is below --fail-under {threshold}%")]
     BelowThreshold { score: f64, threshold: f64 },
 
+    /// `batch`: graded results that could not be moved into place (each
+    /// message names the staging folder that keeps them).
+    #[error("graded results could not be moved into place: {}", .0.join("; "))]
+    Unpublished(Vec<String>),
+
     /// The engine refused to remove objects the grader created.
     #[error("could not remove: {}", .0.join("; "))]
     Cleanup(Vec<String>),
@@ -49,7 +54,7 @@ impl GraderError {
         match self {
             GraderError::Usage(_) => Exit::Usage,
             GraderError::Cleanup(_) | GraderError::Infrastructure(_) => Exit::Infrastructure,
-            GraderError::Io { .. } => Exit::Io,
+            GraderError::Io { .. } | GraderError::Unpublished(_) => Exit::Io,
             GraderError::BelowThreshold { .. } | GraderError::BandsViolated(_) => Exit::Failed,
             GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
             GraderError::NotHealthy(_) => Exit::Failed,

@@ -20,12 +20,25 @@ pub enum Exit {
     /// The infrastructure failed (Docker Engine unreachable, …): not the
     /// candidate's fault.
     Infrastructure = 5,
-    /// Interrupted (Ctrl-C); cleanup ran.
+    /// Interrupted (SIGINT, Ctrl-C); cleanup ran.
     Interrupted = 130,
+    /// Terminated (SIGTERM: CI cancelling a job, `timeout`, systemd); cleanup ran.
+    Terminated = 143,
+    /// Hung up (SIGHUP: the terminal closed); cleanup ran.
+    HungUp = 129,
 }
 
 impl Exit {
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The exit after cleanup for a signal: 128 + its number, as shells report.
+    pub fn from_signal(signal: i32) -> Exit {
+        match signal {
+            libc::SIGTERM => Exit::Terminated,
+            libc::SIGHUP => Exit::HungUp,
+            _ => Exit::Interrupted,
+        }
     }
 }

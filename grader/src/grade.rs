@@ -16,6 +16,7 @@ use crate::findings;
 use crate::probe::latency::LatencyConfig;
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
 use crate::progress::Progress;
+use crate::quiet::Turns;
 use crate::sandbox::logbuf::last_lines;
 use crate::report::{self, ExerciseInfo, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
 use crate::sandbox::{FailureClass, Limits, SandboxError};
@@ -28,6 +29,10 @@ pub struct GradeRequest {
     pub seed: SeedSource,
     pub out: PathBuf,
     pub overrides: Overrides,
+    /// The candidate's id, when a batch grades them (recorded in the result).
+    pub candidate: Option<String>,
+    /// Shared with the other gradings of a batch: latency windows alone.
+    pub gate: Option<std::sync::Arc<crate::quiet::QuietGate>>,
 }
 
 pub struct ProbeRequest {
@@ -42,6 +47,10 @@ pub struct ProbeRequest {
 /// A crash noticed between probes: class and what happened.
 type Crash = (FailureClass, String);
 
+/// Latency windows measured at most, when the host is too busy for a fair one.
+pub const LATENCY_WINDOWS: u32 = 3;
+const LATENCY_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
 /// Runs every probe in order: contract, drift (first, so the service's
 /// monitor judges the drifted traffic alone), correctness and leak reliance,
 /// latency, then robustness (last: the most likely to break a service).
@@ -53,6 +62,7 @@ async fn probe_all<F, Fut>(
     sealed: &Sealed,
     report_bytes: Option<std::result::Result<Vec<u8>, String>>,
     progress: &Progress,
+    turns: &mut Turns,
     mut alive: F,
 ) -> (ProbeResults, Option<Crash>)
 where
@@ -106,7 +116,25 @@ where
             timeout: Duration::from_millis(p.latency_timeout_ms),
             max_in_flight: 1024,
         };
-        Outcome::Ran(latency::probe(target, &bodies, cfg).await)
+        // A window the host was too busy for is measured again, after a
+        // pause; after the last, latency is not graded (never charged).
+        let mut window = 1;
+        loop {
+            if turns.gated() {
+                progress.phase("latency: waiting for the host to be quiet (other gradings pause)");
+            }
+            let m = turns.exclusive(async {
+                progress.phase(format!("latency: {} requests/s for {}s after {}s of warm-up (window {window})",
+                    p.latency_rate_per_second, p.latency_duration_seconds, p.latency_warmup_seconds));
+                latency::calibrated(target, &bodies, cfg, spec.slo.p50_ms, spec.slo.p99_ms, window).await
+            }).await;
+            if m.host.as_ref().is_none_or(|h| h.fair) || window >= LATENCY_WINDOWS {
+                break Outcome::Ran(m);
+            }
+            window += 1;
+            progress.phase("latency: the host was too busy for a fair measurement; measuring again shortly");
+            tokio::time::sleep(LATENCY_RETRY_PAUSE).await;
+        }
     });
     step!("robustness: malformed requests", robustness,
         Outcome::Ran(robustness::probe(target, &sealed.holdout_serving[0], spec.contract.max_rows_per_request).await));
@@ -129,6 +157,10 @@ fn limits_info(l: &Limits) -> LimitsInfo {
         nofile: l.nofile,
         log_bytes: l.log_bytes,
         build_timeout_s: l.build_timeout.as_secs(),
+        build_memory_mb: l.build_memory_mb,
+        build_pids: l.build_pids,
+        build_disk_mb: l.build_disk_mb,
+        output_mb: l.output_mb,
         startup_timeout_s: l.startup_timeout.as_secs(),
         request_timeout_ms: l.request_timeout.as_millis() as u64,
     }
@@ -137,6 +169,10 @@ fn limits_info(l: &Limits) -> LimitsInfo {
 pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
     report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
+    if req.gate.is_some() {
+        progress.phase("waiting for another grading's latency window to end");
+    }
+    let mut turns = Turns::start(req.gate.clone()).await;
     let exercise = Exercise::load(&req.exercise)?;
     let spec = &exercise.spec;
     let limits = req.overrides.apply(Limits::from_contract(&spec.contract)).map_err(GraderError::Usage)?;
@@ -151,6 +187,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         exercise: exercise_info(&sealed),
         seed: req.seed.clone(),
         mode: "docker".into(),
+        candidate: req.candidate.clone(),
         submission: Some(req.submission.display().to_string()),
         image: None,
         limits: Some(limits_info(&limits)),
@@ -168,6 +205,8 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
             finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
+            turns.finish();
+            (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Err(GraderError::Sandbox(e));
@@ -182,6 +221,8 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 _ => failed.error.class(),
             };
             finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), spec);
+            turns.finish();
+            (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Ok(result);
@@ -190,12 +231,21 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     };
     result.timings.ready_ms = Some(session.ready_after.as_millis());
     result.timings.build_ms = Some(build_started.elapsed().as_millis().saturating_sub(session.ready_after.as_millis()));
-    result.image = Some(ImageInfo { tag: session.image.tag.clone(), id: session.image.id.clone() });
+    let img = &session.image;
+    result.image = Some(ImageInfo {
+        tag: img.tag.clone(),
+        id: img.id.clone(),
+        base: img.base.as_ref().map(|b| b.0.clone()),
+        base_id: img.base.as_ref().map(|b| b.1.clone()),
+        added_bytes: img.added_bytes,
+        build_confined: img.build_cgroup,
+    });
     logs.build = Some(session.image.log.clone());
 
     let svc = &session.service;
-    let target = Target::new(svc.client().clone(), svc.url(""), spec.probes.max_response_bytes, session.limits.request_timeout);
-    let report_bytes = Some(svc.read_output("report.json", 4 << 20).map_err(|e| e.to_string()));
+    let target = Target::new(svc.client().clone(), svc.url(""), spec.probes.max_response_bytes, session.limits.request_timeout)
+        .with_fresh_connections(svc.fresh_client().clone());
+    let report_bytes = Some(svc.read_output(&session.docker, "report.json", 4 << 20).await.map_err(|e| e.to_string()));
     let probes_started = Instant::now();
     let docker = session.docker.clone();
     let memory_mb = session.limits.memory_mb;
@@ -222,6 +272,15 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             if matches!(target.get("/health").await, Ok(a) if a.status == 200) {
                 return None;
             }
+            // The relay is the grader's: its death is never the candidate's.
+            if !svc.relay_alive(&docker).await {
+                if let Ok(s) = svc.state(&docker).await {
+                    if dead(s).is_some() {
+                        return dead(s);
+                    }
+                }
+                return Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()));
+            }
             for _ in 0..15 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 match svc.state(&docker).await {
@@ -233,7 +292,8 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             Some((FailureClass::Unhealthy, "the service stopped answering /health".into()))
         }
     };
-    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, alive).await;
+    turns.register(&session.docker, &session.service.candidate);
+    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, &mut turns, alive).await;
     result.timings.probes_ms = Some(probes_started.elapsed().as_millis());
     progress.phase("stopping the service and collecting logs");
     let stopped = session.service.stop(&session.docker).await;
@@ -254,6 +314,8 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     if !removed.errors.is_empty() {
         tracing::warn!(errors = ?removed.errors, "cleanup left objects behind; `grader clean` removes them");
     }
+    turns.finish();
+    (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
     result.timings.total_ms = started.elapsed().as_millis();
     report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
     if result.outcome == "infrastructure_error" {
@@ -305,7 +367,8 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
             Err(e) => Some((FailureClass::Crashed, format!("/health: {e}"))),
         }
     };
-    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, alive).await;
+    let mut turns = Turns::start(None).await;
+    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, &mut turns, alive).await;
     let checks = score::checks(spec, &metrics);
     let result = GradeResult {
         schema_version: report::RESULT_VERSION,
@@ -313,6 +376,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         exercise: exercise_info(&sealed),
         seed: req.seed,
         mode: "url".into(),
+        candidate: None,
         submission: Some(req.url.clone()),
         image: None,
         limits: None,
@@ -322,6 +386,8 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
             ready_ms: None,
             probes_ms: Some(probes_started.elapsed().as_millis()),
             total_ms: started.elapsed().as_millis(),
+            shared: Vec::new(),
+            exclusive: turns.exclusive_ms.clone(),
         },
         outcome: "graded".into(),
         failure: crash.map(|(class, message)| FailureInfo { class, message, log_excerpt: String::new() }),

@@ -10,13 +10,23 @@ use grader::exit::Exit;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.quiet);
-    match run(&cli) {
+    let outcome = run(&cli);
+    if grader::shutdown::is_shutting_down() {
+        // A signal began the shutdown: its cleanup thread exits the
+        // process with the signal's code once everything is removed.
+        loop {
+            std::thread::park();
+        }
+    }
+    match outcome {
         Ok(()) => ExitCode::from(Exit::Success.code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Messages can carry a candidate's text (a build log line, a
+            // Docker message naming their command): never raw to a terminal.
+            eprintln!("error: {}", grader::sanitize::terminal(&e.to_string()));
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                eprintln!("  caused by: {}", grader::sanitize::terminal(&s.to_string()));
                 source = s.source();
             }
             ExitCode::from(e.exit().code())
@@ -50,12 +60,17 @@ fn run(cli: &Cli) -> Result<()> {
             } else if !cli.quiet {
                 eprintln!("summary: {}", summary.out.join("summary.html").display());
             }
-            let ungraded: Vec<&str> = summary
+            let ungraded: Vec<String> = summary
                 .candidates
                 .iter()
                 .filter(|c| c.state == grader::batch::State::Ungraded)
-                .map(|c| c.name.as_str())
+                .map(|c| grader::sanitize::terminal_line(&c.name).into_owned())
                 .collect();
+            let unpublished: Vec<String> =
+                summary.candidates.iter().filter(|c| c.publish_failed).filter_map(|c| c.error.clone()).collect();
+            if !unpublished.is_empty() {
+                return Err(grader::error::GraderError::Unpublished(unpublished));
+            }
             if !ungraded.is_empty() {
                 return Err(grader::error::GraderError::Infrastructure(format!(
                     "{} candidate(s) ungraded after retries: {}; run the batch again to grade them",
@@ -75,7 +90,7 @@ fn run(cli: &Cli) -> Result<()> {
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("plain data"));
             } else {
-                println!("{}", report.human());
+                println!("{}", grader::sanitize::terminal(&report.human()));
             }
         }
         Command::Validate(args) => {
@@ -83,6 +98,7 @@ fn run(cli: &Cli) -> Result<()> {
                 exercise: args.exercise.clone(),
                 jobs: args.jobs,
                 overrides: args.overrides.clone(),
+                parity: args.parity,
             };
             let progress = progress(cli);
             let v = runtime()?.block_on(grader::validate::run(req, &progress))?;
@@ -110,7 +126,7 @@ fn run(cli: &Cli) -> Result<()> {
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&summary).expect("plain data"));
             } else if !cli.quiet {
-                eprintln!("{}", summary.human());
+                eprintln!("{}", grader::sanitize::terminal(&summary.human()));
             }
             if let Some(class) = summary.failure_class {
                 return Err(grader::error::GraderError::NotHealthy(class));
@@ -140,7 +156,7 @@ fn emit(cli: &Cli, r: &grader::report::GradeResult, out: &std::path::Path) {
     if cli.json {
         println!("{}", serde_json::to_string_pretty(r).expect("plain data"));
     } else if !cli.quiet {
-        eprintln!("{}", grader::report::summary(r, out));
+        eprintln!("{}", grader::sanitize::terminal(&grader::report::summary(r, out)));
     }
 }
 

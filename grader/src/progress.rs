@@ -35,9 +35,10 @@ impl Progress {
         if !self.enabled {
             return;
         }
+        let message = crate::sanitize::terminal(message.as_ref());
         match &self.sink {
-            Some(sink) => sink(message.as_ref()),
-            None => eprintln!("[{:>6.1}s] {}", self.started.elapsed().as_secs_f64(), message.as_ref()),
+            Some(sink) => sink(&message),
+            None => eprintln!("[{:>6.1}s] {}", self.started.elapsed().as_secs_f64(), message),
         }
     }
 

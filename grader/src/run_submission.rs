@@ -64,7 +64,7 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
             });
         }
     };
-    let report = s.service.read_output("report.json", 4 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let report = s.service.read_output(&s.docker, "report.json", 4 << 20).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
     if req.serve {
         match s.service.socket() {
             Some(sock) => progress.phase(format!("serving: curl --unix-socket {} http://candidate/health  (Ctrl-C stops and cleans up)", sock.display())),
@@ -112,9 +112,9 @@ impl RunSummary {
         } else {
             format!(
                 "not healthy: {} ({:?})\n--- last log lines ---\n{}",
-                self.error.as_deref().unwrap_or("?"),
+                crate::sanitize::terminal(self.error.as_deref().unwrap_or("?")),
                 self.failure_class,
-                self.log_tail
+                crate::sanitize::terminal(&self.log_tail)
             )
         }
     }

@@ -21,6 +21,9 @@ pub enum Status {
     Error,
     /// Not applicable here (counts towards neither points nor maximum).
     Skipped,
+    /// Not graded because the grader could not measure fairly (a busy
+    /// host): counts towards neither points nor maximum, and says why.
+    Ungraded,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,10 +154,25 @@ fn pass_fail(ok: bool) -> f64 {
     if ok { 1.0 } else { 0.0 }
 }
 
-/// Linear credit: 1 at or beyond `full`, 0 at or beyond `zero`.
-fn ramp(x: f64, full: f64, zero: f64) -> f64 {
-    ((x - zero) / (full - zero)).clamp(0.0, 1.0)
+/// Linear credit: 1 at or beyond `full`, 0 at or beyond `zero` (and for NaN).
+pub fn ramp(x: f64, full: f64, zero: f64) -> f64 {
+    let c = (x - zero) / (full - zero);
+    if c.is_nan() { 0.0 } else { c.clamp(0.0, 1.0) }
 }
+
+/// Where `value` lies between a model with no signal (`floor`: 0) and the
+/// generating model (`ceiling`: 1); works for losses (floor above ceiling)
+/// and for AUC alike. Negative when worse than no signal.
+pub fn skill(value: f64, floor: f64, ceiling: f64) -> f64 {
+    if (ceiling - floor).abs() < 1e-12 { 0.0 } else { (value - floor) / (ceiling - floor) }
+}
+
+/// Calibration skill at which calibration earns full credit.
+pub const CALIBRATION_FULL_SKILL: f64 = 0.6;
+/// AUC skill from which leak reliance can earn anything, and at which the
+/// gate is fully open: a model without real signal has nothing to rely on.
+pub const LEAK_SIGNAL_ZERO: f64 = 0.2;
+pub const LEAK_SIGNAL_FULL: f64 = 0.5;
 
 pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
     let Rubric { contract, correctness, leak_reliance, latency, robustness, drift_monitoring, findings } = spec.rubric;
@@ -196,13 +214,16 @@ pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
                 ramp(m.auc_fraction, slo.min_auc_fraction, 0.75),
                 format!("AUC {:.3} = {:.1}% of the generating model's {:.3} (target {:.0}%); accuracy {:.3}",
                     m.serving.auc, 100.0 * m.auc_fraction, m.bayes.auc, 100.0 * slo.min_auc_fraction, m.serving.accuracy), Visible);
-            let ratio = m.serving.log_loss / m.bayes.log_loss;
-            g.add("calibration", "log-loss on unseen customers, as served", 0.4, ramp(ratio, 1.1, 2.0),
-                format!("log-loss {:.3} vs the generating model's {:.3} ({:.2}×; full credit up to 1.1×); Brier {:.3} vs {:.3}",
-                    m.serving.log_loss, m.bayes.log_loss, ratio, m.serving.brier, m.bayes.brier), Visible);
-            l.add("gap", "quality does not depend on information missing in production", 1.0, ramp(m.auc_gap, 0.02, 0.10),
-                format!("offline AUC {:.3}, as served {:.3} (gap {:+.3}); log-loss offline {:.3}, as served {:.3}",
-                    m.offline.auc, m.serving.auc, m.auc_gap, m.offline.log_loss, m.serving.log_loss), Hidden);
+            let ll_skill = skill(m.serving.log_loss, m.base.log_loss, m.bayes.log_loss);
+            g.add("calibration", "log-loss on unseen customers, as served", 0.4, ramp(ll_skill, CALIBRATION_FULL_SKILL, 0.0),
+                format!("log-loss {:.3}: skill {:.2} between the base rate's {:.3} (0) and the generating model's {:.3} (1); full credit from {CALIBRATION_FULL_SKILL}; Brier {:.3} vs {:.3}",
+                    m.serving.log_loss, ll_skill, m.base.log_loss, m.bayes.log_loss, m.serving.brier, m.bayes.brier), Visible);
+            let auc_skill = skill(m.serving.auc, 0.5, m.bayes.auc);
+            let signal = ramp(auc_skill, LEAK_SIGNAL_FULL, LEAK_SIGNAL_ZERO);
+            l.add("gap", "quality does not depend on information missing in production", 1.0, ramp(m.auc_gap, 0.02, 0.10) * signal,
+                format!("offline AUC {:.3}, as served {:.3} (gap {:+.3}); log-loss offline {:.3}, as served {:.3}; served AUC skill {:.2}{}",
+                    m.offline.auc, m.serving.auc, m.auc_gap, m.offline.log_loss, m.serving.log_loss, auc_skill,
+                    if signal < 1.0 { format!(" (credit × {signal:.2}: no reliance can be credited without signal)") } else { String::new() }), Hidden);
         }
         o => {
             g.not_run(&[("discrimination", "AUC on unseen customers, as served, against the best achievable", 0.6),
@@ -215,6 +236,38 @@ pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
 
     let mut g = Group { name: "latency", weight: latency, out: &mut out };
     match &r.latency {
+        Outcome::Ran(m) if m.host.as_ref().is_some_and(|h| !h.fair) => {
+            // A busy host only adds delay: a figure within the SLO is an
+            // upper bound of the candidate's and stands; a miss may be the
+            // host's and is not graded. Error answers (not timeouts) are
+            // the service's whatever the load.
+            let h = m.host.as_ref().expect("checked");
+            let why = format!(
+                "the host was too busy for a fair measurement in {} window(s) (the grader's own delay p50 {:.1} ms, p99 {:.1} ms; \
+                 a fair window needs at most {:.1} / {:.1} ms)",
+                h.windows, h.calibration_p50_ms, h.calibration_p99_ms, h.limit_p50_ms, h.limit_p99_ms);
+            let answered_errors = (m.errors - m.timeouts) as f64 / (m.requests.max(1)) as f64;
+            let checks = [
+                ("p50", format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms), m.p50_ms <= slo.p50_ms, false,
+                    format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms)),
+                ("p99", format!("p99 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p99_ms), m.p99_ms <= slo.p99_ms, false,
+                    format!("p99 {:.1} ms, max {:.1} ms", m.p99_ms, m.max_ms)),
+                ("errors", format!("error rate under load ≤ {}%", 100.0 * slo.max_error_rate), m.error_rate <= slo.max_error_rate,
+                    answered_errors > slo.max_error_rate,
+                    format!("{} of {} requests failed ({:.2}%; {} timeouts){}", m.errors, m.requests, 100.0 * m.error_rate, m.timeouts,
+                        m.error_examples.first().map(|e| format!("; e.g. {e}")).unwrap_or_default())),
+            ];
+            for (id, title, passed, fails_anyway, evidence) in checks {
+                if passed || fails_anyway {
+                    g.add(id, &title, 1.0 / 3.0, pass_fail(passed), format!("{evidence} (measured although {why})"), Visible);
+                } else {
+                    g.out.push(Check {
+                        id: format!("latency.{id}"), group: "latency".into(), title, points: 0.0, max_points: 0.0,
+                        status: Status::Ungraded, evidence: format!("not graded: {evidence}, but {why}"), visibility: Visible,
+                    });
+                }
+            }
+        }
         Outcome::Ran(m) => {
             g.add("p50", &format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms), 1.0 / 3.0,
                 pass_fail(m.p50_ms <= slo.p50_ms), format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms), Visible);
@@ -271,4 +324,153 @@ pub fn total(checks: &[Check]) -> (f64, f64) {
     let p: f64 = checks.iter().map(|c| c.points).sum();
     let m: f64 = checks.iter().map(|c| c.max_points).sum();
     (round2(p), round2(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::correctness::{CorrectnessMetrics, Quality};
+
+    fn spec() -> ExerciseSpec {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
+        datasets::Exercise::load(&dir).expect("the churn exercise loads").spec
+    }
+
+    fn q(auc: f64, log_loss: f64) -> Quality {
+        Quality { auc, accuracy: 0.8, log_loss, brier: 0.15 }
+    }
+
+    /// Correctness as measured, with the generating model at AUC 0.80 and
+    /// log-loss 0.43, and the base rate's log-loss 0.56.
+    fn correctness(serving: Quality, offline: Quality) -> ProbeResults {
+        let bayes = q(0.80, 0.43);
+        let mut r = ProbeResults::none("not part of this test");
+        r.correctness = Outcome::Ran(CorrectnessMetrics {
+            rows: 4000,
+            serving,
+            offline,
+            bayes,
+            base: q(0.5, 0.56),
+            auc_fraction: serving.auc / bayes.auc,
+            auc_gap: offline.auc - serving.auc,
+            log_loss_gap: serving.log_loss - offline.log_loss,
+        });
+        r
+    }
+
+    fn points(checks: &[Check], prefix: &str) -> f64 {
+        checks.iter().filter(|c| c.id.starts_with(prefix)).map(|c| c.points).sum()
+    }
+
+    #[test]
+    fn skill_runs_from_no_signal_to_the_generating_model() {
+        assert_eq!(skill(0.5, 0.5, 0.8), 0.0);
+        assert_eq!(skill(0.8, 0.5, 0.8), 1.0);
+        assert!((skill(0.56, 0.56, 0.43) - 0.0).abs() < 1e-12, "the base rate's own log-loss");
+        assert!((skill(0.43, 0.56, 0.43) - 1.0).abs() < 1e-12);
+        assert!(skill(0.70, 0.56, 0.43) < 0.0, "worse than no signal");
+        assert_eq!(ramp(f64::NAN, 1.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn a_constant_model_earns_nothing_for_signal() {
+        let base = q(0.5, 0.56);
+        let checks = checks(&spec(), &correctness(base, base));
+        assert_eq!(points(&checks, "correctness."), 0.0, "{checks:#?}");
+        assert_eq!(points(&checks, "leak_reliance."), 0.0, "equal offline and served AUC of 0.5 is no honesty: {checks:#?}");
+    }
+
+    #[test]
+    fn a_model_slightly_worse_than_the_base_rate_earns_nothing_either() {
+        let checks = checks(&spec(), &correctness(q(0.52, 0.60), q(0.52, 0.60)));
+        assert_eq!(points(&checks, "correctness."), 0.0);
+        assert_eq!(points(&checks, "leak_reliance."), 0.0);
+    }
+
+    #[test]
+    fn a_leak_reliant_model_loses_calibration_and_leak_reliance() {
+        let checks = checks(&spec(), &correctness(q(0.536, 4.0), q(0.996, 0.05)));
+        assert_eq!(points(&checks, "correctness.calibration"), 0.0);
+        assert_eq!(points(&checks, "correctness.discrimination"), 0.0);
+        assert_eq!(points(&checks, "leak_reliance."), 0.0);
+    }
+
+    #[test]
+    fn a_model_as_good_as_the_generating_one_earns_everything() {
+        let s = spec();
+        let good = q(0.80, 0.43);
+        let checks = checks(&s, &correctness(good, good));
+        assert_eq!(points(&checks, "correctness."), s.rubric.correctness);
+        assert_eq!(points(&checks, "leak_reliance."), s.rubric.leak_reliance);
+    }
+
+    #[test]
+    fn calibration_credit_grows_with_skill_up_to_full() {
+        let s = spec();
+        let at = |ll: f64| points(&checks(&s, &correctness(q(0.78, ll), q(0.78, ll))), "correctness.calibration");
+        let full = 0.4 * s.rubric.correctness;
+        // Skill 0.3 (half of the 0.6 needed): half the points.
+        assert!((at(0.56 - 0.3 * 0.13) - full / 2.0).abs() < 1e-3, "{}", at(0.56 - 0.3 * 0.13));
+        assert_eq!(at(0.56 - 0.6 * 0.13), full);
+        assert!(at(0.53) < at(0.50) && at(0.50) < at(0.49), "strictly growing below full credit");
+    }
+
+    #[test]
+    fn honesty_is_credited_only_with_signal() {
+        let s = spec();
+        let honest = |auc: f64| points(&checks(&s, &correctness(q(auc, 0.5), q(auc, 0.5))), "leak_reliance.");
+        assert_eq!(honest(0.50), 0.0);
+        assert_eq!(honest(0.5 + 0.2 * 0.3), 0.0, "skill 0.2: the gate is shut");
+        assert!((honest(0.5 + 0.35 * 0.3) - s.rubric.leak_reliance / 2.0).abs() < 1e-3, "skill 0.35: half open");
+        assert_eq!(honest(0.5 + 0.5 * 0.3), s.rubric.leak_reliance);
+    }
+
+    fn latency(p50: f64, p99: f64, errors: u64, timeouts: u64, fair: bool) -> ProbeResults {
+        use crate::probe::latency::{HostCheck, LatencyMetrics};
+        let mut r = ProbeResults::none("not part of this test");
+        r.latency = Outcome::Ran(LatencyMetrics {
+            target_rate: 50.0, achieved_rate: 50.0, requests: 1000, successes: 1000 - errors, errors, timeouts, dropped: 0,
+            late_sends: 0, error_rate: errors as f64 / 1000.0, p50_ms: p50, p95_ms: p99, p99_ms: p99, max_ms: p99, mean_ms: p50,
+            buckets: Vec::new(), error_examples: Vec::new(),
+            host: Some(HostCheck {
+                windows: 3, calibration_p50_ms: if fair { 0.2 } else { 9.0 }, calibration_p99_ms: if fair { 1.0 } else { 60.0 },
+                limit_p50_ms: 5.0, limit_p99_ms: 20.0, load_average: Some(3.0), fair,
+            }),
+        });
+        r
+    }
+
+    fn status(checks: &[Check], id: &str) -> Status {
+        checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}")).status
+    }
+
+    #[test]
+    fn on_a_busy_host_a_pass_stands_and_a_miss_is_not_graded() {
+        let s = spec();
+        // Fast enough even with the host's delay: graded as a pass.
+        let c = checks(&s, &latency(10.0, 80.0, 0, 0, false));
+        assert_eq!(status(&c, "latency.p50"), Status::Pass);
+        assert_eq!(status(&c, "latency.p99"), Status::Pass);
+        assert_eq!(points(&c, "latency."), s.rubric.latency);
+        // Too slow, but the host was busy: neither charged nor counted.
+        let c = checks(&s, &latency(80.0, 400.0, 0, 0, false));
+        assert_eq!(status(&c, "latency.p50"), Status::Ungraded);
+        assert_eq!(status(&c, "latency.p99"), Status::Ungraded);
+        let ungraded: f64 = c.iter().filter(|c| c.status == Status::Ungraded).map(|c| c.max_points).sum();
+        assert_eq!(ungraded, 0.0, "an ungraded check has no maximum");
+        assert!(c.iter().find(|c| c.id == "latency.p50").unwrap().evidence.contains("too busy"));
+        // The same figures on a quiet host are the candidate's.
+        let c = checks(&s, &latency(80.0, 400.0, 0, 0, true));
+        assert_eq!(status(&c, "latency.p50"), Status::Fail);
+        assert_eq!(status(&c, "latency.p99"), Status::Fail);
+    }
+
+    #[test]
+    fn on_a_busy_host_error_answers_still_count_and_timeouts_do_not() {
+        let s = spec();
+        let c = checks(&s, &latency(10.0, 80.0, 200, 0, false));
+        assert_eq!(status(&c, "latency.errors"), Status::Fail, "500s are the service's whatever the load");
+        let c = checks(&s, &latency(10.0, 80.0, 200, 200, false));
+        assert_eq!(status(&c, "latency.errors"), Status::Ungraded, "timeouts on a busy host may be the host's");
+    }
 }

@@ -39,6 +39,10 @@ pub struct SelfCheck {
 pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck> {
     let exercise = Exercise::load(&req.exercise)?;
     let seed = exercise.spec.exercise.practice_seed;
+    // A candidate checks their own code, often without root: the build may
+    // then run without the grader's process-limit cgroup.
+    let mut overrides = req.overrides;
+    overrides.unconfined_build = true;
     // Full results (with the answer key's evidence) stay in a temporary
     // directory that is deleted: the candidate gets the redacted view only.
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
@@ -48,7 +52,9 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
             exercise: req.exercise,
             seed: SeedSource::given(seed),
             out: tmp.path().join("results"),
-            overrides: req.overrides,
+            overrides,
+            candidate: None,
+            gate: None,
         },
         progress,
     )
@@ -59,7 +65,7 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
 pub fn redact(r: &GradeResult, practice_seed: u64) -> SelfCheck {
     let (hidden, visible): (Vec<&Check>, Vec<&Check>) = r.checks.iter().partition(|c| c.visibility == Visibility::Hidden);
     let mut next = Vec::new();
-    let failing = |group: &str| visible.iter().any(|c| c.group == group && !matches!(c.status, Status::Pass | Status::Skipped));
+    let failing = |group: &str| visible.iter().any(|c| c.group == group && !matches!(c.status, Status::Pass | Status::Skipped | Status::Ungraded));
     if let Some(f) = &r.failure {
         next.push(format!("Your service failed ({:?}): read the log excerpt above and run it with `grader run` to debug.", f.class));
     }
@@ -110,6 +116,7 @@ impl SelfCheck {
                 Status::Fail => "FAIL",
                 Status::Error => "ERR ",
                 Status::Skipped => "skip",
+                Status::Ungraded => "n/g ",
             };
             s += &format!("  [{mark}] {} — {}\n", c.title, c.evidence);
         }

@@ -18,6 +18,36 @@ pub struct ValidateRequest {
     pub exercise: PathBuf,
     pub jobs: usize,
     pub overrides: Overrides,
+    /// Also grade `[validate.parity]`'s careful and careless fixtures on
+    /// this many seeds and bound the spread of their scores.
+    pub parity: Option<usize>,
+}
+
+/// One seed of the parity run (scores without the latency checks).
+#[derive(Debug, Clone, Serialize)]
+pub struct ParitySeed {
+    pub seed: u64,
+    pub careful: f64,
+    pub careless: f64,
+    pub gap: f64,
+}
+
+/// Equal difficulty across seeds: how much the careful fixture's score and
+/// its gap to the careless one vary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parity {
+    pub seeds: Vec<ParitySeed>,
+    pub score_spread: f64,
+    pub gap_spread: f64,
+    pub max_score_spread: f64,
+    pub max_gap_spread: f64,
+    pub within: bool,
+}
+
+fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = xs.clone().fold(f64::MIN, f64::max);
+    let min = xs.fold(f64::MAX, f64::min);
+    if max < min { 0.0 } else { ((max - min) * 10.0).round() / 10.0 }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +67,28 @@ pub struct Validation {
     pub exercise: String,
     pub seeds_certified: Vec<u64>,
     pub results: Vec<BandResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<Parity>,
     pub violations: usize,
+}
+
+/// Grades `dir` on `seed`.
+async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, overrides: Overrides, gate: Option<Arc<crate::quiet::QuietGate>>) -> Result<crate::report::GradeResult> {
+    let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
+    grade(
+        GradeRequest { submission: dir, exercise: exercise_path, seed: SeedSource::given(seed), out: tmp.path().join("r"), overrides, candidate: None, gate },
+        &Progress::new(false),
+    )
+    .await
+}
+
+/// The score without the latency checks: parity compares what a seed makes
+/// hard, and latency measures the host of the moment as much as the
+/// submission.
+pub fn percent_without_latency(checks: &[crate::score::Check]) -> f64 {
+    let kept: Vec<&crate::score::Check> = checks.iter().filter(|c| c.group != "latency").collect();
+    let (p, m): (f64, f64) = kept.iter().fold((0.0, 0.0), |(p, m), c| (p + c.points, m + c.max_points));
+    if m > 0.0 { (1000.0 * p / m).round() / 10.0 } else { 0.0 }
 }
 
 pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation> {
@@ -51,30 +102,29 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
         generate(&exercise, SeedSource::given(seed))?;
     }
     let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
+    // Fixtures graded at once take turns for their latency windows, as in a
+    // batch: a band must not depend on which fixtures ran beside it.
+    let gate = Some(crate::quiet::QuietGate::new());
     let mut tasks = Vec::new();
     for &seed in &v.seeds {
         for band in &v.fixtures {
-            let (jobs, band, overrides, exercise_path) = (jobs.clone(), band.clone(), req.overrides.clone(), req.exercise.clone());
+            let (jobs, band, overrides, exercise_path, gate) = (jobs.clone(), band.clone(), req.overrides.clone(), req.exercise.clone(), gate.clone());
             let dir = exercise.dir().join(&band.path);
             let progress = progress.clone();
             tasks.push(tokio::spawn(async move {
                 let _slot = jobs.acquire_owned().await.expect("never closed");
                 progress.phase(format!("grading {} on seed {seed}", band.path));
-                let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
-                let r = grade(
-                    GradeRequest { submission: dir, exercise: exercise_path, seed: SeedSource::given(seed), out: tmp.path().join("r"), overrides },
-                    &Progress::new(false),
-                )
-                .await?;
-                let within = (band.min_percent..=band.max_percent).contains(&r.score.percent);
+                let r = grade_fixture(exercise_path, dir, seed, overrides, gate).await?;
+                let (percent, note) = (r.score.percent, r.failure.map(|f| format!("{:?}", f.class)).unwrap_or_default());
+                let within = (band.min_percent..=band.max_percent).contains(&percent);
                 Ok::<_, GraderError>(BandResult {
                     fixture: band.path.clone(),
                     seed,
-                    percent: Some(r.score.percent),
+                    percent: Some(percent),
                     min_percent: band.min_percent,
                     max_percent: band.max_percent,
                     within,
-                    note: r.failure.map(|f| format!("{:?}", f.class)).unwrap_or_default(),
+                    note,
                 })
             }));
         }
@@ -83,8 +133,52 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
     for t in tasks {
         results.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))??);
     }
-    let violations = results.iter().filter(|r| !r.within).count();
-    Ok(Validation { schema_version: 1, exercise: exercise.spec.exercise.id.clone(), seeds_certified: v.seeds.clone(), results, violations })
+    let mut violations = results.iter().filter(|r| !r.within).count();
+    let mut seeds_certified = v.seeds.clone();
+    let parity = match req.parity {
+        None => None,
+        Some(n) => {
+            let Some(p) = v.parity.clone() else {
+                return Err(GraderError::Usage(format!("--parity needs a [validate.parity] section in {}", exercise.path.display())));
+            };
+            let seeds: Vec<u64> = (0..n.max(2) as u64).map(|i| p.first_seed + i).collect();
+            for &seed in &seeds {
+                progress.phase(format!("certifying the variant of seed {seed} (parity)"));
+                generate(&exercise, SeedSource::given(seed))?;
+            }
+            seeds_certified.extend(&seeds);
+            let mut tasks = Vec::new();
+            for &seed in &seeds {
+                for fixture in [&p.careful, &p.careless] {
+                    let (jobs, overrides, exercise_path, dir, gate) = (jobs.clone(), req.overrides.clone(), req.exercise.clone(), exercise.dir().join(fixture), gate.clone());
+                    let progress = progress.clone();
+                    let fixture = fixture.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let _slot = jobs.acquire_owned().await.expect("never closed");
+                        progress.phase(format!("parity: grading {fixture} on seed {seed}"));
+                        grade_fixture(exercise_path, dir, seed, overrides, gate).await.map(|r| percent_without_latency(&r.checks))
+                    }));
+                }
+            }
+            let mut scores = Vec::new();
+            for t in tasks {
+                scores.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))??);
+            }
+            let per_seed: Vec<ParitySeed> = seeds
+                .iter()
+                .zip(scores.chunks(2))
+                .map(|(&seed, s)| ParitySeed { seed, careful: s[0], careless: s[1], gap: ((s[0] - s[1]) * 10.0).round() / 10.0 })
+                .collect();
+            let score_spread = spread(per_seed.iter().map(|s| s.careful));
+            let gap_spread = spread(per_seed.iter().map(|s| s.gap));
+            let within = score_spread <= p.max_score_spread && gap_spread <= p.max_gap_spread;
+            if !within {
+                violations += 1;
+            }
+            Some(Parity { seeds: per_seed, score_spread, gap_spread, max_score_spread: p.max_score_spread, max_gap_spread: p.max_gap_spread, within })
+        }
+    };
+    Ok(Validation { schema_version: 1, exercise: exercise.spec.exercise.id.clone(), seeds_certified, results, parity, violations })
 }
 
 impl Validation {
@@ -102,9 +196,46 @@ impl Validation {
                 r.note
             );
         }
+        if let Some(p) = &self.parity {
+            s += &format!("  parity over {} seeds (careful, careless, gap; scores without latency):\n", p.seeds.len());
+            for x in &p.seeds {
+                s += &format!("    seed {:<8} {:>6.1}%  {:>6.1}%  {:>+6.1}\n", x.seed, x.careful, x.careless, x.gap);
+            }
+            s += &format!(
+                "  {} careful score spread {:.1} points (at most {}), gap spread {:.1} points (at most {})\n",
+                if p.within { "ok  " } else { "FAIL" },
+                p.score_spread,
+                p.max_score_spread,
+                p.gap_spread,
+                p.max_gap_spread
+            );
+        }
         if self.violations > 0 {
             s += &format!("{} score band(s) violated\n", self.violations);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::{Check, Status, Visibility};
+
+    fn check(group: &str, points: f64, max: f64) -> Check {
+        Check { id: format!("{group}.x"), group: group.into(), title: String::new(), points, max_points: max, status: Status::Partial, evidence: String::new(), visibility: Visibility::Visible }
+    }
+
+    #[test]
+    fn parity_scores_leave_latency_out() {
+        let checks = [check("correctness", 20.0, 20.0), check("latency", 0.0, 15.0), check("findings", 10.0, 20.0)];
+        assert_eq!(percent_without_latency(&checks), 75.0);
+    }
+
+    #[test]
+    fn spread_is_max_minus_min() {
+        assert_eq!(spread([90.0, 100.0, 95.0].into_iter()), 10.0);
+        assert_eq!(spread([84.3].into_iter()), 0.0);
+        assert_eq!(spread(std::iter::empty()), 0.0);
     }
 }

@@ -56,7 +56,7 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
     // What finished before the interrupt landed (at least the first one).
     let finished: Vec<(String, Vec<u8>)> = ["alice", "bob", "carol"]
         .iter()
-        .filter_map(|c| std::fs::read(out.join(c).join("result.json")).ok().map(|b| (c.to_string(), b)))
+        .filter_map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).ok().map(|b| (c.to_string(), b)))
         .collect();
     assert!(finished.iter().any(|(c, _)| *c == done), "finished results are kept");
     assert!(finished.len() < 3, "the interrupt came too late to test resuming");
@@ -74,19 +74,19 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
         assert_eq!(c["reused"], was_finished, "{c}");
     }
     for (who, bytes) in &finished {
-        assert_eq!(&std::fs::read(out.join(who).join("result.json")).unwrap(), bytes, "{who}'s finished result was rewritten");
+        assert_eq!(&std::fs::read(out.join("candidates").join(who).join("result.json")).unwrap(), bytes, "{who}'s finished result was rewritten");
     }
     // A third run changes nothing: everything is reused, results identical.
-    let before: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join(c).join("result.json")).unwrap()).collect();
+    let before: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap()).collect();
     let o3 = grader(&[batch_args(s, e, k, o), vec!["--json"]].concat());
     assert!(o3.status.success());
-    let after: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join(c).join("result.json")).unwrap()).collect();
+    let after: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap()).collect();
     assert_eq!(before, after);
 
     // Each candidate got their own variant, derived from name and secret.
     let seeds: BTreeSet<String> = ["alice", "bob", "carol"]
         .iter()
-        .map(|c| crate::support::json(&out.join(c).join("result.json"))["seed"]["value"].to_string())
+        .map(|c| crate::support::json(&out.join("candidates").join(c).join("result.json"))["seed"]["value"].to_string())
         .collect();
     assert_eq!(seeds.len(), 3);
     let csv = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
@@ -167,11 +167,18 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     let toml = ex.join("exercise.toml");
     let text = std::fs::read_to_string(&toml).unwrap().replace("seeds = [11, 12]", "seeds = [11]");
     std::fs::write(&toml, &text).unwrap();
-    let o = grader(&["validate", ex.to_str().unwrap(), "--json"]);
+    let o = grader(&["validate", ex.to_str().unwrap(), "--json", "--parity", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["violations"], 0, "{v:#}");
-    assert_eq!(v["results"].as_array().unwrap().len(), 4);
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    // Equal difficulty: the reference and its gap to naive barely move across seeds.
+    let p = &v["parity"];
+    assert_eq!(p["seeds"].as_array().unwrap().len(), 3, "{p:#}");
+    assert_eq!(p["within"], true, "{p:#}");
+    for s in p["seeds"].as_array().unwrap() {
+        assert!(s["careful"].as_f64().unwrap() >= 90.0 && s["gap"].as_f64().unwrap() >= 40.0, "{s}");
+    }
 
     // Tighten naive's band below what it scores.
     let naive_band = "naive\"\nmin_percent = 0\nmax_percent = 50";
@@ -190,7 +197,7 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
 /// Every check but latency (a measurement of the moment, not of the
 /// submission alone): id, status, points.
 fn checks_of(out: &Path, who: &str) -> Vec<(String, String, f64)> {
-    let r = crate::support::json(&out.join(who).join("result.json"));
+    let r = crate::support::json(&out.join("candidates").join(who).join("result.json"));
     r["checks"]
         .as_array()
         .unwrap()
@@ -252,7 +259,7 @@ fn infrastructure_failures_are_retried_then_ungraded_never_zero() {
         assert_eq!(c["state"], "ungraded", "{c}");
         assert_eq!(c["attempts"], 2, "one retry: {c}");
         assert!(c["score"].is_null(), "an ungraded candidate has no score: {c}");
-        let r = crate::support::json(&out.join(c["name"].as_str().unwrap()).join("result.json"));
+        let r = crate::support::json(&out.join("candidates").join(c["name"].as_str().unwrap()).join("result.json"));
         assert_eq!(r["outcome"], "infrastructure_error");
         assert_eq!(r["failure"]["class"], "infrastructure");
     }

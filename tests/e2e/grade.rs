@@ -149,3 +149,18 @@ fn grader_probe_grades_a_service_running_outside_docker() {
     assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
     assert!(results.join("result.json").is_file() && results.join("report.md").is_file());
 }
+
+#[test]
+fn a_constant_model_with_clean_engineering_earns_nothing_for_signal() {
+    let t = TempDir::new().unwrap();
+    let (o, r, _) = grade(&fixture("constant"), 3, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    let group = |g: &str| -> f64 { r["checks"].as_array().unwrap().iter().filter(|c| c["group"] == g).map(|c| c["points"].as_f64().unwrap()).sum() };
+    for g in ["correctness", "leak_reliance", "drift_monitoring", "findings"] {
+        assert_eq!(group(g), 0.0, "{g}: {:#}", r["checks"]);
+    }
+    assert!((group("robustness") - 15.0).abs() < 0.01, "its engineering is clean: {:#}", r["checks"]);
+    assert!((group("contract") - 10.0).abs() < 0.01, "{:#}", r["checks"]);
+    assert!(percent(&r) <= 40.0, "a constant scored {}%", percent(&r));
+}

@@ -39,7 +39,7 @@ async fn a_fork_bomb_hits_the_pids_cap_and_the_host_stays_responsive() {
     let t = TempDir::new().unwrap();
     let data = variant_in(t.path(), 1);
     let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false);
+    let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &fixture("hostile/fork-bomb"), &run, &limits).await.unwrap();
     let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await

@@ -3,8 +3,11 @@
 //! Tests that need Docker fail loudly when it is missing; none skips.
 
 mod batch;
+mod build_policy;
 mod grade;
 mod hostile;
+mod neighbours;
+mod runtime;
 mod sandbox;
 mod support;
 mod variant;

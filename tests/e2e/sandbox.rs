@@ -22,14 +22,14 @@ async fn reference_submission_builds_runs_and_reports() {
     let t = TempDir::new().unwrap();
     let data = variant_in(t.path(), 3);
     let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false);
+    let guard = RunGuard::new(&docker, &run, false).unwrap();
 
     let image = build(&docker, &fixture("reference"), &run, &limits).await.expect("reference builds");
     let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await
         .expect("reference starts");
     let ready = service.wait_ready(&docker).await;
-    let report = service.read_output("report.json", 1 << 20);
+    let report = service.read_output(&docker, "report.json", 1 << 20).await;
     // A prediction through the relay's socket, with rows from the public batch.
     let rows: Vec<Value> = {
         let csv = crate::support::Csv::read(&data.join("public/production.csv"));
@@ -179,13 +179,13 @@ async fn run_prober() -> Prober {
     std::fs::write(sub.join("target.json"), target.to_string()).unwrap();
 
     let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false);
+    let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &sub, &run, &limits).await.expect("prober builds");
     let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
         .await
         .unwrap();
     let ready = service.wait_ready(&docker).await;
-    let report = service.read_output("report.json", 4 << 20);
+    let report = service.read_output(&docker, "report.json", 4 << 20).await;
     let stopped = service.stop(&docker).await.unwrap();
     guard.cleanup().await;
     ready.unwrap_or_else(|e| panic!("prober not ready: {e}\n{}", stopped.logs));
@@ -255,18 +255,22 @@ async fn refused_contexts_never_reach_the_engine() {
     // A symlink leaving the directory.
     let sub = fixture_copy("naive", t.path());
     std::os::unix::fs::symlink("/etc/passwd", sub.join("passwd")).unwrap();
-    let err = context::pack(&sub, 50 << 20).err().expect("refused");
+    let caps = |bytes: u64| context::Caps { bytes, entries: 10_000 };
+    let err = context::scan(&sub, caps(50 << 20)).err().expect("refused");
     assert_eq!(err.class(), FailureClass::BuildRejected);
     assert!(err.to_string().contains("passwd") && err.to_string().contains("outside"), "{err}");
     // Too large.
     let big = fixture_copy("reference", &t.path().join("big"));
     std::fs::write(big.join("blob.bin"), vec![0u8; 2 << 20]).unwrap();
-    let err = context::pack(&big, 1 << 20).err().expect("refused");
+    let err = context::scan(&big, caps(1 << 20)).err().expect("refused");
     assert!(err.to_string().contains("larger than the 1 MB limit"), "{err}");
     // ... unless .dockerignore leaves the large file out.
     std::fs::write(big.join(".dockerignore"), "blob.bin\n").unwrap();
-    let ctx = context::pack(&big, 1 << 20).unwrap();
-    let names: Vec<String> = tar::Archive::new(&ctx.tar[..])
+    let plan = context::scan(&big, caps(1 << 20)).unwrap();
+    let expected = plan.bytes;
+    let tar = crate::support::streamed(plan, b"FROM x\n".to_vec()).await;
+    assert_eq!(tar.len() as u64, expected, "the scan counts the tar exactly as streamed");
+    let names: Vec<String> = tar::Archive::new(&tar[..])
         .entries()
         .unwrap()
         .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
@@ -276,7 +280,7 @@ async fn refused_contexts_never_reach_the_engine() {
     // No Dockerfile.
     let empty = t.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    assert!(matches!(context::pack(&empty, 1 << 20), Err(SandboxError::NoDockerfile(_))));
+    assert!(matches!(context::scan(&empty, caps(1 << 20)), Err(SandboxError::NoDockerfile(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,7 +298,7 @@ async fn a_build_that_needs_the_network_fails_with_its_log() {
     )
     .unwrap();
     let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false);
+    let guard = RunGuard::new(&docker, &run, false).unwrap();
     let err = build(&docker, &sub, &run, &limits).await.err().expect("build fails");
     guard.cleanup().await;
     assert_eq!(err.class(), FailureClass::BuildFailed, "{err}");
@@ -311,7 +315,7 @@ async fn a_dropped_guard_still_removes_everything() {
     let data = variant_in(t.path(), 1);
     let run = RunId::new();
     {
-        let _guard = RunGuard::new(&docker, &run, false);
+        let _guard = RunGuard::new(&docker, &run, false).unwrap();
         let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
         let _service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
             .await
@@ -329,7 +333,7 @@ async fn the_loopback_fallback_publishes_on_127_0_0_1_only() {
     let t = TempDir::new().unwrap();
     let data = variant_in(t.path(), 2);
     let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false);
+    let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
     let config = RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::LoopbackPort };
     let service = start(&docker, &config).await.unwrap();

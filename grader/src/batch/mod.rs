@@ -2,6 +2,11 @@
 //! several Docker engines), resumable, each candidate's results written
 //! atomically, infrastructure failures retried and then reported as
 //! ungraded (never as a zero), and a summary for the hiring team.
+//!
+//! Layout of the results directory: `batch.json`, the summaries, and
+//! `candidates/<encoded id>/` per candidate ([`encode_id`]), so no folder
+//! name can collide with a batch output; grading happens in
+//! `.staging/<encoded id>/`, renamed into place only when complete.
 
 pub mod summary;
 
@@ -45,7 +50,13 @@ pub struct BatchRequest {
     pub host_jobs: usize,
     pub retries: u32,
     pub overrides: Overrides,
+    /// Lets latency windows overlap other gradings (benchmarks only: the
+    /// figures then depend on the neighbours).
+    pub overlap_latency: bool,
 }
+
+/// Version 2: candidates' results under `candidates/<encoded id>/`.
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// `batch.json`: which exercise and seeds a results directory belongs to,
 /// so a resumed batch never mixes two exercises.
@@ -80,6 +91,10 @@ pub struct Candidate {
     pub error: Option<String>,
     /// The score, when graded or failed (never for the ungraded).
     pub score: Option<crate::report::Score>,
+    /// The grade finished but could not be moved into place (its staging
+    /// folder is named in `error`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub publish_failed: bool,
     #[serde(skip)]
     pub result: Option<GradeResult>,
 }
@@ -104,20 +119,103 @@ fn read_result(dir: &Path) -> Option<GradeResult> {
     serde_json::from_str(&text).ok()
 }
 
-/// Candidate folders, sorted; hidden folders are not candidates.
-pub fn candidates(dir: &Path) -> Result<Vec<String>> {
+/// Where candidates' results live inside the results directory.
+pub const CANDIDATES_DIR: &str = "candidates";
+const STAGING_DIR: &str = ".staging";
+/// Encoded names longer than this are shortened and made unique by a hash.
+const MAX_ENCODED: usize = 120;
+
+/// A candidate's results folder name: safe on any filesystem (letters,
+/// digits, `_`, `-`, and `.` not first; every other byte as `%XX`), unique,
+/// and reversible by [`decode_id`]. A name whose encoding is longer than
+/// 120 bytes keeps its first 100 and gets `~` and 16 hex digits of its
+/// SHA-256 (the full id is in its result.json).
+pub fn encode_id(id: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = id.as_bytes();
+    let mut out = String::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.len() > MAX_ENCODED {
+        use sha2::Digest;
+        let mut cut = 100;
+        while out.as_bytes()[cut - 1] == b'%' || out.as_bytes()[cut - 2] == b'%' {
+            cut -= 1;
+        }
+        let hash = sha2::Sha256::digest(bytes);
+        let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        out = format!("{}~{hex}", &out[..cut]);
+    }
+    out
+}
+
+/// The id back from a folder name [`encode_id`] wrote (None for a
+/// shortened one: read its result.json).
+pub fn decode_id(encoded: &str) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    if encoded.contains('~') {
+        return None;
+    }
+    let b = encoded.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(encoded.get(i + 1..i + 3)?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(std::ffi::OsString::from_vec(out))
+}
+
+/// A candidate: their folder's name as given, and as text.
+#[derive(Debug, Clone)]
+pub struct CandidateDir {
+    pub os_name: std::ffi::OsString,
+    pub name: String,
+}
+
+/// Candidate folders, sorted: every folder, whatever its name (dot names
+/// included), but version-control folders; what is left out is said on
+/// stderr, never skipped silently.
+pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
     let entries = std::fs::read_dir(dir).map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    if names.is_empty() {
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
+        let os_name = e.file_name();
+        let name = os_name.to_string_lossy().into_owned();
+        let shown = crate::sanitize::terminal_line(&name).into_owned();
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let note = if !is_dir {
+            Some("not a folder (a file or a link)")
+        } else if matches!(name.as_str(), ".git" | ".hg" | ".svn") {
+            Some("a version-control folder")
+        } else {
+            None
+        };
+        match note {
+            Some(why) => {
+                if !quiet {
+                    eprintln!("note: {shown} in {} is not graded: {why}", dir.display());
+                }
+            }
+            None => out.push(CandidateDir { os_name, name }),
+        }
+    }
+    out.sort_by(|a, b| a.os_name.cmp(&b.os_name));
+    if out.is_empty() {
         return Err(GraderError::Usage(format!("{} holds no candidate folders", dir.display())));
     }
-    Ok(names)
+    Ok(out)
 }
 
 fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
@@ -129,7 +227,7 @@ fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
         }
     };
     Ok(Manifest {
-        schema_version: 1,
+        schema_version: MANIFEST_VERSION,
         exercise: exercise.spec.exercise.id.clone(),
         spec_sha256: exercise.sha256(),
         seeds,
@@ -145,6 +243,12 @@ fn claim(out: &Path, m: &Manifest) -> Result<()> {
             Ok(text) => {
                 let old: Manifest = serde_json::from_str(&text)
                     .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))?;
+                if old.schema_version != m.schema_version {
+                    return Err(GraderError::Usage(format!(
+                        "{} was written by another version of grader (layout {}, this one writes {}); use a new results directory",
+                        out.display(), old.schema_version, m.schema_version
+                    )));
+                }
                 if &old != m {
                     return Err(GraderError::Usage(format!(
                         "{} belongs to another batch ({} with seeds {}); use a new results directory",
@@ -190,7 +294,7 @@ impl Hosts {
 
 pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     let exercise = Exercise::load(&req.exercise)?;
-    let names = candidates(&req.submissions)?;
+    let names = candidates(&req.submissions, quiet)?;
     claim(&req.out, &manifest(&exercise, &req.seeds)?)?;
     let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
     let hosts = Arc::new(Hosts {
@@ -205,39 +309,42 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     let total = bars.add(ProgressBar::new(names.len() as u64));
     total.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}").unwrap().progress_chars("=> "));
     total.set_prefix("batch");
+    let gate = (!req.overlap_latency).then(crate::quiet::QuietGate::new);
     let req = Arc::new(req);
     let mut tasks = Vec::new();
-    for name in names {
-        let dir = req.out.join(&name);
+    for cand in names {
+        let name = cand.name.clone();
+        let dir = req.out.join(CANDIDATES_DIR).join(encode_id(&cand.os_name));
         let previous = read_result(&dir);
         if let Some(r) = previous.filter(|r| state_of(r) != State::Ungraded && !req.regrade) {
             total.inc(1);
             let state = state_of(&r);
             tasks.push(tokio::spawn(async move {
-                Candidate { name, state, reused: true, attempts: 0, host: None, error: None, score: Some(r.score.clone()), result: Some(r) }
+                Candidate { name, state, reused: true, attempts: 0, host: None, error: None, score: Some(r.score.clone()), publish_failed: false, result: Some(r) }
             }));
             continue;
         }
         let bar = bars.insert_before(&total, ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {wide_msg}").unwrap());
-        bar.set_prefix(name.clone());
+        bar.set_prefix(crate::sanitize::terminal_line(&name).into_owned());
         bar.set_message("waiting for a slot");
         bar.enable_steady_tick(Duration::from_millis(200));
-        let (req, jobs, hosts, total) = (req.clone(), jobs.clone(), hosts.clone(), total.clone());
+        let (req, jobs, hosts, total, gate) = (req.clone(), jobs.clone(), hosts.clone(), total.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let _job = jobs.acquire_owned().await.expect("never closed");
-            let c = grade_one(&req, &name, &hosts, &bar).await;
+            let c = grade_one(&req, &cand, &hosts, gate, &bar).await;
             bar.finish_and_clear();
             total.inc(1);
+            let shown = crate::sanitize::terminal_line(&name).into_owned();
             let line = match (&c.result, c.state) {
                 (Some(r), State::Graded | State::Failed) => format!(
-                    "{name}: {} / {} ({}%){}",
+                    "{shown}: {} / {} ({}%){}",
                     r.score.points,
                     r.score.max_points,
                     r.score.percent,
                     r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
                 ),
-                _ => format!("{name}: ungraded after {} attempt(s): {}", c.attempts, c.error.as_deref().unwrap_or("?")),
+                _ => format!("{shown}: ungraded after {} attempt(s): {}", c.attempts, crate::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))),
             };
             if !quiet {
                 if tty {
@@ -258,16 +365,46 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     Ok(BatchSummary { schema_version: 1, out: req.out.clone(), candidates: out })
 }
 
+/// Moves a finished grading into place: the older result (if any) aside,
+/// the new one in, the older one removed. Nothing happens once a shutdown
+/// began; if a rename fails, the staging folder is kept and named.
+fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
+    crate::shutdown::commit(|| {
+        let kept = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{e}; the graded result is kept in {}", staging.display()));
+        if let Some(parent) = final_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(kept)?;
+        }
+        let old = final_dir.with_extension("replaced");
+        let had_old = final_dir.exists();
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(final_dir, &old).map_err(kept)?;
+        }
+        if let Err(e) = std::fs::rename(staging, final_dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, final_dir);
+            }
+            return Err(kept(e));
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        Ok(())
+    })
+}
+
 /// Grades one candidate, retrying infrastructure failures on any engine.
-async fn grade_one(req: &BatchRequest, name: &str, hosts: &Hosts, bar: &ProgressBar) -> Candidate {
-    let submission = req.submissions.join(name);
-    let final_dir = req.out.join(name);
-    let staging = req.out.join(format!(".{name}.grading"));
+async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate: Option<Arc<crate::quiet::QuietGate>>, bar: &ProgressBar) -> Candidate {
+    let name = cand.name.as_str();
+    let encoded = encode_id(&cand.os_name);
+    let submission = req.submissions.join(&cand.os_name);
+    let final_dir = req.out.join(CANDIDATES_DIR).join(&encoded);
+    let staging = req.out.join(STAGING_DIR).join(&encoded);
     let seed = match &req.seeds {
         Seeds::Fixed(s) => Ok(SeedSource::given(*s)),
         Seeds::Secret(path) => SeedSource::derive(name, path),
     };
-    let mut c = Candidate { name: name.into(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, result: None };
+    let mut c = Candidate { name: name.into(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, publish_failed: false, result: None };
     let seed = match seed {
         Ok(s) => s,
         Err(e) => {
@@ -275,13 +412,20 @@ async fn grade_one(req: &BatchRequest, name: &str, hosts: &Hosts, bar: &Progress
             return c;
         }
     };
+    if let Err(e) = std::fs::create_dir_all(req.out.join(STAGING_DIR)) {
+        c.error = Some(format!("cannot create {}: {e}", req.out.join(STAGING_DIR).display()));
+        return c;
+    }
     for attempt in 1..=req.retries + 1 {
+        if crate::shutdown::is_shutting_down() {
+            break;
+        }
         c.attempts = attempt;
         let (host, _slot) = hosts.acquire().await;
         c.host = host.clone();
         let _ = std::fs::remove_dir_all(&staging); // ours: a leftover of an interrupted run
         let bar2 = bar.clone();
-        let progress = Progress::to_sink(move |m| bar2.set_message(m.to_string()));
+        let progress = Progress::to_sink(move |m| bar2.set_message(crate::sanitize::terminal_line(m).into_owned()));
         let mut overrides = req.overrides.clone();
         if let Some(h) = &host {
             overrides.docker_host = vec![h.clone()];
@@ -292,24 +436,26 @@ async fn grade_one(req: &BatchRequest, name: &str, hosts: &Hosts, bar: &Progress
             seed: seed.clone(),
             out: staging.clone(),
             overrides,
+            candidate: Some(name.to_string()),
+            gate: gate.clone(),
         };
         match grade(request, &progress).await {
             Ok(r) => {
-                // Into place in one rename; an older result is replaced only now.
-                let _ = std::fs::remove_dir_all(&final_dir);
-                if let Err(e) = std::fs::rename(&staging, &final_dir) {
+                if let Err(e) = publish(&staging, &final_dir) {
                     c.error = Some(format!("cannot move results into {}: {e}", final_dir.display()));
-                    return c;
+                    c.publish_failed = true;
                 }
                 c.state = state_of(&r);
                 c.score = Some(r.score.clone());
                 c.result = Some(r);
-                c.error = None;
+                if !c.publish_failed {
+                    c.error = None;
+                }
                 return c;
             }
             Err(e) if e.exit() == Exit::Infrastructure => {
                 c.error = Some(e.to_string());
-                bar.set_message(format!("infrastructure failure, retrying: {e}"));
+                bar.set_message(format!("infrastructure failure, retrying: {}", crate::sanitize::terminal_line(&e.to_string())));
                 tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
             }
             Err(e) => {
@@ -320,9 +466,7 @@ async fn grade_one(req: &BatchRequest, name: &str, hosts: &Hosts, bar: &Progress
     }
     // Ungraded: keep what the last attempt wrote (its result.json says
     // infrastructure_error), so a resumed batch grades it again.
-    if staging.exists() {
-        let _ = std::fs::remove_dir_all(&final_dir);
-        let _ = std::fs::rename(&staging, &final_dir);
+    if staging.exists() && publish(&staging, &final_dir).is_ok() {
         c.result = read_result(&final_dir);
     }
     c

@@ -50,31 +50,38 @@ fn ranked(cs: &[Candidate]) -> Vec<&Candidate> {
     v
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
+/// leaderboard.csv: cells quoted by the csv writer where needed; text
+/// cells (names, classes) neutralised so a spreadsheet does not run them as
+/// formulas.
 pub fn leaderboard_csv(cs: &[Candidate]) -> String {
+    use crate::sanitize::csv_text;
     let ids = check_ids(cs);
-    let mut out = String::from("rank,candidate,state,points,max_points,percent,failure_class");
-    for id in &ids {
-        out += &format!(",{}", csv_field(id));
-    }
-    out.push('\n');
+    let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
+    let mut header: Vec<String> = ["rank", "candidate", "state", "points", "max_points", "percent", "failure_class"].map(String::from).to_vec();
+    header.extend(ids.iter().map(|id| csv_text(id)));
+    w.write_record(&header).expect("in memory");
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let scored = c.state != State::Ungraded;
         let (p, m, pct) = match (&c.result, scored) {
             (Some(r), true) => (r.score.points.to_string(), r.score.max_points.to_string(), r.score.percent.to_string()),
             _ => (String::new(), String::new(), String::new()),
         };
-        out += &format!("{},{},{},{p},{m},{pct},{}", if scored { (i + 1).to_string() } else { String::new() }, csv_field(&c.name), state(c), failure(c));
+        let mut row = vec![
+            if scored { (i + 1).to_string() } else { String::new() },
+            csv_text(&c.name),
+            state(c).to_string(),
+            p,
+            m,
+            pct,
+            csv_text(&failure(c)),
+        ];
         for id in &ids {
             let v = c.result.as_ref().filter(|_| scored).and_then(|r| r.checks.iter().find(|x| &x.id == id)).map(|x| x.points.to_string());
-            out += &format!(",{}", v.unwrap_or_default());
+            row.push(v.unwrap_or_default());
         }
-        out.push('\n');
+        w.write_record(&row).expect("in memory");
     }
-    out
+    String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
 }
 
 pub fn summary_md(exercise: &str, cs: &[Candidate]) -> String {
@@ -82,17 +89,17 @@ pub fn summary_md(exercise: &str, cs: &[Candidate]) -> String {
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let score = match (&c.result, c.state) {
             (Some(r), State::Graded | State::Failed) => format!("{} / {} ({}%)", r.score.points, r.score.max_points, r.score.percent),
-            _ => format!("— ({})", c.error.as_deref().unwrap_or("no result")),
+            _ => format!("— ({})", crate::sanitize::md_inline(c.error.as_deref().unwrap_or("no result"))),
         };
         let rank = if c.state == State::Ungraded { String::new() } else { (i + 1).to_string() };
-        m += &format!("| {rank} | {} | {} | {score} | {} |\n", c.name, state(c), failure(c));
+        m += &format!("| {rank} | {} | {} | {score} | {} |\n", crate::sanitize::md_inline(&c.name), state(c), failure(c));
     }
     m += "\nUngraded candidates had an infrastructure failure: run the batch again to grade them (finished candidates are kept).\n";
     m
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    crate::sanitize::terminal(s).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// Colours of a check status (also what the screenshot test looks for).
@@ -172,6 +179,7 @@ td.error{{background:#7c3aed;color:#fff}} td.skipped{{background:#e2e8f0}} .char
                         Status::Fail => "fail",
                         Status::Error => "error",
                         Status::Skipped => "skipped",
+                        Status::Ungraded => "not graded",
                     };
                     h += &format!("<td class=\"{class}\" title=\"{}\">{:.1}</td>", esc(&x.evidence), x.points);
                 }

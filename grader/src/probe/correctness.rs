@@ -17,6 +17,17 @@ pub struct Quality {
 }
 
 impl Quality {
+    /// Placeholder for results written before `base` existed.
+    pub fn none() -> Quality {
+        Quality { auc: 0.5, accuracy: f64::NAN, log_loss: f64::NAN, brier: f64::NAN }
+    }
+
+    /// The constant model that answers the base rate of `labels`.
+    pub fn base_rate(labels: &[bool]) -> Quality {
+        let p = labels.iter().filter(|l| **l).count() as f64 / labels.len().max(1) as f64;
+        Quality::of(&vec![p; labels.len()], labels)
+    }
+
     pub fn of(probs: &[f64], labels: &[bool]) -> Quality {
         let preds: Vec<bool> = probs.iter().map(|p| *p >= 0.5).collect();
         Quality {
@@ -37,6 +48,10 @@ pub struct CorrectnessMetrics {
     pub offline: Quality,
     /// The generating model on the same rows: the ceiling.
     pub bayes: Quality,
+    /// The best model with no signal: the holdout's base rate for every
+    /// row (AUC 0.5): the floor skill scores count from.
+    #[serde(default = "Quality::none")]
+    pub base: Quality,
     /// Serving AUC / Bayes AUC.
     pub auc_fraction: f64,
     /// Offline minus serving: the "0.95 offline, fails in production" gap.
@@ -63,6 +78,7 @@ pub async fn probe(
         serving: s,
         offline: o,
         bayes: b,
+        base: Quality::base_rate(labels),
         auc_fraction: s.auc / b.auc,
         auc_gap: o.auc - s.auc,
         log_loss_gap: s.log_loss - o.log_loss,

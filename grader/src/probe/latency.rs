@@ -56,6 +56,63 @@ pub struct LatencyMetrics {
     pub buckets: Vec<(f64, u64)>,
     /// First few error messages, for evidence.
     pub error_examples: Vec<String>,
+    /// The grader's own lateness beside this window, and whether the
+    /// measurement was fair ([`calibrated`]; absent from `probe` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostCheck>,
+}
+
+/// How late the grader itself was while it measured: a calibration load
+/// against a loopback server inside the grader (answers at once), sent by
+/// the same runtime beside the candidate's window. What it shows above zero
+/// is the grader's and the host's delay, never the candidate's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostCheck {
+    /// Windows measured: a window on a busy host is measured again.
+    pub windows: u32,
+    pub calibration_p50_ms: f64,
+    pub calibration_p99_ms: f64,
+    /// Most the calibration may show for a fair window: a tenth of each SLO.
+    pub limit_p50_ms: f64,
+    pub limit_p99_ms: f64,
+    /// Load average (1 min) of the host when the window ended.
+    pub load_average: Option<f64>,
+    /// Whether the figures are the candidate's: false after every window
+    /// found the host too busy (latency is then not graded).
+    pub fair: bool,
+}
+
+/// Calibration rate: low, so it adds nothing the candidate would notice.
+pub const CALIBRATION_RATE: f64 = 20.0;
+
+/// A window is fair when the grader's own delay stays within a tenth of
+/// each latency SLO: at that size it cannot move a pass to a fail.
+pub fn fair(calibration_p50_ms: f64, calibration_p99_ms: f64, slo_p50_ms: f64, slo_p99_ms: f64) -> bool {
+    calibration_p50_ms <= slo_p50_ms / 10.0 && calibration_p99_ms <= slo_p99_ms / 10.0
+}
+
+/// The host's 1-minute load average, when /proc tells.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// One window against `target` with a calibration load beside it.
+pub async fn calibrated(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig, slo_p50_ms: f64, slo_p99_ms: f64, windows: u32) -> LatencyMetrics {
+    let (url, _server) = super::loopback::serve_scoped(Duration::ZERO, None).await;
+    let reference = Target::for_url(&url, MAX_ONE_ROW_RESPONSE, cfg.timeout).expect("loopback URL");
+    let one = vec![super::predict_body(&[])];
+    let cal_cfg = LatencyConfig { rate_per_second: CALIBRATION_RATE, max_in_flight: 64, ..cfg };
+    let (mut m, cal) = tokio::join!(probe(target, bodies, cfg), probe(&reference, &one, cal_cfg));
+    m.host = Some(HostCheck {
+        windows,
+        calibration_p50_ms: cal.p50_ms,
+        calibration_p99_ms: cal.p99_ms,
+        limit_p50_ms: slo_p50_ms / 10.0,
+        limit_p99_ms: slo_p99_ms / 10.0,
+        load_average: load_average(),
+        fair: cal.errors == 0 && fair(cal.p50_ms, cal.p99_ms, slo_p50_ms, slo_p99_ms),
+    });
+    m
 }
 
 /// Largest answer accepted for one row under load.
@@ -185,6 +242,7 @@ pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> L
         mean_ms: hist.mean() / 1000.0,
         buckets: buckets(&hist),
         error_examples: examples,
+        host: None,
     }
 }
 
@@ -199,6 +257,20 @@ pub async fn wait_until(deadline: Instant) {
     }
     while Instant::now() < deadline {
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair;
+
+    #[test]
+    fn a_window_is_fair_while_the_graders_delay_is_a_tenth_of_each_slo() {
+        assert!(fair(0.2, 1.5, 50.0, 200.0));
+        assert!(fair(5.0, 20.0, 50.0, 200.0));
+        assert!(!fair(5.1, 1.0, 50.0, 200.0));
+        assert!(!fair(0.2, 20.5, 50.0, 200.0));
+        assert!(!fair(f64::NAN, 1.0, 50.0, 200.0));
     }
 }
 

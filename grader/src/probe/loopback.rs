@@ -12,19 +12,37 @@ use tokio::time::Instant;
 
 const BODY: &[u8] = br#"{"predictions":[0],"probabilities":[0.5]}"#;
 
-/// Starts the server on a free loopback port; returns its base URL.
+/// Starts the server on a free loopback port; returns its base URL. It
+/// runs as long as the runtime does (tests, benchmarks).
 pub async fn serve(delay: Duration, stall: Option<(Duration, Duration)>) -> String {
+    let (url, handle) = serve_scoped(delay, stall).await;
+    std::mem::forget(handle);
+    url
+}
+
+/// Stops accepting when dropped; open connections end with their clients.
+pub struct Running(tokio::task::JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// As [`serve`], stopped when the returned handle is dropped (the latency
+/// probe's calibration: one per window, none left behind).
+pub async fn serve_scoped(delay: Duration, stall: Option<(Duration, Duration)>) -> (String, Running) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound");
     let start = Instant::now();
     let stall = Arc::new(stall.map(|(from, len)| (start + from, start + from + len)));
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let _ = sock.set_nodelay(true);
             tokio::spawn(connection(sock, delay, stall.clone()));
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), Running(task))
 }
 
 async fn connection(mut sock: tokio::net::TcpStream, delay: Duration, stall: Arc<Option<(Instant, Instant)>>) {

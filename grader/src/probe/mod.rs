@@ -18,6 +18,8 @@ use serde_json::Value;
 #[derive(Clone)]
 pub struct Target {
     pub client: reqwest::Client,
+    /// Opens a new connection for every request (robustness cases).
+    fresh: reqwest::Client,
     base: String,
     /// Responses larger than this are cut off and count as errors.
     pub max_response_bytes: usize,
@@ -57,7 +59,19 @@ impl Answer {
 
 impl Target {
     pub fn new(client: reqwest::Client, base: impl Into<String>, max_response_bytes: usize, timeout: Duration) -> Target {
-        Target { client, base: base.into().trim_end_matches('/').to_string(), max_response_bytes, timeout }
+        Target { fresh: client.clone(), client, base: base.into().trim_end_matches('/').to_string(), max_response_bytes, timeout }
+    }
+
+    /// Requests through [`Target::fresh`] go over `client`, which must keep
+    /// no idle connection.
+    pub fn with_fresh_connections(mut self, client: reqwest::Client) -> Target {
+        self.fresh = client;
+        self
+    }
+
+    /// This target, with every request on a connection of its own.
+    pub fn fresh(&self) -> Target {
+        Target { client: self.fresh.clone(), ..self.clone() }
     }
 
     /// A target for a service at `url` (no Docker): loopback only.
@@ -70,14 +84,11 @@ impl Target {
         if !local {
             return Err(format!("--url {url:?}: only services on this machine's loopback (127.0.0.0/8, ::1, localhost) are probed"));
         }
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .tcp_nodelay(true)
-            .timeout(timeout)
-            .pool_max_idle_per_host(64)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Target::new(client, url, max_response_bytes, timeout))
+        let build = |idle: usize| {
+            reqwest::Client::builder().no_proxy().tcp_nodelay(true).timeout(timeout).pool_max_idle_per_host(idle).build().map_err(|e| e.to_string())
+        };
+        let (client, fresh) = (build(64)?, build(0)?);
+        Ok(Target::new(client, url, max_response_bytes, timeout).with_fresh_connections(fresh))
     }
 
     pub fn url(&self, path: &str) -> String {

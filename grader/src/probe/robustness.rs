@@ -48,7 +48,11 @@ pub fn cases(row: &Row, max_rows: usize) -> Vec<(&'static str, &'static str, Vec
     ]
 }
 
+/// Each case on a connection of its own: a service that closes its
+/// connection after a 500 must not make the next case fail for the wrong
+/// reason.
 pub async fn probe(target: &Target, row: &Row, max_rows: usize) -> RobustnessMetrics {
+    let target = &target.fresh();
     let mut results = Vec::new();
     for (id, title, body) in cases(row, max_rows) {
         let (status, passed, detail) = match target.post("/predict", body).await {

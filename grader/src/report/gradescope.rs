@@ -9,7 +9,7 @@ pub fn render(r: &GradeResult) -> Value {
     let tests: Vec<Value> = r
         .checks
         .iter()
-        .filter(|c| c.status != Status::Skipped)
+        .filter(|c| !matches!(c.status, Status::Skipped | Status::Ungraded))
         .map(|c| {
             json!({
                 "name": c.title,

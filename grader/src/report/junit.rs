@@ -21,7 +21,7 @@ pub fn render(r: &GradeResult) -> String {
     let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
     let failures = count(Status::Fail) + count(Status::Partial);
     let errors = count(Status::Error);
-    let skipped = count(Status::Skipped);
+    let skipped = count(Status::Skipped) + count(Status::Ungraded);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x += &format!(
         "<testsuites name=\"grader\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">\n",
@@ -42,7 +42,7 @@ pub fn render(r: &GradeResult) -> String {
             Status::Pass => {}
             Status::Partial | Status::Fail => x += &format!("      <failure message=\"{}\">{}</failure>\n", esc(&msg), esc(&c.title)),
             Status::Error => x += &format!("      <error message=\"{}\">{}</error>\n", esc(&msg), esc(&c.title)),
-            Status::Skipped => x += &format!("      <skipped message=\"{}\"/>\n", esc(&c.evidence)),
+            Status::Skipped | Status::Ungraded => x += &format!("      <skipped message=\"{}\"/>\n", esc(&c.evidence)),
         }
         x += &format!("      <system-out>{}</system-out>\n    </testcase>\n", esc(&c.evidence));
     }

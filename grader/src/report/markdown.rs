@@ -3,8 +3,10 @@
 use super::GradeResult;
 use crate::score::Status;
 
+use crate::sanitize::{md_code_block, md_inline};
+
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    md_inline(s)
 }
 
 pub fn render(r: &GradeResult) -> String {
@@ -13,14 +15,17 @@ pub fn render(r: &GradeResult) -> String {
         r.exercise.id, r.score.points, r.score.max_points, r.score.percent
     );
     m += &format!("- outcome: **{}**\n", r.outcome);
+    if let Some(c) = &r.candidate {
+        m += &format!("- candidate: {}\n", md_inline(c));
+    }
     if let Some(s) = &r.submission {
-        m += &format!("- submission: `{s}`\n");
+        m += &format!("- submission: {}\n", md_inline(s));
     }
     if let Some(i) = &r.image {
         m += &format!("- image: `{}` ({})\n", i.tag, i.id);
     }
     match &r.seed.derivation {
-        Some(d) => m += &format!("- variant: seed derived for candidate `{}` (secret {})\n", d.candidate, d.secret_fingerprint),
+        Some(d) => m += &format!("- variant: seed derived for candidate {} (secret {})\n", md_inline(&d.candidate), d.secret_fingerprint),
         None => m += &format!("- variant: seed {}\n", r.seed.value),
     }
     m += &format!(
@@ -32,10 +37,10 @@ pub fn render(r: &GradeResult) -> String {
     );
     if let Some(f) = &r.failure {
         m += &format!(
-            "\n## Why it failed\n\n**{}**: {}\n\n```\n{}\n```\n",
+            "\n## Why it failed\n\n**{}**: {}\n\n{}",
             serde_json::to_value(f.class).unwrap().as_str().unwrap_or(""),
-            f.message,
-            f.log_excerpt
+            md_inline(&f.message),
+            md_code_block(&f.log_excerpt)
         );
     }
     m += "\n## Checks\n\n| check | status | points | evidence |\n|---|---|---|---|\n";
@@ -46,6 +51,7 @@ pub fn render(r: &GradeResult) -> String {
             Status::Fail => "FAIL",
             Status::Error => "ERROR",
             Status::Skipped => "skipped",
+            Status::Ungraded => "not graded",
         };
         m += &format!("| {} | {status} | {} / {} | {} |\n", cell(&c.title), c.points, c.max_points, cell(&c.evidence));
     }

@@ -26,6 +26,9 @@ pub struct GradeResult {
     pub seed: SeedSource,
     /// `docker` (built and run in the sandbox) or `url` (`grader probe`).
     pub mode: String,
+    /// The candidate's id as given (a batch's folder name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
     pub submission: Option<String>,
     pub image: Option<ImageInfo>,
     pub limits: Option<LimitsInfo>,
@@ -51,6 +54,17 @@ pub struct ExerciseInfo {
 pub struct ImageInfo {
     pub tag: String,
     pub id: String,
+    /// The base image as the Dockerfile names it, and its id on the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_id: Option<String>,
+    /// Bytes the build added to its base.
+    #[serde(default)]
+    pub added_bytes: u64,
+    /// Whether the build ran under the grader's process and memory cgroup.
+    #[serde(default)]
+    pub build_confined: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +75,14 @@ pub struct LimitsInfo {
     pub nofile: u64,
     pub log_bytes: u64,
     pub build_timeout_s: u64,
+    #[serde(default)]
+    pub build_memory_mb: u64,
+    #[serde(default)]
+    pub build_pids: i64,
+    #[serde(default)]
+    pub build_disk_mb: u64,
+    #[serde(default)]
+    pub output_mb: u64,
     pub startup_timeout_s: u64,
     pub request_timeout_ms: u64,
 }
@@ -73,6 +95,12 @@ pub struct Timings {
     pub ready_ms: Option<u128>,
     pub probes_ms: Option<u128>,
     pub total_ms: u128,
+    /// When this grading worked beside others ([Unix ms from, to] pairs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<[u64; 2]>,
+    /// Its latency windows, each alone on the host in a batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusive: Vec<[u64; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,12 +157,20 @@ pub fn write(out: &Path, result: &GradeResult, logs: &Logs) -> std::io::Result<(
     if let Some(c) = &logs.container {
         std::fs::write(dir.join("logs/container.log"), c)?;
     }
-    if out.exists() {
-        std::fs::remove_dir(out)?; // empty: checked before grading started
-    }
     let kept = tmp.keep();
-    std::fs::rename(&kept, out).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&kept);
+    // Published only if no shutdown has begun; a failed rename keeps the
+    // results where they are and names them, never discards them.
+    crate::shutdown::commit(|| {
+        if out.exists() {
+            std::fs::remove_dir(out)?; // empty: checked before grading started
+        }
+        std::fs::rename(&kept, out)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{e}; the results are kept in {}", kept.display())))
+    })
+    .inspect_err(|e| {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            let _ = std::fs::remove_dir_all(&kept);
+        }
     })
 }
 
@@ -166,7 +202,7 @@ pub fn summary(r: &GradeResult, out: &Path) -> String {
         s += &format!("  {g:<17} {p:>6.2} / {m:.2}\n");
     }
     if let Some(f) = &r.failure {
-        s += &format!("  failure: {:?}: {}\n", f.class, f.message);
+        s += &format!("  failure: {:?}: {}\n", f.class, crate::sanitize::terminal(&f.message));
     }
     s += &format!("results: {}", out.display());
     s

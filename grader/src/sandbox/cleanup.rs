@@ -3,14 +3,16 @@
 //! A [`RunGuard`] is armed before the first object of a run is created. Its
 //! `cleanup` removes every container, network and image labelled with the
 //! run; if the guard is dropped without it (an error path, a panic), `Drop`
-//! does the same synchronously. On Ctrl-C, [`install_interrupt_handler`]
-//! cleans every run still registered, then exits with code 130.
+//! does the same synchronously. On SIGINT, SIGTERM or SIGHUP,
+//! [`install_interrupt_handler`] stops new work, cleans every run still
+//! registered, then exits with 130, 143 or 129.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveContainerOptions, RemoveImageOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions, RemoveImageOptions,
+    RemoveVolumeOptions,
 };
 use bollard::Docker;
 use serde::Serialize;
@@ -23,14 +25,23 @@ pub struct Removed {
     pub containers: usize,
     pub networks: usize,
     pub images: usize,
+    #[serde(default)]
+    pub volumes: usize,
     /// Objects that could not be removed, with the engine's reason.
     pub errors: Vec<String>,
 }
 
-/// Runs still holding objects, for the Ctrl-C handler.
-fn active() -> &'static Mutex<HashMap<RunId, (Docker, bool)>> {
-    static ACTIVE: OnceLock<Mutex<HashMap<RunId, (Docker, bool)>>> = OnceLock::new();
-    ACTIVE.get_or_init(Default::default)
+/// Runs still holding objects, for the signal handler; `None` once the
+/// handler has taken them (no run may register after that).
+fn active() -> &'static Mutex<Option<HashMap<RunId, (Docker, bool)>>> {
+    static ACTIVE: OnceLock<Mutex<Option<HashMap<RunId, (Docker, bool)>>>> = OnceLock::new();
+    ACTIVE.get_or_init(|| Mutex::new(Some(HashMap::new())))
+}
+
+fn unregister(run: &RunId) {
+    if let Some(m) = active().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        m.remove(run);
+    }
 }
 
 pub struct RunGuard {
@@ -42,10 +53,16 @@ pub struct RunGuard {
 
 impl RunGuard {
     /// Arms cleanup for `run`. With `keep_image`, the built image survives
-    /// (still labelled, so `grader clean` finds it).
-    pub fn new(docker: &Docker, run: &RunId, keep_image: bool) -> RunGuard {
-        active().lock().unwrap_or_else(|p| p.into_inner()).insert(run.clone(), (docker.clone(), keep_image));
-        RunGuard { docker: docker.clone(), run: run.clone(), keep_image, armed: true }
+    /// (still labelled, so `grader clean` finds it). Refused once a signal
+    /// began the shutdown: no new run starts then.
+    pub fn new(docker: &Docker, run: &RunId, keep_image: bool) -> Result<RunGuard, crate::shutdown::Interrupted> {
+        match active().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            Some(m) => {
+                m.insert(run.clone(), (docker.clone(), keep_image));
+            }
+            None => return Err(crate::shutdown::Interrupted),
+        }
+        Ok(RunGuard { docker: docker.clone(), run: run.clone(), keep_image, armed: true })
     }
 
     pub fn run(&self) -> &RunId {
@@ -54,7 +71,7 @@ impl RunGuard {
 
     pub async fn cleanup(mut self) -> Removed {
         self.armed = false;
-        active().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.run);
+        unregister(&self.run);
         remove_labelled(&self.docker, &self.run.filter(), !self.keep_image).await
     }
 }
@@ -64,7 +81,7 @@ impl Drop for RunGuard {
         if !self.armed {
             return;
         }
-        active().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.run);
+        unregister(&self.run);
         let (docker, filter, images) = (self.docker.clone(), self.run.filter(), !self.keep_image);
         // A fresh runtime on its own thread: Drop may run inside (or outside)
         // a runtime, during a panic, where blocking this thread is fine.
@@ -79,10 +96,38 @@ impl Drop for RunGuard {
     }
 }
 
-/// Removes every container (forced, with anonymous volumes), network and,
-/// if `images`, image carrying the label `filter` (`key=value`).
+/// Removes every container (forced, with anonymous volumes), network,
+/// volume and, if `images`, image (intermediate ones included) carrying the
+/// label `filter` (`key=value`), and the build cgroups of the run (or all
+/// of the grader's). Lists again after removing, until a pass finds
+/// nothing: a build step being committed as the first pass ran is caught by
+/// a later one.
 pub async fn remove_labelled(docker: &Docker, filter: &str, images: bool) -> Removed {
     let mut removed = Removed::default();
+    for pass in 0..6 {
+        let before = (removed.containers, removed.networks, removed.volumes, removed.images);
+        let mut errors = Vec::new();
+        let found = remove_pass(docker, filter, images, &mut removed, &mut errors).await;
+        if found == 0 {
+            break;
+        }
+        if pass == 5 || (removed.containers, removed.networks, removed.volumes, removed.images) == before {
+            removed.errors = errors;
+            if removed.errors.is_empty() {
+                continue;
+            }
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let run = filter.strip_prefix(&format!("{}=", super::LABEL_RUN));
+    super::cgroup::remove_leftovers(run);
+    removed
+}
+
+/// One pass; returns how many objects it found.
+async fn remove_pass(docker: &Docker, filter: &str, images: bool, removed: &mut Removed, errors: &mut Vec<String>) -> usize {
+    let mut found = 0;
     let filters = HashMap::from([("label".to_string(), vec![filter.to_string()])]);
     match docker
         .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
@@ -90,49 +135,69 @@ pub async fn remove_labelled(docker: &Docker, filter: &str, images: bool) -> Rem
     {
         Ok(list) => {
             for c in list {
+                found += 1;
                 let id = c.id.unwrap_or_default();
                 let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
                 match docker.remove_container(&id, Some(opts)).await {
                     Ok(()) => removed.containers += 1,
                     Err(e) if is_gone(&e) => {}
-                    Err(e) => removed.errors.push(format!("container {id}: {e}")),
+                    Err(e) => errors.push(format!("container {id}: {e}")),
                 }
             }
         }
-        Err(e) => removed.errors.push(format!("listing containers: {e}")),
+        Err(e) => errors.push(format!("listing containers: {e}")),
     }
     match docker.list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) })).await {
         Ok(list) => {
             for n in list {
+                found += 1;
                 let id = n.id.unwrap_or_default();
                 match docker.remove_network(&id).await {
                     Ok(()) => removed.networks += 1,
                     Err(e) if is_gone(&e) => {}
-                    Err(e) => removed.errors.push(format!("network {id}: {e}")),
+                    Err(e) => errors.push(format!("network {id}: {e}")),
                 }
             }
         }
-        Err(e) => removed.errors.push(format!("listing networks: {e}")),
+        Err(e) => errors.push(format!("listing networks: {e}")),
+    }
+    match docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters.clone()) })).await {
+        Ok(list) => {
+            for v in list.volumes.unwrap_or_default() {
+                found += 1;
+                match docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+                    Ok(()) => removed.volumes += 1,
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => errors.push(format!("volume {}: {e}", v.name)),
+                }
+            }
+        }
+        Err(e) => errors.push(format!("listing volumes: {e}")),
     }
     if images {
+        // `all`: intermediate images too (every step after the injected
+        // LABEL carries the run's labels). Newest first: children before
+        // their parents.
         match docker
-            .list_images(Some(ListImagesOptions { all: false, filters: Some(filters), ..Default::default() }))
+            .list_images(Some(ListImagesOptions { all: true, filters: Some(filters), ..Default::default() }))
             .await
         {
-            Ok(list) => {
+            Ok(mut list) => {
+                list.sort_by_key(|i| std::cmp::Reverse(i.created));
                 for i in list {
+                    found += 1;
                     let opts = RemoveImageOptions { force: true, ..Default::default() };
                     match docker.remove_image(&i.id, Some(opts), None).await {
                         Ok(_) => removed.images += 1,
                         Err(e) if is_gone(&e) => {}
-                        Err(e) => removed.errors.push(format!("image {}: {e}", i.id)),
+                        Err(e) => errors.push(format!("image {}: {e}", i.id)),
                     }
                 }
             }
-            Err(e) => removed.errors.push(format!("listing images: {e}")),
+            Err(e) => errors.push(format!("listing images: {e}")),
         }
     }
-    removed
+    found
 }
 
 /// Everything the grader ever created on this engine (`grader clean`).
@@ -144,29 +209,54 @@ fn is_gone(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. })
 }
 
-/// On Ctrl-C: clean every registered run, then exit with 130. Call once,
-/// inside the runtime, before starting work.
+/// On SIGINT, SIGTERM or SIGHUP: no new run starts and no result is
+/// committed from then on ([`crate::shutdown`]), every registered run is
+/// cleaned, then the process exits with 130, 143 or 129. Call once, inside
+/// the runtime, before starting work.
 pub fn install_interrupt_handler() {
+    use tokio::signal::unix::{signal, SignalKind};
     static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if INSTALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
+    let kinds = [(SignalKind::interrupt(), libc::SIGINT), (SignalKind::terminate(), libc::SIGTERM), (SignalKind::hangup(), libc::SIGHUP)];
+    let mut streams = Vec::new();
+    for (kind, number) in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push((s, number)),
+            Err(e) => tracing::warn!("cannot handle signal {number}: {e}"),
         }
-        eprintln!("interrupted: removing containers and images of the runs in progress…");
-        let runs: Vec<(RunId, (Docker, bool))> =
-            active().lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
-        for (run, (docker, keep_image)) in runs {
-            let removed = remove_labelled(&docker, &run.filter(), !keep_image).await;
-            eprintln!(
-                "  run {run}: removed {} container(s), {} image(s){}",
-                removed.containers,
-                removed.images,
-                if removed.errors.is_empty() { String::new() } else { format!("; errors: {:?}", removed.errors) }
-            );
-        }
-        std::process::exit(crate::exit::Exit::Interrupted.code() as i32);
+    }
+    tokio::spawn(async move {
+        let waits = streams.iter_mut().map(|(s, n)| {
+            let n = *n;
+            Box::pin(async move {
+                s.recv().await;
+                n
+            })
+        });
+        let (number, _, _) = futures_util::future::select_all(waits).await;
+        crate::shutdown::begin(number);
+        // On a thread and runtime of its own: the grade's runtime may be
+        // torn down meanwhile (its work ends in errors once the shutdown
+        // began), and `main` waits for this thread to exit the process.
+        std::thread::spawn(move || {
+            eprintln!("interrupted (signal {number}): removing containers, volumes and images of the runs in progress…");
+            let runs: Vec<(RunId, (Docker, bool))> =
+                active().lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default().into_iter().collect();
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                for (run, (docker, keep_image)) in runs {
+                    let removed = rt.block_on(remove_labelled(&docker, &run.filter(), !keep_image));
+                    eprintln!(
+                        "  run {run}: removed {} container(s), {} volume(s), {} image(s){}",
+                        removed.containers,
+                        removed.volumes,
+                        removed.images,
+                        if removed.errors.is_empty() { String::new() } else { format!("; errors: {:?}", removed.errors) }
+                    );
+                }
+            }
+            std::process::exit(crate::exit::Exit::from_signal(number).code() as i32);
+        });
     });
 }

@@ -1,27 +1,61 @@
 //! The build context: the submission directory as a tar archive, honouring
 //! `.dockerignore`, refusing symlinks that leave the directory and contexts
-//! over the size cap, before anything reaches the engine.
+//! over the caps, before anything reaches the engine.
+//!
+//! Two passes: [`scan`] walks the directory reading metadata only and counts
+//! what the tar will hold (entries, headers, padding and contents, so
+//! 150,000 empty files are as visible as one large file); [`stream`] then
+//! writes the tar into a channel in fixed-size chunks from a blocking thread,
+//! so the grader never holds the whole context in memory.
 
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 
 use super::SandboxError;
 
-/// A packed context.
-pub struct Context {
-    pub tar: Vec<u8>,
+/// Caps on a build context.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Bytes of the tar as sent: headers, padding and contents.
+    pub bytes: u64,
+    /// Files, directories and links.
+    pub entries: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Dir,
+    File(u64),
+    Symlink(PathBuf),
+}
+
+/// What the tar will hold, in order.
+pub struct Plan {
+    root: PathBuf,
+    entries: Vec<(PathBuf, Kind)>,
+    /// Files (regular) in the context.
     pub files: usize,
+    /// Size of the tar as it will be sent.
     pub bytes: u64,
 }
 
-/// Packs `dir`. Fails on a missing Dockerfile, a symlink pointing outside
-/// `dir` (or anywhere absolute), or more than `max_bytes` of file content.
-pub fn pack(dir: &Path, max_bytes: u64) -> Result<Context, SandboxError> {
-    let unreadable = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SandboxError::Unreadable { path, source }
-    };
+/// One tar header block, plus a GNU long-name block and its data for paths
+/// that do not fit the header's 100 bytes.
+fn header_bytes(rel: &Path) -> u64 {
+    512 + long_name_bytes(rel.as_os_str().len() as u64)
+}
+
+/// A name over the header's 100 bytes goes in a GNU long-name entry before
+/// it: one header, and the name with its NUL padded to whole blocks.
+fn long_name_bytes(n: u64) -> u64 {
+    if n <= 100 { 0 } else { 512 + (n + 1).div_ceil(512) * 512 }
+}
+
+/// Walks `dir` (metadata only). Fails on a missing Dockerfile, a symlink
+/// pointing outside `dir` (or anywhere absolute), or a context over `caps`.
+pub fn scan(dir: &Path, caps: Caps) -> Result<Plan, SandboxError> {
     let meta = std::fs::metadata(dir).map_err(unreadable(dir))?;
     if !meta.is_dir() {
         return Err(SandboxError::Unreadable {
@@ -33,71 +67,167 @@ pub fn pack(dir: &Path, max_bytes: u64) -> Result<Context, SandboxError> {
         return Err(SandboxError::NoDockerfile(dir.into()));
     }
     let ignore = DockerIgnore::load(dir).map_err(unreadable(&dir.join(".dockerignore")))?;
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut ctx = Context { tar: Vec::new(), files: 0, bytes: 0 };
-    walk(dir, Path::new(""), &ignore, &mut builder, &mut ctx, max_bytes)?;
-    ctx.tar = builder.into_inner().map_err(unreadable(dir))?;
-    Ok(ctx)
+    // The end-of-archive marker: two zero blocks.
+    let mut plan = Plan { root: dir.into(), entries: Vec::new(), files: 0, bytes: 1024 };
+    walk(dir, Path::new(""), &ignore, &mut plan, caps)?;
+    Ok(plan)
 }
 
-fn walk(
-    root: &Path,
-    rel: &Path,
-    ignore: &DockerIgnore,
-    tar: &mut tar::Builder<Vec<u8>>,
-    ctx: &mut Context,
-    max_bytes: u64,
-) -> Result<(), SandboxError> {
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let path = path.to_path_buf();
+    move |source| SandboxError::Unreadable { path, source }
+}
+
+fn walk(root: &Path, rel: &Path, ignore: &DockerIgnore, plan: &mut Plan, caps: Caps) -> Result<(), SandboxError> {
     let dir = root.join(rel);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SandboxError::Unreadable { path, source }
-    };
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(io(&dir))?
+        .map_err(unreadable(&dir))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(io(&dir))?;
+        .map_err(unreadable(&dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let full = entry.path();
         let rel = rel.join(entry.file_name());
         let name = rel.to_string_lossy().replace('\\', "/");
-        let meta = std::fs::symlink_metadata(&full).map_err(io(&full))?;
+        let meta = std::fs::symlink_metadata(&full).map_err(unreadable(&full))?;
         let keep_anyway = name == "Dockerfile";
         if ignore.excluded(&name) && !keep_anyway {
             if meta.is_dir() && ignore.has_exceptions() {
-                walk(root, &rel, ignore, tar, ctx, max_bytes)?; // an exception may re-include a child
+                walk(root, &rel, ignore, plan, caps)?; // an exception may re-include a child
             }
             continue;
         }
         let ft = meta.file_type();
-        if ft.is_symlink() {
-            let target = std::fs::read_link(&full).map_err(io(&full))?;
+        let kind = if ft.is_symlink() {
+            let target = std::fs::read_link(&full).map_err(unreadable(&full))?;
             if escapes(&rel, &target) {
                 return Err(SandboxError::Rejected(format!(
                     "symlink {name} points outside the submission directory (to {})",
                     target.display()
                 )));
             }
-            tar.append_path_with_name(&full, &rel).map_err(io(&full))?;
+            Kind::Symlink(target)
         } else if ft.is_dir() {
-            tar.append_dir(&rel, &full).map_err(io(&full))?;
-            walk(root, &rel, ignore, tar, ctx, max_bytes)?;
+            Kind::Dir
         } else if ft.is_file() {
-            ctx.bytes += meta.len();
-            ctx.files += 1;
-            if ctx.bytes > max_bytes {
-                return Err(SandboxError::Rejected(format!(
-                    "build context is larger than the {} MB limit (at {name}); list large files in .dockerignore",
-                    max_bytes / (1024 * 1024)
-                )));
-            }
-            tar.append_path_with_name(&full, &rel).map_err(io(&full))?;
+            Kind::File(meta.len())
+        } else {
+            continue; // sockets, FIFOs and devices have no place in a build context
+        };
+        plan.bytes += header_bytes(&rel);
+        if let Kind::Symlink(t) = &kind {
+            plan.bytes += long_name_bytes(t.as_os_str().len() as u64);
         }
-        // Sockets, FIFOs and devices have no place in a build context: skipped.
+        if let Kind::File(len) = kind {
+            plan.bytes += len.div_ceil(512) * 512;
+            plan.files += 1;
+        }
+        let is_dir = matches!(kind, Kind::Dir);
+        plan.entries.push((rel.clone(), kind));
+        if plan.entries.len() as u64 > caps.entries {
+            return Err(SandboxError::Rejected(format!(
+                "build context has more than {} files and directories (at {name}); list what the image does not need in .dockerignore",
+                caps.entries
+            )));
+        }
+        if plan.bytes > caps.bytes {
+            return Err(SandboxError::Rejected(format!(
+                "build context is larger than the {} MB limit, counting tar headers (at {name}); list large files in .dockerignore",
+                caps.bytes / (1024 * 1024)
+            )));
+        }
+        if is_dir {
+            walk(root, &rel, ignore, plan, caps)?;
+        }
     }
     Ok(())
+}
+
+/// A `Write` that hands fixed-size chunks to the async side.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the engine stopped reading the context"))
+    }
+}
+
+impl Plan {
+    /// Streams the tar, with `dockerfile` in place of the submission's
+    /// Dockerfile. At most a few chunks are in memory at once; a file that
+    /// grew since the scan is sent at its scanned length.
+    pub fn stream(self, dockerfile: Vec<u8>) -> tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        std::thread::spawn(move || {
+            let err_tx = tx.clone();
+            let result = (|| -> std::io::Result<()> {
+                let mut tar = tar::Builder::new(ChunkWriter { buf: Vec::with_capacity(CHUNK), tx });
+                tar.follow_symlinks(false);
+                for (rel, kind) in &self.entries {
+                    let full = self.root.join(rel);
+                    let mut h = tar::Header::new_gnu();
+                    h.set_mtime(0);
+                    h.set_uid(0);
+                    h.set_gid(0);
+                    match kind {
+                        Kind::Dir => {
+                            h.set_entry_type(tar::EntryType::Directory);
+                            h.set_mode(0o755);
+                            h.set_size(0);
+                            tar.append_data(&mut h, rel, std::io::empty())?;
+                        }
+                        Kind::Symlink(target) => {
+                            h.set_entry_type(tar::EntryType::Symlink);
+                            h.set_mode(0o777);
+                            h.set_size(0);
+                            tar.append_link(&mut h, rel, target)?;
+                        }
+                        Kind::File(len) if rel == Path::new("Dockerfile") => {
+                            let _ = len;
+                            h.set_entry_type(tar::EntryType::Regular);
+                            h.set_mode(0o644);
+                            h.set_size(dockerfile.len() as u64);
+                            tar.append_data(&mut h, rel, dockerfile.as_slice())?;
+                        }
+                        Kind::File(len) => {
+                            use std::io::Read;
+                            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                            let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&full)?;
+                            let mode = f.metadata()?.permissions().mode() & 0o777;
+                            h.set_entry_type(tar::EntryType::Regular);
+                            h.set_mode(mode | 0o444);
+                            h.set_size(*len);
+                            // Exactly the scanned length: padded if it shrank.
+                            let body = f.take(*len).chain(std::io::repeat(0)).take(*len);
+                            tar.append_data(&mut h, rel, body)?;
+                        }
+                    }
+                }
+                let mut w = tar.into_inner()?;
+                w.flush()
+            })();
+            if let Err(e) = result {
+                let _ = err_tx.blocking_send(Err(e));
+            }
+        });
+        rx
+    }
 }
 
 /// Whether a symlink at `link` (relative to the root) pointing at `target`

@@ -22,6 +22,9 @@ pub enum FailureClass {
     Crashed,
     /// Running but `/health` never answered 200 (answered something else).
     Unhealthy,
+    /// The engine could not start the candidate's container for a reason of
+    /// the image's (its command does not exist, no command at all, …).
+    StartFailed,
     /// The grader's side failed (Docker Engine unreachable, …): never the
     /// candidate's fault, never scored.
     Infrastructure,
@@ -70,6 +73,14 @@ pub enum SandboxError {
     #[error("container exited with code {0} before it was ready")]
     Exited(i64),
 
+    /// The grader's own set-up (a missing base image, a build cgroup it
+    /// cannot create, the relay): infrastructure, never the candidate's.
+    #[error("{0}")]
+    Setup(String),
+
+    #[error("the engine could not start the container: {0}")]
+    StartFailed(String),
+
     #[error("grader-side I/O failed at {path}: {source}")]
     Io {
         path: PathBuf,
@@ -81,7 +92,7 @@ pub enum SandboxError {
 impl SandboxError {
     pub fn class(&self) -> FailureClass {
         match self {
-            SandboxError::Unreachable { .. } | SandboxError::Docker { .. } | SandboxError::Io { .. } => {
+            SandboxError::Unreachable { .. } | SandboxError::Docker { .. } | SandboxError::Io { .. } | SandboxError::Setup(_) => {
                 FailureClass::Infrastructure
             }
             SandboxError::NoDockerfile(_) | SandboxError::Unreadable { .. } | SandboxError::Rejected(_) => {
@@ -93,6 +104,7 @@ impl SandboxError {
             SandboxError::Unhealthy { .. } => FailureClass::Unhealthy,
             SandboxError::OomKilled { .. } => FailureClass::OomKilled,
             SandboxError::Exited(_) => FailureClass::Crashed,
+            SandboxError::StartFailed(_) => FailureClass::StartFailed,
         }
     }
 

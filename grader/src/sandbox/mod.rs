@@ -9,9 +9,11 @@
 //! state) → [`cleanup::RunGuard::cleanup`] (everything labelled with the run).
 
 pub mod build;
+pub mod cgroup;
 pub mod cleanup;
 pub mod context;
 pub mod docker;
+pub mod dockerfile;
 pub mod error;
 pub mod logbuf;
 pub mod run;
@@ -38,13 +40,27 @@ pub const CANDIDATE_USER: &str = "10001:10001";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub port: u16,
+    /// The image the relay runs on (the contract's base image).
     pub base_image: String,
+    /// Images a submission's `FROM` may name.
+    pub base_images: Vec<String>,
     pub memory_mb: u64,
     pub cpus: f64,
     pub pids: i64,
     pub nofile: u64,
     pub log_bytes: u64,
     pub max_context_bytes: u64,
+    pub max_context_entries: u64,
+    pub build_memory_mb: u64,
+    pub build_cpus: f64,
+    pub build_pids: i64,
+    pub build_disk_mb: u64,
+    pub max_image_mb: u64,
+    /// Size of the container's `/output` (a capped tmpfs).
+    pub output_mb: u64,
+    /// Build without the process limit when the grader cannot create a
+    /// cgroup (not root, a remote engine): for one's own code only.
+    pub unconfined_build: bool,
     pub build_timeout: Duration,
     pub startup_timeout: Duration,
     pub request_timeout: Duration,
@@ -55,12 +71,21 @@ impl Limits {
         Limits {
             port: c.port,
             base_image: c.base_image.clone(),
+            base_images: c.allowed_base_images(),
             memory_mb: c.memory_mb,
             cpus: c.cpus,
             pids: c.pids,
             nofile: c.nofile,
             log_bytes: c.log_bytes,
             max_context_bytes: c.max_context_mb * 1024 * 1024,
+            max_context_entries: c.max_context_entries,
+            build_memory_mb: c.build_memory_mb,
+            build_cpus: c.build_cpus,
+            build_pids: c.build_pids,
+            build_disk_mb: c.build_disk_mb,
+            max_image_mb: c.max_image_mb,
+            output_mb: c.output_mb,
+            unconfined_build: false,
             build_timeout: Duration::from_secs(c.build_timeout_seconds),
             startup_timeout: Duration::from_secs(c.startup_timeout_seconds),
             request_timeout: Duration::from_millis(c.request_timeout_ms),
@@ -73,16 +98,12 @@ impl Limits {
 pub struct RunId(String);
 
 impl RunId {
-    /// A fresh id: unique per process and time, short enough for names.
+    /// A fresh id: 64 bits from the operating system's random source, so
+    /// no candidate can guess another run's image or container names.
     pub fn new() -> RunId {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        RunId(format!("{:x}{:x}{n}", std::process::id(), nanos & 0xffff_ffff_ffff))
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).expect("the operating system's random source");
+        RunId(b.iter().map(|x| format!("{x:02x}")).collect())
     }
 
     pub fn as_str(&self) -> &str {

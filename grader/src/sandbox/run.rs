@@ -7,8 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, PortBinding, ResourcesUlimits};
-use bollard::query_parameters::{CreateContainerOptions, LogsOptions, StopContainerOptions};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, ResourcesUlimits, VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptions, DownloadFromContainerOptions, LogsOptions, StopContainerOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use tempfile::TempDir;
@@ -18,6 +20,8 @@ use super::{Limits, RunId, SandboxError, CANDIDATE_USER};
 
 const RELAY: &str = include_str!("relay.py");
 const SOCKET: &str = "api.sock";
+/// The relay's own liveness socket: it answers `ok` while its loop runs.
+const CONTROL: &str = "relay.sock";
 
 /// How the grader reaches the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,9 +53,10 @@ pub struct RunConfig<'a> {
 pub struct Service {
     pub candidate: String,
     pub relay: Option<String>,
-    output: TempDir,
     sock_dir: TempDir,
     client: reqwest::Client,
+    /// A client that opens a new connection for every request.
+    fresh: reqwest::Client,
     base: String,
     limits: Limits,
     started: Instant,
@@ -78,10 +83,37 @@ pub struct State {
 
 pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, SandboxError> {
     let limits = cfg.limits;
-    let output = shared_dir("grader-output-")?;
     let sock_dir = shared_dir("grader-sock-")?;
     let data = cfg.data_dir.canonicalize().map_err(|source| SandboxError::Io { path: cfg.data_dir.into(), source })?;
     let mb = |m: u64| (m * 1024 * 1024) as i64;
+    // /output: a tmpfs of `output_mb` in a volume of the run's, so the cap
+    // holds, whatever is written there goes with the volume (however deep
+    // or odd its tree), and the grader reads it back through the engine.
+    let output = format!("grader-{}-output", cfg.run);
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(output.clone()),
+            driver: Some("local".into()),
+            driver_opts: Some(HashMap::from([
+                ("type".to_string(), "tmpfs".to_string()),
+                ("device".to_string(), "tmpfs".to_string()),
+                ("o".to_string(), format!("size={}m,uid=10001,gid=10001,mode=0755,nosuid,nodev,noexec", limits.output_mb)),
+            ])),
+            labels: Some(cfg.run.labels("output")),
+            ..Default::default()
+        })
+        .await
+        .map_err(SandboxError::docker("create the /output volume"))?;
+    // Paths the image declares as volumes would get writable, uncapped
+    // anonymous volumes: a small tmpfs goes over each instead (the
+    // Dockerfile policy refuses VOLUME; an image could still carry one).
+    let mut tmpfs = HashMap::from([("/tmp".to_string(), "rw,nosuid,nodev,size=256m,mode=1777".to_string())]);
+    let image = docker.inspect_image(cfg.image).await.map_err(SandboxError::docker("inspect the image to run"))?;
+    for path in image.config.and_then(|c| c.volumes).unwrap_or_default() {
+        if path != "/output" {
+            tmpfs.insert(path, "rw,nosuid,nodev,size=16m,mode=1777".to_string());
+        }
+    }
 
     let candidate = ContainerCreateBody {
         image: Some(cfg.image.to_string()),
@@ -94,11 +126,15 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         ]),
         labels: Some(cfg.run.labels("candidate")),
         host_config: Some(HostConfig {
-            binds: Some(vec![
-                format!("{}:/data:ro", data.display()),
-                format!("{}:/output:rw", output.path().display()),
-            ]),
-            tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,nosuid,nodev,size=256m,mode=1777".to_string())])),
+            binds: Some(vec![format!("{}:/data:ro", data.display())]),
+            mounts: Some(vec![Mount {
+                target: Some("/output".into()),
+                source: Some(output.clone()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            }]),
+            tmpfs: Some(tmpfs),
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
@@ -130,10 +166,9 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         candidate.exposed_ports = Some(vec![port_key.clone()]);
     }
     let candidate_id = create(docker, candidate, "candidate", cfg.run).await?;
-    docker
-        .start_container(&candidate_id, None)
-        .await
-        .map_err(SandboxError::docker("start candidate container"))?;
+    if let Err(e) = docker.start_container(&candidate_id, None).await {
+        return Err(start_error(docker, &candidate_id, e).await);
+    }
 
     if cfg.access == Access::LoopbackPort {
         let info = docker
@@ -149,13 +184,13 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
                 path: PathBuf::from(&port_key),
                 source: std::io::Error::other("the engine published no host port"),
             })?;
-        let client = http_client(reqwest::Client::builder(), limits, &PathBuf::from(&port_key))?;
+        let (client, fresh) = http_client(reqwest::Client::builder, limits, &PathBuf::from(&port_key))?;
         return Ok(Service {
             candidate: candidate_id,
             relay: None,
-            output,
             sock_dir,
             client,
+            fresh,
             base: format!("http://127.0.0.1:{host_port}"),
             limits: limits.clone(),
             started: Instant::now(),
@@ -166,7 +201,7 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         image: Some(limits.base_image.clone()),
         user: Some(CANDIDATE_USER.into()),
         cmd: Some(vec!["python3".into(), "-c".into(), RELAY.into()]),
-        env: Some(vec![format!("TARGET_PORT={}", limits.port)]),
+        env: Some(vec![format!("TARGET_PORT={}", limits.port), format!("MAX_CONNECTIONS={RELAY_MAX_CONNECTIONS}")]),
         labels: Some(cfg.run.labels("relay")),
         host_config: Some(HostConfig {
             network_mode: Some(format!("container:{candidate_id}")),
@@ -182,41 +217,110 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         }),
         ..Default::default()
     };
-    let relay_id = create(docker, relay, "relay", cfg.run).await?;
-    docker.start_container(&relay_id, None).await.map_err(SandboxError::docker("start relay container"))?;
+    let relay_id = create(docker, relay, "relay", cfg.run).await.map_err(|e| SandboxError::Setup(format!("the relay: {e}")))?;
+    if let Err(e) = docker.start_container(&relay_id, None).await {
+        // Joining a namespace fails when the candidate has already exited:
+        // that is the candidate's crash, not the relay's.
+        let c = docker.inspect_container(&candidate_id, None).await.map_err(SandboxError::docker("inspect candidate container"))?;
+        let s = c.state.unwrap_or_default();
+        if !s.running.unwrap_or(false) {
+            return Err(if s.oom_killed.unwrap_or(false) {
+                SandboxError::OomKilled { limit_mb: limits.memory_mb }
+            } else {
+                SandboxError::Exited(s.exit_code.unwrap_or(-1))
+            });
+        }
+        return Err(SandboxError::Setup(format!("the relay container did not start: {e}")));
+    }
 
     let socket = sock_dir.path().join(SOCKET);
-    let client = http_client(reqwest::Client::builder().unix_socket(socket.clone()), limits, &socket)?;
-    Ok(Service {
+    let (client, fresh) = http_client(|| reqwest::Client::builder().unix_socket(socket.clone()), limits, &socket)?;
+    let service = Service {
         candidate: candidate_id,
         relay: Some(relay_id),
-        output,
         sock_dir,
         client,
+        fresh,
         // The host part is ignored: every connection goes to the socket.
         base: "http://candidate".into(),
         limits: limits.clone(),
         started: Instant::now(),
-    })
+    };
+    // The relay must answer before anything is judged through it.
+    let relay_deadline = Instant::now() + Duration::from_secs(30);
+    while !service.relay_alive(docker).await {
+        let state = service.state(docker).await?;
+        if !state.running {
+            return Err(if state.oom_killed {
+                SandboxError::OomKilled { limit_mb: limits.memory_mb }
+            } else {
+                SandboxError::Exited(state.exit_code.unwrap_or(-1))
+            });
+        }
+        if Instant::now() > relay_deadline {
+            return Err(SandboxError::Setup("the grader's relay did not come up within 30 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(service)
 }
 
+/// Connections the relay serves at once; more wait in its backlog. Above
+/// the latency probe's in-flight cap, far below what its one thread holds.
+pub const RELAY_MAX_CONNECTIONS: usize = 2048;
+
+/// Creates a container. The engine refusing the image's own configuration
+/// (no command, a bad user or working directory: a 4xx) is the
+/// candidate's; anything else is the engine's.
 async fn create(docker: &Docker, body: ContainerCreateBody, role: &str, run: &RunId) -> Result<String, SandboxError> {
     let options = CreateContainerOptions { name: Some(format!("grader-{run}-{role}")), ..Default::default() };
-    Ok(docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(SandboxError::docker("create container"))?
-        .id)
+    match docker.create_container(Some(options), body).await {
+        Ok(r) => Ok(r.id),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) if status_code < 500 && role == "candidate" => {
+            Err(SandboxError::StartFailed(message))
+        }
+        Err(e) => Err(SandboxError::Docker { during: "create container", source: e }),
+    }
 }
 
-/// The probes' client: never a proxy (an HTTP_PROXY in the environment must
-/// not route traffic off this machine), the contract's request timeout.
-fn http_client(b: reqwest::ClientBuilder, limits: &Limits, at: &Path) -> Result<reqwest::Client, SandboxError> {
-    b.no_proxy()
-        .timeout(limits.request_timeout)
-        .pool_max_idle_per_host(64)
-        .build()
-        .map_err(|e| SandboxError::Io { path: at.into(), source: std::io::Error::other(e) })
+/// Why the candidate's container did not start, by evidence: a 4xx, or a
+/// start error the engine recorded on the container itself (its command
+/// does not exist, …), is the candidate's; an engine that does not answer,
+/// or fails without such a record, is infrastructure.
+async fn start_error(docker: &Docker, id: &str, e: bollard::errors::Error) -> SandboxError {
+    if let bollard::errors::Error::DockerResponseServerError { status_code, message } = &e {
+        if *status_code < 500 {
+            return SandboxError::StartFailed(message.clone());
+        }
+        if let Ok(c) = docker.inspect_container(id, None).await {
+            let recorded = c.state.and_then(|s| s.error).filter(|s| !s.is_empty());
+            if recorded.is_some() || message.contains("OCI runtime") {
+                return SandboxError::StartFailed(recorded.unwrap_or_else(|| message.clone()));
+            }
+        }
+    }
+    SandboxError::Docker { during: "start candidate container", source: e }
+}
+
+/// The probes' clients: never a proxy (an HTTP_PROXY in the environment must
+/// not route traffic off this machine), the contract's request timeout. The
+/// first keeps connections alive; the second keeps none, so each request
+/// gets a connection of its own (one bad request's aftermath, a connection
+/// the service closed, cannot fail the next).
+fn http_client(
+    make: impl Fn() -> reqwest::ClientBuilder,
+    limits: &Limits,
+    at: &Path,
+) -> Result<(reqwest::Client, reqwest::Client), SandboxError> {
+    let build = |idle: usize| {
+        make()
+            .no_proxy()
+            .timeout(limits.request_timeout)
+            .pool_max_idle_per_host(idle)
+            .build()
+            .map_err(|e| SandboxError::Io { path: at.into(), source: std::io::Error::other(e) })
+    };
+    Ok((build(64)?, build(0)?))
 }
 
 fn log_config(bytes: u64) -> HostConfigLogConfig {
@@ -246,6 +350,11 @@ impl Service {
         &self.client
     }
 
+    /// The same, but a new connection for every request.
+    pub fn fresh_client(&self) -> &reqwest::Client {
+        &self.fresh
+    }
+
     /// URL of `path` on the service.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -256,9 +365,22 @@ impl Service {
         self.relay.as_ref().map(|_| self.sock_dir.path().join(SOCKET))
     }
 
-    /// The host directory mounted at `/output`.
-    pub fn output_dir(&self) -> &Path {
-        self.output.path()
+    /// Whether the relay is up and its loop answers (always true without one).
+    pub async fn relay_alive(&self, docker: &Docker) -> bool {
+        let Some(relay) = &self.relay else { return true };
+        let running = docker.inspect_container(relay, None).await.ok().and_then(|c| c.state).and_then(|s| s.running).unwrap_or(false);
+        if !running {
+            return false;
+        }
+        let ctl = self.sock_dir.path().join(CONTROL);
+        let ask = async {
+            use tokio::io::AsyncReadExt;
+            let mut s = tokio::net::UnixStream::connect(&ctl).await.ok()?;
+            let mut buf = [0u8; 2];
+            s.read_exact(&mut buf).await.ok()?;
+            Some(&buf == b"ok")
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(2), ask).await, Ok(Some(true)))
     }
 
     pub async fn state(&self, docker: &Docker) -> Result<State, SandboxError> {
@@ -289,11 +411,14 @@ impl Service {
                 });
             }
             let probe = self.client.get(self.url("/health")).timeout(Duration::from_secs(2)).send();
-            if let Ok(resp) = probe.await {
-                if resp.status().as_u16() == 200 {
-                    return Ok(self.started.elapsed());
+            match probe.await {
+                Ok(resp) if resp.status().as_u16() == 200 => return Ok(self.started.elapsed()),
+                Ok(resp) => last_status = Some(resp.status().as_u16()),
+                // No answer: the relay's own health decides whose it is.
+                Err(_) if !self.relay_alive(docker).await && self.state(docker).await?.running => {
+                    return Err(SandboxError::Setup("the grader's relay to the service stopped answering".into()))
                 }
-                last_status = Some(resp.status().as_u16());
+                Err(_) => {}
             }
             if Instant::now() >= deadline {
                 return Err(match last_status {
@@ -339,10 +464,33 @@ impl Service {
     }
 
     /// Reads a file the candidate wrote to `/output`, at most `max` bytes,
-    /// refusing symlinks (the candidate controls that directory; a link to a
-    /// host file must not be followed by the grader).
-    pub fn read_output(&self, name: &str, max: u64) -> std::io::Result<Vec<u8>> {
-        read_no_follow(&self.output.path().join(name), max)
+    /// through the engine's archive API: a regular file only (a link is
+    /// refused, never followed), and the archive is read no further than
+    /// the cap.
+    pub async fn read_output(&self, docker: &Docker, name: &str, max: u64) -> std::io::Result<Vec<u8>> {
+        let opts = DownloadFromContainerOptions { path: format!("/output/{name}") };
+        let mut stream = docker.download_from_container(&self.candidate, Some(opts));
+        // The tar header, then the file: read at most the cap and a header.
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
+            tar.extend_from_slice(&chunk);
+            if tar.len() as u64 > max + 1024 {
+                break;
+            }
+        }
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut entries = archive.entries()?;
+        let mut entry = entries.next().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "empty archive"))??;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        if entry.header().size()? > max {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+        }
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut buf)?;
+        Ok(buf)
     }
 }
 
