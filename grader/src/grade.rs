@@ -12,7 +12,7 @@ use datasets::spec::ExerciseSpec;
 use datasets::{Exercise, SeedSource};
 
 use crate::error::{GraderError, Result};
-use crate::findings;
+use crate::evaluate::evaluate;
 use crate::probe::latency::LatencyConfig;
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
 use crate::progress::Progress;
@@ -50,6 +50,9 @@ type Crash = (FailureClass, String);
 /// Latency windows measured at most, when the host is too busy for a fair one.
 pub const LATENCY_WINDOWS: u32 = 3;
 const LATENCY_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// How long a running service that stopped answering /health is asked
+/// again before it is called unhealthy.
+const HEALTH_GRACE: Duration = Duration::from_secs(15);
 
 /// Runs every probe in order: contract, drift (first, so the service's
 /// monitor judges the drifted traffic alone), correctness and leak reliance,
@@ -88,10 +91,6 @@ where
     let key = &sealed.key;
     step!("probing the contract (/health, /predict, /drift, report.json)", contract,
         Outcome::Ran(contract::probe(target, &sealed.holdout_serving, report_bytes).await));
-    r.findings = match r.contract.ran().and_then(|c| c.report.as_ref()) {
-        Some(report) => Outcome::Ran(findings::score(report, key)),
-        None => Outcome::Failed("no valid report.json to read findings from".into()),
-    };
     let planted: BTreeSet<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
     let neutral: BTreeSet<String> = key.drift_neutral_columns.iter().cloned().collect();
     step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", sealed.traffic.len()), drift,
@@ -281,15 +280,22 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 }
                 return Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()));
             }
-            for _ in 0..15 {
+            // Running, relay up, no answer: ask again for a while before
+            // calling it unhealthy (one slow answer on a loaded host is not
+            // a service that stopped answering).
+            let until = tokio::time::Instant::now() + HEALTH_GRACE;
+            while tokio::time::Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 match svc.state(&docker).await {
                     Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
                     Ok(s) if dead(s).is_some() => return dead(s),
                     Ok(_) => {}
                 }
+                if matches!(target.get("/health").await, Ok(a) if a.status == 200) {
+                    return None;
+                }
             }
-            Some((FailureClass::Unhealthy, "the service stopped answering /health".into()))
+            Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
         }
     };
     turns.register(&session.docker, &session.service.candidate);
@@ -301,9 +307,8 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     if let Ok(s) = &stopped {
         logs.container = Some(s.logs.clone());
     }
-    result.metrics = metrics;
-    result.checks = score::checks(spec, &result.metrics);
-    result.score = Score::of(&result.checks);
+    let graded = evaluate(spec, &sealed.key, metrics);
+    (result.metrics, result.checks, result.score) = (graded.metrics, graded.checks, graded.score);
     if let Some((class, message)) = crash {
         let excerpt = stopped.as_ref().map(|s| last_lines(&s.logs, 30)).unwrap_or_default();
         result.failure = Some(FailureInfo { class, message, log_excerpt: excerpt });
@@ -369,7 +374,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
     };
     let mut turns = Turns::start(None).await;
     let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, &mut turns, alive).await;
-    let checks = score::checks(spec, &metrics);
+    let graded = evaluate(spec, &sealed.key, metrics);
     let result = GradeResult {
         schema_version: report::RESULT_VERSION,
         grader_version: env!("CARGO_PKG_VERSION").into(),
@@ -391,9 +396,9 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         },
         outcome: "graded".into(),
         failure: crash.map(|(class, message)| FailureInfo { class, message, log_excerpt: String::new() }),
-        score: Score::of(&checks),
-        checks,
-        metrics,
+        score: graded.score,
+        checks: graded.checks,
+        metrics: graded.metrics,
     };
     report::write(&req.out, &result, &Logs { build: None, container: None })
         .map_err(|source| GraderError::Io { path: req.out.clone(), source })?;

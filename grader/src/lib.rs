@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod evaluate;
 pub mod batch;
 pub mod clean;
 pub mod exit;

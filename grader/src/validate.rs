@@ -115,7 +115,13 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
                 let _slot = jobs.acquire_owned().await.expect("never closed");
                 progress.phase(format!("grading {} on seed {seed}", band.path));
                 let r = grade_fixture(exercise_path, dir, seed, overrides, gate).await?;
-                let (percent, note) = (r.score.percent, r.failure.map(|f| format!("{:?}", f.class)).unwrap_or_default());
+                let ungraded: Vec<&str> = r.checks.iter().filter(|c| c.status == crate::score::Status::Ungraded).map(|c| c.id.as_str()).collect();
+                let mut note = r.failure.as_ref().map(|f| format!("{:?}", f.class)).unwrap_or_default();
+                if !ungraded.is_empty() {
+                    // The band is judged on what could be graded; say what could not.
+                    note = format!("{note}{}not graded on a busy host: {}", if note.is_empty() { "" } else { "; " }, ungraded.join(", "));
+                }
+                let percent = r.score.percent;
                 let within = (band.min_percent..=band.max_percent).contains(&percent);
                 Ok::<_, GraderError>(BandResult {
                     fixture: band.path.clone(),

@@ -168,7 +168,7 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     let text = std::fs::read_to_string(&toml).unwrap().replace("seeds = [11, 12]", "seeds = [11]");
     std::fs::write(&toml, &text).unwrap();
     let o = grader(&["validate", ex.to_str().unwrap(), "--json", "--parity", "3"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["violations"], 0, "{v:#}");
     assert_eq!(v["results"].as_array().unwrap().len(), 5);
@@ -232,7 +232,9 @@ fn a_batch_splits_across_two_engines_with_the_same_results_as_one() {
     let o = grader(&["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "5", "--out", one.to_str().unwrap(), "--jobs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for who in ["alice", "bob", "carol", "dave"] {
-        assert_eq!(checks_of(&two, who), checks_of(&one, who), "{who} graded differently on two engines");
+        let failure = |out: &Path| crate::support::json(&out.join("candidates").join(who).join("result.json"))["failure"].to_string();
+        assert_eq!(checks_of(&two, who), checks_of(&one, who), "{who} graded differently on two engines (failures: {} / {})",
+            failure(&two), failure(&one));
     }
     let left = std::process::Command::new("docker")
         .args(["-H", &host2, "ps", "-aq", "--filter", "label=org.grader.managed=true"])

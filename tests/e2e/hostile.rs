@@ -174,7 +174,9 @@ fn endless_and_trickled_responses_hit_caps_and_timeouts() {
     assert!(predict.contains("larger than"), "{predict}");
     let drift = check(&r, "contract.drift_endpoint")["evidence"].as_str().unwrap().to_string();
     assert!(drift.contains("timed out"), "{drift}");
-    assert_eq!(check(&r, "latency.errors")["status"], "fail");
+    let host_busy = r["metrics"]["latency"]["value"]["host"]["fair"] == false;
+    let errors = check(&r, "latency.errors");
+    assert!(errors["status"] == "fail" || (host_busy && errors["status"] == "ungraded"), "{errors}");
     let peak = children_peak_rss_mb();
     assert!(peak < 400.0, "a child of this test (the grader) peaked at {peak:.0} MB");
 }
