@@ -27,34 +27,61 @@ pub struct Sealed {
     pub traffic: Vec<Row>,
 }
 
+/// The sealed frames, as written to (or read from) `sealed/`.
+pub(crate) struct Frames {
+    pub serving: DataFrame,
+    pub offline: DataFrame,
+    pub traffic: DataFrame,
+    pub truth: DataFrame,
+}
+
 impl Sealed {
+    /// Reads a variant written by [`crate::write_variant`] (`grader probe`
+    /// and tests; `grade` takes [`Sealed::from_variant`]).
     pub fn load(variant: &Path) -> Result<Sealed> {
         let sealed = variant.join(layout::SEALED);
         let key_path = sealed.join(layout::ANSWER_KEY);
         let text = std::fs::read_to_string(&key_path).map_err(|source| DatasetError::Write { path: key_path.clone(), source })?;
         let key: AnswerKey = serde_json::from_str(&text)
             .map_err(|e| DatasetError::Frame { path: key_path.clone(), message: e.to_string() })?;
-        let serving = read(&sealed.join(layout::HOLDOUT_SERVING))?;
-        let labels = serving
+        let frames = Frames {
+            serving: read(&sealed.join(layout::HOLDOUT_SERVING))?,
+            offline: read(&sealed.join(layout::HOLDOUT_OFFLINE))?,
+            traffic: read(&sealed.join(layout::TRAFFIC))?,
+            truth: read(&sealed.join(layout::HOLDOUT_TRUTH))?,
+        };
+        Sealed::from_frames(key, &frames, &sealed)
+    }
+
+    /// The same data straight from the generated variant, in memory: the
+    /// grader never reads the answer key back from disk. Equal to
+    /// [`Sealed::load`] of the written variant (a test checks it).
+    pub fn from_variant(spec: &crate::spec::ExerciseSpec, variant: &crate::Variant) -> Result<Sealed> {
+        let frames = crate::write::sealed_frames(spec, variant)?;
+        Sealed::from_frames(variant.key.clone(), &frames, Path::new("<in memory>"))
+    }
+
+    fn from_frames(key: AnswerKey, f: &Frames, sealed: &Path) -> Result<Sealed> {
+        let labels = f
+            .serving
             .column(&key.label)
             .and_then(|c| c.i64().cloned())
             .map_err(|e| frame_err(&sealed.join(layout::HOLDOUT_SERVING), e))?
             .iter()
             .map(|v| v == Some(1))
             .collect();
-        let truth_path = sealed.join(layout::HOLDOUT_TRUTH);
-        let truth = read(&truth_path)?;
-        let true_probabilities = truth
+        let true_probabilities = f
+            .truth
             .column(layout::TRUE_PROBABILITY)
             .and_then(|c| c.f64().cloned())
-            .map_err(|e| frame_err(&truth_path, e))?
+            .map_err(|e| frame_err(&sealed.join(layout::HOLDOUT_TRUTH), e))?
             .iter()
             .map(|v| v.unwrap_or(f64::NAN))
             .collect();
         Ok(Sealed {
-            holdout_serving: rows(&serving, &key.columns, &sealed.join(layout::HOLDOUT_SERVING))?,
-            holdout_offline: rows(&read(&sealed.join(layout::HOLDOUT_OFFLINE))?, &key.columns, &sealed.join(layout::HOLDOUT_OFFLINE))?,
-            traffic: rows(&read(&sealed.join(layout::TRAFFIC))?, &key.columns, &sealed.join(layout::TRAFFIC))?,
+            holdout_serving: rows(&f.serving, &key.columns, &sealed.join(layout::HOLDOUT_SERVING))?,
+            holdout_offline: rows(&f.offline, &key.columns, &sealed.join(layout::HOLDOUT_OFFLINE))?,
+            traffic: rows(&f.traffic, &key.columns, &sealed.join(layout::TRAFFIC))?,
             labels,
             true_probabilities,
             key,
@@ -98,4 +125,32 @@ fn rows(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<Row>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sealed;
+
+    #[test]
+    fn the_sealed_data_in_memory_equals_what_is_written_and_read_back() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
+        let ex = crate::Exercise::load(&dir).expect("the churn exercise loads");
+        let mut v = crate::generate(&ex, crate::SeedSource::given(3)).expect("seed 3 certifies");
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("v");
+        crate::write_variant(&ex.spec, &mut v, &out).unwrap();
+        let (disk, memory) = (Sealed::load(&out).unwrap(), Sealed::from_variant(&ex.spec, &v).unwrap());
+        assert_eq!(disk.holdout_serving, memory.holdout_serving);
+        assert_eq!(disk.holdout_offline, memory.holdout_offline);
+        assert_eq!(disk.traffic, memory.traffic);
+        assert_eq!(disk.labels, memory.labels);
+        let bits = |p: &[f64]| p.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&disk.true_probabilities), bits(&memory.true_probabilities));
+        // The key on disk went through JSON text once (serde_json parses
+        // floats to the nearest ulp, not always exactly): compare it with
+        // the in-memory key after the same trip.
+        let trip: crate::AnswerKey = serde_json::from_str(&serde_json::to_string(&memory.key).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&disk.key).unwrap(), serde_json::to_value(&trip).unwrap());
+        assert!(!disk.holdout_serving.is_empty() && !disk.traffic.is_empty());
+    }
 }

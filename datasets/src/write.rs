@@ -121,6 +121,18 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     })
 }
 
+/// The sealed frames of `variant`, as [`write_variant`] writes them.
+pub(crate) fn sealed_frames(spec: &ExerciseSpec, variant: &Variant) -> Result<crate::sealed::Frames> {
+    let w = Writer { spec, variant };
+    let d = &variant.draw;
+    Ok(crate::sealed::Frames {
+        serving: w.frame(&d.holdout_serving, true)?,
+        offline: w.frame(&d.holdout_offline, true)?,
+        traffic: w.frame(&d.traffic, false)?,
+        truth: w.truth(&d.holdout_serving)?,
+    })
+}
+
 struct Writer<'a> {
     spec: &'a ExerciseSpec,
     variant: &'a Variant,

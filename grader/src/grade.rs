@@ -3,7 +3,6 @@
 //! submission; only an infrastructure failure leaves it ungraded.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use datasets::{Exercise, SeedSource};
 use crate::error::{GraderError, Result};
 use crate::evaluate::evaluate;
 use crate::probe::latency::LatencyConfig;
+use crate::probe::service::{AtUrl, Crash, Sandboxed, ServiceUnderTest};
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
 use crate::progress::Progress;
 use crate::quiet::Turns;
@@ -44,40 +44,33 @@ pub struct ProbeRequest {
     pub output: Option<PathBuf>,
 }
 
-/// A crash noticed between probes: class and what happened.
-type Crash = (FailureClass, String);
 
 /// Latency windows measured at most, when the host is too busy for a fair one.
 pub const LATENCY_WINDOWS: u32 = 3;
 const LATENCY_RETRY_PAUSE: Duration = Duration::from_secs(5);
-/// How long a running service that stopped answering /health is asked
-/// again before it is called unhealthy.
-const HEALTH_GRACE: Duration = Duration::from_secs(15);
+
 
 /// Runs every probe in order: contract, drift (first, so the service's
 /// monitor judges the drifted traffic alone), correctness and leak reliance,
 /// latency, then robustness (last: the most likely to break a service).
-/// `alive` is asked before each probe; once it reports a crash, the rest are
+/// The service is asked whether it lives before each probe; once it reports
+/// a crash, the rest are
 /// marked not run.
-async fn probe_all<F, Fut>(
-    target: &Target,
+async fn probe_all<S: ServiceUnderTest>(
+    svc: &S,
     spec: &ExerciseSpec,
     sealed: &Sealed,
     report_bytes: Option<std::result::Result<Vec<u8>, String>>,
     progress: &Progress,
     turns: &mut Turns,
-    mut alive: F,
-) -> (ProbeResults, Option<Crash>)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<Crash>>,
-{
+) -> (ProbeResults, Option<Crash>) {
+    let target = svc.target();
     let mut r = ProbeResults::none("not reached");
     let mut crash: Option<Crash> = None;
     macro_rules! step {
         ($name:expr, $field:ident, $body:expr) => {
             if crash.is_none() {
-                crash = alive().await;
+                crash = svc.alive().await;
             }
             r.$field = match &crash {
                 Some((_, why)) => Outcome::NotRun(format!("not run: {why}")),
@@ -138,7 +131,7 @@ where
     step!("robustness: malformed requests", robustness,
         Outcome::Ran(robustness::probe(target, &sealed.holdout_serving[0], spec.contract.max_rows_per_request).await));
     if crash.is_none() {
-        crash = alive().await;
+        crash = svc.alive().await;
     }
     (r, crash)
 }
@@ -176,8 +169,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let spec = &exercise.spec;
     let limits = req.overrides.apply(Limits::from_contract(&spec.contract)).map_err(GraderError::Usage)?;
     progress.phase("generating the variant");
-    let (tmp, variant) = session::variant_for(&exercise, req.seed.clone())?;
-    let sealed = Sealed::load(&variant)?;
+    let (tmp, variant, sealed) = session::variant_for(&exercise, req.seed.clone())?;
     let variant_ms = started.elapsed().as_millis();
 
     let mut result = GradeResult {
@@ -246,60 +238,9 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         .with_fresh_connections(svc.fresh_client().clone());
     let report_bytes = Some(svc.read_output(&session.docker, "report.json", 4 << 20).await.map_err(|e| e.to_string()));
     let probes_started = Instant::now();
-    let docker = session.docker.clone();
-    let memory_mb = session.limits.memory_mb;
-    // Alive means: the container runs and /health answers. When /health
-    // fails, the engine may not have recorded an exit yet (it does so
-    // asynchronously): give the state up to 3 s to settle before deciding.
-    let alive = || {
-        let (docker, target) = (docker.clone(), target.clone());
-        async move {
-            let dead = |s: crate::sandbox::run::State| {
-                if s.oom_killed {
-                    Some((FailureClass::OomKilled, format!("the container was killed for exceeding {memory_mb} MB")))
-                } else if !s.running {
-                    Some((FailureClass::Crashed, format!("the container exited with code {}", s.exit_code.unwrap_or(-1))))
-                } else {
-                    None
-                }
-            };
-            match svc.state(&docker).await {
-                Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
-                Ok(s) if dead(s).is_some() => return dead(s),
-                Ok(_) => {}
-            }
-            if matches!(target.get("/health").await, Ok(a) if a.status == 200) {
-                return None;
-            }
-            // The relay is the grader's: its death is never the candidate's.
-            if !svc.relay_alive(&docker).await {
-                if let Ok(s) = svc.state(&docker).await {
-                    if dead(s).is_some() {
-                        return dead(s);
-                    }
-                }
-                return Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()));
-            }
-            // Running, relay up, no answer: ask again for a while before
-            // calling it unhealthy (one slow answer on a loaded host is not
-            // a service that stopped answering).
-            let until = tokio::time::Instant::now() + HEALTH_GRACE;
-            while tokio::time::Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                match svc.state(&docker).await {
-                    Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
-                    Ok(s) if dead(s).is_some() => return dead(s),
-                    Ok(_) => {}
-                }
-                if matches!(target.get("/health").await, Ok(a) if a.status == 200) {
-                    return None;
-                }
-            }
-            Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
-        }
-    };
+    let sut = Sandboxed { target, docker: session.docker.clone(), service: &session.service, memory_mb: session.limits.memory_mb };
     turns.register(&session.docker, &session.service.candidate);
-    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, &mut turns, alive).await;
+    let (metrics, crash) = probe_all(&sut, spec, &sealed, report_bytes, progress, &mut turns).await;
     result.timings.probes_ms = Some(probes_started.elapsed().as_millis());
     progress.phase("stopping the service and collecting logs");
     let stopped = session.service.stop(&session.docker).await;
@@ -357,23 +298,14 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
     let target = Target::for_url(&req.url, spec.probes.max_response_bytes, Duration::from_millis(spec.contract.request_timeout_ms))
         .map_err(GraderError::Usage)?;
     progress.phase("generating the variant");
-    let (_tmp, variant) = session::variant_for(&exercise, req.seed.clone())?;
-    let sealed = Sealed::load(&variant)?;
+    let (_tmp, _variant, sealed) = session::variant_for(&exercise, req.seed.clone())?;
     let variant_ms = started.elapsed().as_millis();
     let report_bytes = req.output.as_ref().map(|dir| {
         crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string())
     });
     let probes_started = Instant::now();
-    // No container to inspect: a service that stops answering /health is gone.
-    let alive = || async {
-        match target.get("/health").await {
-            Ok(a) if a.status == 200 => None,
-            Ok(a) => Some((FailureClass::Unhealthy, format!("/health answered {}", a.status))),
-            Err(e) => Some((FailureClass::Crashed, format!("/health: {e}"))),
-        }
-    };
     let mut turns = Turns::start(None).await;
-    let (metrics, crash) = probe_all(&target, spec, &sealed, report_bytes, progress, &mut turns, alive).await;
+    let (metrics, crash) = probe_all(&AtUrl { target }, spec, &sealed, report_bytes, progress, &mut turns).await;
     let graded = evaluate(spec, &sealed.key, metrics);
     let result = GradeResult {
         schema_version: report::RESULT_VERSION,

@@ -19,6 +19,7 @@ pub mod quiet;
 pub mod report;
 pub mod run_submission;
 pub mod sanitize;
+pub mod schema;
 pub mod sandbox;
 pub mod score;
 pub mod selfcheck;

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use datasets::{Exercise, SeedSource};
-use serde::Serialize;
 
 use crate::error::{GraderError, Result};
 use crate::progress::Progress;
 use crate::sandbox::logbuf::last_lines;
-use crate::sandbox::{FailureClass, Limits};
+use crate::sandbox::Limits;
 use crate::session::{self, Overrides};
+pub use crate::schema::RunSummary;
 
 pub struct RunRequest {
     pub submission: PathBuf,
@@ -21,27 +21,11 @@ pub struct RunRequest {
     pub serve: bool,
 }
 
-/// What `grader run --json` prints.
-#[derive(Debug, Serialize)]
-pub struct RunSummary {
-    pub schema_version: u32,
-    pub run: Option<String>,
-    pub ready: bool,
-    pub ready_after_ms: Option<u128>,
-    pub failure_class: Option<FailureClass>,
-    pub error: Option<String>,
-    /// The candidate's /output/report.json, if it parsed as JSON.
-    pub report: Option<serde_json::Value>,
-    pub exit_code: Option<i64>,
-    pub oom_killed: bool,
-    pub log_tail: String,
-}
-
 pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
     let exercise = Exercise::load(&req.exercise)?;
     let limits = req.overrides.apply(Limits::from_contract(&exercise.spec.contract)).map_err(GraderError::Usage)?;
     progress.phase("generating the variant");
-    let (tmp, variant) = session::variant_for(&exercise, req.seed)?;
+    let (tmp, variant, _sealed) = session::variant_for(&exercise, req.seed)?;
     let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await?;
     let s = match opened {
         Ok(s) => s,
@@ -51,7 +35,7 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
                 None => (None, false, f.build_log.clone().unwrap_or_default()),
             };
             return Ok(RunSummary {
-                schema_version: 1,
+                schema_version: crate::schema::RUN_SUMMARY_VERSION,
                 run: None,
                 ready: false,
                 ready_after_ms: None,
@@ -84,7 +68,7 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
         return Err(GraderError::Cleanup(removed.errors));
     }
     Ok(RunSummary {
-        schema_version: 1,
+        schema_version: crate::schema::RUN_SUMMARY_VERSION,
         run: Some(run),
         ready: true,
         ready_after_ms: Some(ready_after.as_millis()),

@@ -6,34 +6,19 @@
 use std::path::PathBuf;
 
 use datasets::{Exercise, SeedSource};
-use serde::Serialize;
 
 use crate::error::{GraderError, Result};
 use crate::grade::{grade, GradeRequest};
 use crate::progress::Progress;
-use crate::report::{FailureInfo, GradeResult};
+use crate::report::GradeResult;
 use crate::score::{Check, Status, Visibility};
 use crate::session::Overrides;
+pub use crate::schema::SelfCheck;
 
 pub struct SelfCheckRequest {
     pub submission: PathBuf,
     pub exercise: PathBuf,
     pub overrides: Overrides,
-}
-
-/// What a candidate sees (also `--json`): visible checks in full, hidden
-/// ones only as a count.
-#[derive(Debug, Serialize)]
-pub struct SelfCheck {
-    pub schema_version: u32,
-    pub exercise: String,
-    pub practice_seed: u64,
-    pub outcome: String,
-    pub failure: Option<FailureInfo>,
-    pub checks: Vec<Check>,
-    pub hidden_passed: usize,
-    pub hidden_total: usize,
-    pub next_steps: Vec<String>,
 }
 
 pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck> {
@@ -86,7 +71,7 @@ pub fn redact(r: &GradeResult, practice_seed: u64) -> SelfCheck {
         next.push("Some hidden checks did not pass: look again at what you trust in the data and what your service monitors.".into());
     }
     SelfCheck {
-        schema_version: 1,
+        schema_version: crate::schema::SELF_CHECK_VERSION,
         exercise: r.exercise.id.clone(),
         practice_seed,
         outcome: r.outcome.clone(),

@@ -111,8 +111,10 @@ pub struct Failed {
     pub logs: Option<crate::sandbox::run::Stopped>,
 }
 
-/// Writes the variant for `seed` into a fresh temporary directory.
-pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, PathBuf)> {
+/// Writes the variant for `seed` into a fresh temporary directory (its
+/// `public/` is what the container gets) and hands the sealed data over in
+/// memory: the grader never reads its answer key back from disk.
+pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, PathBuf, datasets::sealed::Sealed)> {
     let tmp = tempfile::Builder::new()
         .prefix("grader-variant-")
         .tempdir()
@@ -120,7 +122,8 @@ pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, Pa
     let mut v = generate(exercise, seed)?;
     let dir = tmp.path().join("variant");
     write_variant(&exercise.spec, &mut v, &dir)?;
-    Ok((tmp, dir))
+    let sealed = datasets::sealed::Sealed::from_variant(&exercise.spec, &v)?;
+    Ok((tmp, dir, sealed))
 }
 
 /// Builds and starts `submission` against the variant in `variant`, and

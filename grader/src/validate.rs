@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datasets::{generate, Exercise, SeedSource};
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::error::{GraderError, Result};
 use crate::grade::{grade, GradeRequest};
 use crate::progress::Progress;
 use crate::session::Overrides;
+pub use crate::schema::{ParitySeed, Parity, BandResult, Validation};
 
 pub struct ValidateRequest {
     pub exercise: PathBuf,
@@ -23,53 +23,10 @@ pub struct ValidateRequest {
     pub parity: Option<usize>,
 }
 
-/// One seed of the parity run (scores without the latency checks).
-#[derive(Debug, Clone, Serialize)]
-pub struct ParitySeed {
-    pub seed: u64,
-    pub careful: f64,
-    pub careless: f64,
-    pub gap: f64,
-}
-
-/// Equal difficulty across seeds: how much the careful fixture's score and
-/// its gap to the careless one vary.
-#[derive(Debug, Clone, Serialize)]
-pub struct Parity {
-    pub seeds: Vec<ParitySeed>,
-    pub score_spread: f64,
-    pub gap_spread: f64,
-    pub max_score_spread: f64,
-    pub max_gap_spread: f64,
-    pub within: bool,
-}
-
 fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
     let max = xs.clone().fold(f64::MIN, f64::max);
     let min = xs.fold(f64::MAX, f64::min);
     if max < min { 0.0 } else { ((max - min) * 10.0).round() / 10.0 }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BandResult {
-    pub fixture: String,
-    pub seed: u64,
-    pub percent: Option<f64>,
-    pub min_percent: f64,
-    pub max_percent: f64,
-    pub within: bool,
-    pub note: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Validation {
-    pub schema_version: u32,
-    pub exercise: String,
-    pub seeds_certified: Vec<u64>,
-    pub results: Vec<BandResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parity: Option<Parity>,
-    pub violations: usize,
 }
 
 /// Grades `dir` on `seed`.
@@ -184,7 +141,7 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
             Some(Parity { seeds: per_seed, score_spread, gap_spread, max_score_spread: p.max_score_spread, max_gap_spread: p.max_gap_spread, within })
         }
     };
-    Ok(Validation { schema_version: 1, exercise: exercise.spec.exercise.id.clone(), seeds_certified, results, parity, violations })
+    Ok(Validation { schema_version: crate::schema::VALIDATION_VERSION, exercise: exercise.spec.exercise.id.clone(), seeds_certified, results, parity, violations })
 }
 
 impl Validation {

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use datasets::{generate, write_variant, Exercise, SeedSource};
-use serde::Serialize;
 
 use crate::error::Result;
+pub use crate::schema::VariantSummary;
 
 /// A validated request for one variant.
 #[derive(Debug, Clone)]
@@ -14,23 +14,6 @@ pub struct VariantRequest {
     pub exercise: PathBuf,
     pub seed: SeedSource,
     pub out: PathBuf,
-}
-
-/// What `grader variant --json` prints (versioned with the answer key).
-#[derive(Debug, Serialize)]
-pub struct VariantSummary {
-    pub schema_version: u32,
-    pub exercise: String,
-    pub out: PathBuf,
-    pub seed_derived: bool,
-    pub attempt: u32,
-    pub rejected_draws: usize,
-    pub train_rows: usize,
-    pub production_rows: usize,
-    pub leaks_planted: usize,
-    pub drifts_planted: usize,
-    pub answer_key: PathBuf,
-    pub elapsed_ms: u128,
 }
 
 pub fn run(req: &VariantRequest) -> Result<VariantSummary> {
@@ -41,7 +24,7 @@ pub fn run(req: &VariantRequest) -> Result<VariantSummary> {
     write_variant(&exercise.spec, &mut variant, &req.out)?;
     let key = &variant.key;
     Ok(VariantSummary {
-        schema_version: 1,
+        schema_version: crate::schema::VARIANT_SUMMARY_VERSION,
         exercise: key.exercise.id.clone(),
         out: req.out.clone(),
         seed_derived: key.seed.derivation.is_some(),

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use datasets::{Exercise, SeedSource};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::error::{GraderError, Result};
@@ -26,6 +25,7 @@ use crate::grade::{grade, GradeRequest};
 use crate::progress::Progress;
 use crate::report::GradeResult;
 use crate::session::Overrides;
+pub use crate::schema::{MANIFEST_VERSION, Manifest, State, Candidate, BatchSummary};
 
 /// How each candidate's variant is chosen.
 #[derive(Debug, Clone)]
@@ -53,57 +53,6 @@ pub struct BatchRequest {
     /// Lets latency windows overlap other gradings (benchmarks only: the
     /// figures then depend on the neighbours).
     pub overlap_latency: bool,
-}
-
-/// Version 2: candidates' results under `candidates/<encoded id>/`.
-pub const MANIFEST_VERSION: u32 = 2;
-
-/// `batch.json`: which exercise and seeds a results directory belongs to,
-/// so a resumed batch never mixes two exercises.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub schema_version: u32,
-    pub exercise: String,
-    pub spec_sha256: String,
-    /// `fixed:<seed>` or `secret:<fingerprint>`.
-    pub seeds: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Probed and scored (the score may be anything).
-    Graded,
-    /// Never became a healthy service: scored, with a failure class.
-    Failed,
-    /// The grader's side failed after every retry: no score.
-    Ungraded,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Candidate {
-    pub name: String,
-    pub state: State,
-    /// Results from an earlier run, kept (resume).
-    pub reused: bool,
-    pub attempts: u32,
-    pub host: Option<String>,
-    pub error: Option<String>,
-    /// The score, when graded or failed (never for the ungraded).
-    pub score: Option<crate::report::Score>,
-    /// The grade finished but could not be moved into place (its staging
-    /// folder is named in `error`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub publish_failed: bool,
-    #[serde(skip)]
-    pub result: Option<GradeResult>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BatchSummary {
-    pub schema_version: u32,
-    pub out: PathBuf,
-    pub candidates: Vec<Candidate>,
 }
 
 fn state_of(r: &GradeResult) -> State {
@@ -362,7 +311,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     }
     total.finish_and_clear();
     summary::write(&req.out, &exercise.spec.exercise.id, &out)?;
-    Ok(BatchSummary { schema_version: 1, out: req.out.clone(), candidates: out })
+    Ok(BatchSummary { schema_version: crate::schema::BATCH_SUMMARY_VERSION, out: req.out.clone(), candidates: out })
 }
 
 /// Moves a finished grading into place: the older result (if any) aside,

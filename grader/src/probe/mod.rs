@@ -8,6 +8,7 @@ pub mod drift;
 pub mod latency;
 pub mod loopback;
 pub mod robustness;
+pub mod service;
 
 use std::time::Duration;
 

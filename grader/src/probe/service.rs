@@ -1,0 +1,118 @@
+//! The one abstraction the probes run against: a service under test, reached
+//! through a [`Target`] and asked, before each probe, whether it still lives
+//! and, if not, whose failure that is. The Docker sandbox ([`Sandboxed`])
+//! and `grader probe --url` ([`AtUrl`]) implement it; the probes and the
+//! scoring core never know which one they got.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bollard::Docker;
+
+use super::Target;
+use crate::sandbox::run::{Service, State};
+use crate::sandbox::FailureClass;
+
+/// Whose failure, and what happened.
+pub type Crash = (FailureClass, String);
+
+pub trait ServiceUnderTest {
+    fn target(&self) -> &Target;
+    /// `None` while the service lives.
+    fn alive(&self) -> impl Future<Output = Option<Crash>> + Send;
+}
+
+/// A service already running on this machine's loopback: no container to
+/// inspect, so one that stops answering /health is gone.
+pub struct AtUrl {
+    pub target: Target,
+}
+
+impl ServiceUnderTest for AtUrl {
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn alive(&self) -> Option<Crash> {
+        match self.target.get("/health").await {
+            Ok(a) if a.status == 200 => None,
+            Ok(a) => Some((FailureClass::Unhealthy, format!("/health answered {}", a.status))),
+            Err(e) => Some((FailureClass::Crashed, format!("/health: {e}"))),
+        }
+    }
+}
+
+/// How long a running service that stopped answering /health is asked
+/// again before it is called unhealthy.
+pub const HEALTH_GRACE: Duration = Duration::from_secs(15);
+
+/// A candidate's container in the sandbox, behind the grader's relay.
+pub struct Sandboxed<'a> {
+    pub target: Target,
+    pub docker: Docker,
+    pub service: &'a Service,
+    pub memory_mb: u64,
+}
+
+impl Sandboxed<'_> {
+    fn dead(&self, s: State) -> Option<Crash> {
+        if s.oom_killed {
+            Some((FailureClass::OomKilled, format!("the container was killed for exceeding {} MB", self.memory_mb)))
+        } else if !s.running {
+            Some((FailureClass::Crashed, format!("the container exited with code {}", s.exit_code.unwrap_or(-1))))
+        } else {
+            None
+        }
+    }
+
+    async fn health_ok(&self) -> bool {
+        matches!(self.target.get("/health").await, Ok(a) if a.status == 200)
+    }
+}
+
+impl ServiceUnderTest for Sandboxed<'_> {
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Alive means: the container runs and /health answers. Blame by
+    /// evidence: the engine's failure and the relay's death are the
+    /// grader's; an exit, an OOM kill or a service that stays silent is the
+    /// candidate's.
+    async fn alive(&self) -> Option<Crash> {
+        match self.service.state(&self.docker).await {
+            Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
+            Ok(s) if self.dead(s).is_some() => return self.dead(s),
+            Ok(_) => {}
+        }
+        if self.health_ok().await {
+            return None;
+        }
+        // The relay is the grader's: its death is never the candidate's.
+        if !self.service.relay_alive(&self.docker).await {
+            if let Ok(s) = self.service.state(&self.docker).await {
+                if self.dead(s).is_some() {
+                    return self.dead(s);
+                }
+            }
+            return Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()));
+        }
+        // Running, relay up, no answer. The engine records an exit
+        // asynchronously, and one slow answer on a loaded host is not a
+        // service that stopped answering: watch the state and ask again
+        // for a while before deciding.
+        let until = tokio::time::Instant::now() + HEALTH_GRACE;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match self.service.state(&self.docker).await {
+                Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
+                Ok(s) if self.dead(s).is_some() => return self.dead(s),
+                Ok(_) => {}
+            }
+            if self.health_ok().await {
+                return None;
+            }
+        }
+        Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
+    }
+}
