@@ -115,10 +115,22 @@ async fn probe_all<S: ServiceUnderTest>(
             if turns.gated() {
                 progress.phase("latency: waiting for the host to be quiet (other gradings pause)");
             }
+            let containers = svc.containers();
             let m = turns.exclusive(async {
                 progress.phase(format!("latency: {} requests/s for {}s after {}s of warm-up (window {window})",
                     p.latency_rate_per_second, p.latency_duration_seconds, p.latency_warmup_seconds));
-                latency::calibrated(target, &bodies, cfg, spec.slo.p50_ms, spec.slo.p99_ms, window).await
+                let own = containers.as_ref().map(|(d, ids, _)| (*d, ids.as_slice()));
+                // The first snapshot is taken during the warm-up, which is
+                // not measured anyway.
+                let (before, mut m) = tokio::join!(crate::host::snapshot(own),
+                    latency::calibrated(target, &bodies, cfg, spec.slo.p50_ms, spec.slo.p99_ms, window));
+                let after = crate::host::snapshot(own).await;
+                if let (Some(h), Some((_, _, cpus))) = (m.host.as_mut(), containers.as_ref()) {
+                    h.other_cores = crate::host::other_cores(&before, &after).map(|c| (c * 100.0).round() / 100.0);
+                    h.other_cores_limit = Some(crate::host::other_cores_limit(*cpus));
+                    h.fair = h.fair && !h.contended();
+                }
+                m
             }).await;
             if m.host.as_ref().is_none_or(|h| h.fair) || window >= LATENCY_WINDOWS {
                 break Outcome::Ran(m);
@@ -238,7 +250,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         .with_fresh_connections(svc.fresh_client().clone());
     let report_bytes = Some(svc.read_output(&session.docker, "report.json", 4 << 20).await.map_err(|e| e.to_string()));
     let probes_started = Instant::now();
-    let sut = Sandboxed { target, docker: session.docker.clone(), service: &session.service, memory_mb: session.limits.memory_mb };
+    let sut = Sandboxed { target, docker: session.docker.clone(), service: &session.service, memory_mb: session.limits.memory_mb, cpus: session.limits.cpus };
     turns.register(&session.docker, &session.service.candidate);
     let (metrics, crash) = probe_all(&sut, spec, &sealed, report_bytes, progress, &mut turns).await;
     result.timings.probes_ms = Some(probes_started.elapsed().as_millis());

@@ -13,6 +13,7 @@ pub mod clean;
 pub mod exit;
 pub mod findings;
 pub mod grade;
+pub mod host;
 pub mod probe;
 pub mod progress;
 pub mod quiet;

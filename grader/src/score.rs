@@ -251,13 +251,19 @@ pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
             // host's and is not graded. Error answers (not timeouts) are
             // the service's whatever the load.
             let h = m.host.as_ref().expect("checked");
+            let others = match (h.other_cores, h.other_cores_limit) {
+                (Some(o), Some(l)) => format!("; other processes kept {o:.2} cores busy, at most {l:.2} allowed"),
+                _ => String::new(),
+            };
             let why = format!(
                 "the host was too busy for a fair measurement in {} window(s) (the grader's own delay p50 {:.1} ms, p99 {:.1} ms; \
-                 a fair window needs at most {:.1} / {:.1} ms)",
+                 a fair window needs at most {:.1} / {:.1} ms{others})",
                 h.windows, h.calibration_p50_ms, h.calibration_p99_ms, h.limit_p50_ms, h.limit_p99_ms);
             let answered_errors = (m.errors - m.timeouts) as f64 / (m.requests.max(1)) as f64;
-            // A miss beyond what the host's delay can explain stands.
-            let beyond = |measured: f64, own: f64, slo: f64| measured - HOST_DELAY_FACTOR * own > slo;
+            // A miss beyond what the host's delay can explain stands; when
+            // other processes took CPU, nothing bounds what they cost the
+            // service, and no miss stands.
+            let beyond = |measured: f64, own: f64, slo: f64| !h.contended() && measured - HOST_DELAY_FACTOR * own > slo;
             let checks = [
                 ("p50", format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms), m.p50_ms <= slo.p50_ms,
                     beyond(m.p50_ms, h.calibration_p50_ms, slo.p50_ms), format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms)),
@@ -445,7 +451,7 @@ mod tests {
             buckets: Vec::new(), error_examples: Vec::new(),
             host: Some(HostCheck {
                 windows: 3, calibration_p50_ms: if fair { 0.2 } else { 9.0 }, calibration_p99_ms: if fair { 1.0 } else { 60.0 },
-                limit_p50_ms: 5.0, limit_p99_ms: 20.0, load_average: Some(3.0), fair,
+                limit_p50_ms: 5.0, limit_p99_ms: 20.0, load_average: Some(3.0), other_cores: None, other_cores_limit: None, fair,
             }),
         });
         r
@@ -479,6 +485,23 @@ mod tests {
         let c = checks(&s, &latency(80.0, 400.0, 0, 0, true));
         assert_eq!(status(&c, "latency.p50"), Status::Fail);
         assert_eq!(status(&c, "latency.p99"), Status::Fail);
+    }
+
+    #[test]
+    fn when_other_processes_took_the_cores_no_miss_stands() {
+        // Measured: CPU-bound neighbours took the reference from 10 ms to
+        // 1,485 ms at p50 while the grader's own delay stayed under 3 ms.
+        let s = spec();
+        let mut r = latency(1484.8, 2007.0, 0, 0, false);
+        if let Outcome::Ran(m) = &mut r.latency {
+            let h = m.host.as_mut().unwrap();
+            (h.calibration_p50_ms, h.calibration_p99_ms) = (0.22, 2.96);
+            (h.other_cores, h.other_cores_limit) = (Some(1.9), Some(0.5));
+        }
+        let c = checks(&s, &r);
+        assert_eq!(status(&c, "latency.p50"), Status::Ungraded, "{c:#?}");
+        assert_eq!(status(&c, "latency.p99"), Status::Ungraded);
+        assert!(c.iter().find(|c| c.id == "latency.p50").unwrap().evidence.contains("1.90 cores"));
     }
 
     #[test]

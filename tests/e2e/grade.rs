@@ -45,26 +45,6 @@ fn reference_scores_high_and_naive_collapses_as_served() {
 }
 
 #[test]
-fn a_slow_submission_fails_the_latency_slo() {
-    let t = TempDir::new().unwrap();
-    let ex = crate::support::latency_exercise(t.path());
-    let (o, r, _) = crate::support::grade_on(&fixture("slow"), 4, t.path(), &ex);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r = r.unwrap();
-    assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));
-    // 300 ms is far beyond what a busy host explains at p50; at p99 a very
-    // busy host (more than 27 ms of the grader's own delay) may leave it
-    // ungraded, never passed.
-    let host_busy = r["metrics"]["latency"]["value"]["host"]["fair"] == false;
-    let p99 = check(&r, "latency.p99");
-    assert!(p99["status"] == "fail" || (host_busy && p99["status"] == "ungraded"), "{p99}");
-    let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
-    assert!((300.0..400.0).contains(&p50), "p50 {p50} ms for a 300 ms service");
-    // Its validation is careful: robustness passes.
-    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
-}
-
-#[test]
 fn a_fragile_submission_fails_robustness_and_its_crash_is_classified() {
     let t = TempDir::new().unwrap();
     let (o, r, out) = grade(&fixture("fragile"), 4, t.path());

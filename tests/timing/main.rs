@@ -5,10 +5,22 @@
 //! these run after the Docker tests, on a machine not busy with fork bombs
 //! and training jobs (their tolerances are about the probe, not the load).
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use grader::probe::latency::{probe, LatencyConfig};
 use grader::probe::Target;
+
+mod graded;
+#[allow(dead_code)]
+#[path = "../e2e/support.rs"]
+mod support;
+
+/// Every test here runs alone: each holds this for its whole run.
+pub fn alone() -> MutexGuard<'static, ()> {
+    static ALONE: Mutex<()> = Mutex::new(());
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 async fn server(delay: Duration, stall: Option<(Duration, Duration)>) -> String {
     grader::probe::loopback::serve(delay, stall).await
@@ -24,6 +36,7 @@ fn bodies() -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percentiles_match_a_known_delay_within_5_percent() {
+    let _alone = alone();
     let truth = 200.0;
     let url = server(Duration::from_millis(200), None).await;
     let cfg = LatencyConfig {
@@ -44,6 +57,7 @@ async fn percentiles_match_a_known_delay_within_5_percent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_shows_in_the_corrected_percentiles() {
+    let _alone = alone();
     let stall = Duration::from_secs(1);
     let url = server(Duration::from_millis(5), Some((Duration::from_millis(2500), stall))).await;
     let cfg = LatencyConfig {
@@ -64,6 +78,7 @@ async fn a_stall_shows_in_the_corrected_percentiles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_count_as_errors_at_the_timeout() {
+    let _alone = alone();
     let url = server(Duration::from_millis(400), None).await;
     let cfg = LatencyConfig {
         rate_per_second: 20.0,

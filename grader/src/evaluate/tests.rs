@@ -68,6 +68,8 @@ fn engineering(report: CandidateReport) -> ProbeResults {
             limit_p50_ms: 5.0,
             limit_p99_ms: 20.0,
             load_average: Some(0.5),
+            other_cores: Some(0.05),
+            other_cores_limit: Some(0.5),
             fair: true,
         }),
     });

@@ -77,9 +77,25 @@ pub struct HostCheck {
     pub limit_p99_ms: f64,
     /// Load average (1 min) of the host when the window ended.
     pub load_average: Option<f64>,
+    /// Cores the rest of the host (neither the grader nor the candidate's
+    /// containers) kept busy on average during the window, and the most a
+    /// fair window allows ([`crate::host`]); absent when it cannot be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cores: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cores_limit: Option<f64>,
     /// Whether the figures are the candidate's: false after every window
     /// found the host too busy (latency is then not graded).
     pub fair: bool,
+}
+
+impl HostCheck {
+    /// Whether other processes kept more of the host's cores busy than a
+    /// fair window allows: the candidate's service then lost CPU to them,
+    /// by an amount the grader's own delay does not bound.
+    pub fn contended(&self) -> bool {
+        matches!((self.other_cores, self.other_cores_limit), (Some(o), Some(l)) if o > l)
+    }
 }
 
 /// Calibration rate: low, so it adds nothing the candidate would notice.
@@ -110,6 +126,8 @@ pub async fn calibrated(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig,
         limit_p50_ms: slo_p50_ms / 10.0,
         limit_p99_ms: slo_p99_ms / 10.0,
         load_average: load_average(),
+        other_cores: None,
+        other_cores_limit: None,
         fair: cal.errors == 0 && fair(cal.p50_ms, cal.p99_ms, slo_p50_ms, slo_p99_ms),
     });
     m

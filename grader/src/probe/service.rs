@@ -20,6 +20,12 @@ pub trait ServiceUnderTest {
     fn target(&self) -> &Target;
     /// `None` while the service lives.
     fn alive(&self) -> impl Future<Output = Option<Crash>> + Send;
+    /// The engine and the containers whose CPU time is the candidate's,
+    /// and their CPU quota (to tell what else the host ran meanwhile);
+    /// `None` when the service is not in a container.
+    fn containers(&self) -> Option<(&Docker, Vec<String>, f64)> {
+        None
+    }
 }
 
 /// A service already running on this machine's loopback: no container to
@@ -52,6 +58,7 @@ pub struct Sandboxed<'a> {
     pub docker: Docker,
     pub service: &'a Service,
     pub memory_mb: u64,
+    pub cpus: f64,
 }
 
 impl Sandboxed<'_> {
@@ -73,6 +80,11 @@ impl Sandboxed<'_> {
 impl ServiceUnderTest for Sandboxed<'_> {
     fn target(&self) -> &Target {
         &self.target
+    }
+
+    fn containers(&self) -> Option<(&Docker, Vec<String>, f64)> {
+        let ids = std::iter::once(self.service.candidate.clone()).chain(self.service.relay.clone()).collect();
+        Some((&self.docker, ids, self.cpus))
     }
 
     /// Alive means: the container runs and /health answers. Blame by

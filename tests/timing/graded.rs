@@ -1,0 +1,64 @@
+//! Tests whose verdict is a latency measured on the real engine: here, not
+//! in tests/e2e, so that they run after the Docker tests and one at a time
+//! (a latency miss measured while other tests load the host is, by design,
+//! not graded: README "Latency that is the candidate's").
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{check, fixture, grader, quick_exercise, stderr};
+
+#[test]
+fn a_slow_submission_fails_the_latency_slo() {
+    let _alone = crate::alone();
+    let t = TempDir::new().unwrap();
+    let ex = crate::support::latency_exercise(t.path());
+    let (o, r, _) = crate::support::grade_on(&fixture("slow"), 4, t.path(), &ex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    // Alone on the host, the window is fair, and what the rest of the host
+    // did is measured and small: the miss is the candidate's.
+    let host = &r["metrics"]["latency"]["value"]["host"];
+    assert_eq!(host["fair"], true, "{host}");
+    assert!(host["other_cores"].as_f64().unwrap() <= host["other_cores_limit"].as_f64().unwrap(), "{host}");
+    assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));
+    assert_eq!(check(&r, "latency.p99")["status"], "fail", "{}", check(&r, "latency.p99"));
+    let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
+    assert!((300.0..400.0).contains(&p50), "p50 {p50} ms for a 300 ms service");
+    // Its validation is careful: robustness passes.
+    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
+}
+
+#[test]
+fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
+    let _alone = crate::alone();
+    let t = TempDir::new().unwrap();
+    let ex = quick_exercise(t.path());
+    let toml = ex.join("exercise.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace("seeds = [11, 12]", "seeds = [11]");
+    std::fs::write(&toml, &text).unwrap();
+    let o = grader(&["validate", ex.to_str().unwrap(), "--json", "--parity", "3"]);
+    assert!(o.status.success(), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["violations"], 0, "{v:#}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    // Equal difficulty: the reference and its gap to naive barely move across seeds.
+    let p = &v["parity"];
+    assert_eq!(p["seeds"].as_array().unwrap().len(), 3, "{p:#}");
+    assert_eq!(p["within"], true, "{p:#}");
+    for s in p["seeds"].as_array().unwrap() {
+        assert!(s["careful"].as_f64().unwrap() >= 90.0 && s["gap"].as_f64().unwrap() >= 40.0, "{s}");
+    }
+
+    // Tighten naive's band below what it scores.
+    let naive_band = "naive\"\nmin_percent = 0\nmax_percent = 50";
+    assert!(text.contains(naive_band));
+    std::fs::write(&toml, text.replace(naive_band, "naive\"\nmin_percent = 0\nmax_percent = 5")).unwrap();
+    let o = grader(&["validate", ex.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let failing: Vec<&str> = err.lines().filter(|l| l.trim_start().starts_with("FAIL")).collect();
+    assert_eq!(failing.len(), 1, "{err}");
+    assert!(failing[0].contains("naive") && failing[0].contains("[0, 5]"), "{err}");
+    assert!(err.contains("1 score band(s) violated"), "{err}");
+}
