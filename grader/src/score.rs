@@ -343,8 +343,9 @@ pub fn total(checks: &[Check]) -> (f64, f64) {
     (round2(p), round2(m))
 }
 
+/// Test helpers shared with the scoring core's tests (evaluate/tests.rs).
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::probe::correctness::{CorrectnessMetrics, Quality};
 
@@ -353,13 +354,13 @@ mod tests {
         datasets::Exercise::load(&dir).expect("the churn exercise loads").spec
     }
 
-    fn q(auc: f64, log_loss: f64) -> Quality {
+    pub(crate) fn q(auc: f64, log_loss: f64) -> Quality {
         Quality { auc, accuracy: 0.8, log_loss, brier: 0.15 }
     }
 
     /// Correctness as measured, with the generating model at AUC 0.80 and
     /// log-loss 0.43, and the base rate's log-loss 0.56.
-    fn correctness(serving: Quality, offline: Quality) -> ProbeResults {
+    pub(crate) fn correctness(serving: Quality, offline: Quality) -> ProbeResults {
         let bayes = q(0.80, 0.43);
         let mut r = ProbeResults::none("not part of this test");
         r.correctness = Outcome::Ran(CorrectnessMetrics {

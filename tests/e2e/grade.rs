@@ -16,7 +16,7 @@ fn reference_scores_high_and_naive_collapses_as_served() {
     let (o, reference, out) = grade(&fixture("reference"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();
-    assert_eq!(reference["schema_version"], 1);
+    assert_eq!(reference["schema_version"], 2);
     assert_eq!(reference["outcome"], "graded");
     assert!(percent(&reference) >= 90.0, "reference scored {}%: {:#}", percent(&reference), reference["checks"]);
     for id in ["findings.leakage", "findings.drift"] {

@@ -6,14 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use grader::quiet::{QuietGate, Turns};
-use grader::sandbox::build::build;
-use grader::sandbox::cleanup::RunGuard;
-use grader::sandbox::run::{start, Access, RunConfig};
-use grader::sandbox::RunId;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{docker, fixture, fixture_copy, grader, json, leftovers, limits, quick_exercise, stderr, variant_in};
+use crate::support::{fixture_copy, grader, json, leftovers, quick_exercise, start_fixture, stderr, Started};
 
 async fn paused(docker: &bollard::Docker, id: &str) -> bool {
     docker.inspect_container(id, None).await.unwrap().state.and_then(|s| s.paused).unwrap_or(false)
@@ -25,16 +21,7 @@ fn overlaps(a: &[u64], b: &[u64]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_freezes_the_other_idle_services_and_thaws_them() {
-    let docker = docker().await;
-    let limits = limits(&docker).await;
-    let t = TempDir::new().unwrap();
-    let data = variant_in(t.path(), 1);
-    let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let image = build(&docker, &fixture("trivial"), &run, &limits).await.unwrap();
-    let svc = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-        .await
-        .unwrap();
+    let Started { docker, run, guard, svc, .. } = start_fixture("trivial").await;
     svc.wait_ready(&docker).await.unwrap();
     let id = svc.candidate.clone();
 

@@ -11,7 +11,7 @@ use grader::sandbox::run::{start, Access, RunConfig, Service};
 use grader::sandbox::{FailureClass, RunId};
 use tempfile::TempDir;
 
-use crate::support::{churn, docker, fixture, grader, leftovers, limits, quick_exercise, stderr, variant_in};
+use crate::support::{churn, docker, fixture, grader, leftovers, limits, quick_exercise, start_fixture, stderr, variant_in, Started};
 
 async fn started(docker: &bollard::Docker, limits: &grader::sandbox::Limits, run: &RunId, image: &str, data: &Path) -> Service {
     start(docker, &RunConfig { image, data_dir: &data.join("public"), limits, run, access: Access::Socket }).await.expect("starts")
@@ -84,14 +84,7 @@ async fn a_volume_declared_by_an_image_gets_a_small_tmpfs_not_the_host_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_relay_survives_a_service_that_never_answers() {
-    let docker = docker().await;
-    let limits = limits(&docker).await;
-    let t = TempDir::new().unwrap();
-    let data = variant_in(t.path(), 1);
-    let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let image = build(&docker, &fixture("hostile/never-answers"), &run, &limits).await.unwrap();
-    let svc = started(&docker, &limits, &run, &image.tag, &data).await;
+    let Started { docker, run, guard, svc, .. } = start_fixture("hostile/never-answers").await;
     svc.wait_ready(&docker).await.expect("answers /health");
     // Rounds of requests the service holds, far more than the relay's
     // container has processes (256), each given up after 3 s.
@@ -120,14 +113,7 @@ async fn the_relay_survives_a_service_that_never_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_relay_is_infrastructure_never_the_candidate() {
-    let docker = docker().await;
-    let limits = limits(&docker).await;
-    let t = TempDir::new().unwrap();
-    let data = variant_in(t.path(), 1);
-    let run = RunId::new();
-    let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let image = build(&docker, &fixture("trivial"), &run, &limits).await.unwrap();
-    let svc = started(&docker, &limits, &run, &image.tag, &data).await;
+    let Started { docker, guard, svc, .. } = start_fixture("trivial").await;
     docker.kill_container(svc.relay.as_ref().unwrap(), None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();
     let err = svc.wait_ready(&docker).await.err().expect("nothing answers through a dead relay");
     guard.cleanup().await;

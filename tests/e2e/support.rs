@@ -365,3 +365,28 @@ pub async fn streamed(plan: grader::sandbox::context::Plan, dockerfile: Vec<u8>)
     }
     out
 }
+
+/// A fixture built and started in the sandbox on seed 1's variant, for
+/// tests of the library: the guard removes everything at the end.
+pub struct Started {
+    pub docker: bollard::Docker,
+    pub run: grader::sandbox::RunId,
+    pub guard: grader::sandbox::cleanup::RunGuard,
+    pub svc: grader::sandbox::run::Service,
+    _tmp: tempfile::TempDir,
+}
+
+pub async fn start_fixture(name: &str) -> Started {
+    use grader::sandbox::run::{start, Access, RunConfig};
+    let docker = docker().await;
+    let limits = limits(&docker).await;
+    let tmp = tempfile::TempDir::new().unwrap();
+    let data = variant_in(tmp.path(), 1);
+    let run = grader::sandbox::RunId::new();
+    let guard = grader::sandbox::cleanup::RunGuard::new(&docker, &run, false).unwrap();
+    let image = grader::sandbox::build::build(&docker, &fixture(name), &run, &limits).await.unwrap();
+    let svc = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
+        .await
+        .expect("starts");
+    Started { docker, run, guard, svc, _tmp: tmp }
+}

@@ -15,6 +15,7 @@ use crate::probe::drift::DriftMetrics;
 use crate::probe::latency::{HostCheck, LatencyMetrics};
 use crate::probe::robustness::{Case, RobustnessMetrics};
 use crate::report::{ExerciseInfo, GradeResult, Timings, RESULT_VERSION};
+use crate::score::tests::q;
 use crate::score::{Outcome, ProbeResults, Status};
 
 fn exercise() -> &'static (ExerciseSpec, AnswerKey) {
@@ -25,10 +26,6 @@ fn exercise() -> &'static (ExerciseSpec, AnswerKey) {
         let v = datasets::generate(&ex, SeedSource::given(1)).expect("seed 1 certifies");
         (ex.spec, v.key)
     })
-}
-
-fn q(auc: f64, log_loss: f64) -> Quality {
-    Quality { auc, accuracy: 0.8, log_loss, brier: 0.15 }
 }
 
 /// Clean engineering: every contract and robustness case passes, latency is
@@ -84,18 +81,10 @@ fn engineering(report: CandidateReport) -> ProbeResults {
     r
 }
 
+/// Correctness with the generating model at AUC 0.80 and log-loss 0.43
+/// (score.rs's helper, as an outcome).
 fn correctness(serving: Quality, offline: Quality) -> Outcome<CorrectnessMetrics> {
-    let bayes = q(0.80, 0.43);
-    Outcome::Ran(CorrectnessMetrics {
-        rows: 4000,
-        serving,
-        offline,
-        bayes,
-        base: q(0.5, 0.56),
-        auc_fraction: serving.auc / bayes.auc,
-        auc_gap: offline.auc - serving.auc,
-        log_loss_gap: serving.log_loss - offline.log_loss,
-    })
+    crate::score::tests::correctness(serving, offline).correctness
 }
 
 fn drift(flagged: Vec<String>, key: &AnswerKey) -> Outcome<DriftMetrics> {

@@ -72,6 +72,15 @@ impl Sandboxed<'_> {
         }
     }
 
+    /// A verdict from the container's state alone: an exit or an OOM kill
+    /// (the candidate's), or the engine's failure (the grader's).
+    async fn exited(&self) -> Option<Crash> {
+        match self.service.state(&self.docker).await {
+            Err(e) => Some((FailureClass::Infrastructure, e.to_string())),
+            Ok(s) => self.dead(s),
+        }
+    }
+
     async fn health_ok(&self) -> bool {
         matches!(self.target.get("/health").await, Ok(a) if a.status == 200)
     }
@@ -92,10 +101,8 @@ impl ServiceUnderTest for Sandboxed<'_> {
     /// grader's; an exit, an OOM kill or a service that stays silent is the
     /// candidate's.
     async fn alive(&self) -> Option<Crash> {
-        match self.service.state(&self.docker).await {
-            Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
-            Ok(s) if self.dead(s).is_some() => return self.dead(s),
-            Ok(_) => {}
+        if let Some(crash) = self.exited().await {
+            return Some(crash);
         }
         if self.health_ok().await {
             return None;
@@ -116,10 +123,8 @@ impl ServiceUnderTest for Sandboxed<'_> {
         let until = tokio::time::Instant::now() + HEALTH_GRACE;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            match self.service.state(&self.docker).await {
-                Err(e) => return Some((FailureClass::Infrastructure, e.to_string())),
-                Ok(s) if self.dead(s).is_some() => return self.dead(s),
-                Ok(_) => {}
+            if let Some(crash) = self.exited().await {
+                return Some(crash);
             }
             if self.health_ok().await {
                 return None;

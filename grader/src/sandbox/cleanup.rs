@@ -245,8 +245,8 @@ pub fn install_interrupt_handler() {
             let runs: Vec<(RunId, (Docker, bool))> =
                 active().lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default().into_iter().collect();
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                for (run, (docker, keep_image)) in runs {
-                    let removed = rt.block_on(remove_labelled(&docker, &run.filter(), !keep_image));
+                for (run, (docker, keep_image)) in &runs {
+                    let removed = rt.block_on(remove_labelled(docker, &run.filter(), !keep_image));
                     eprintln!(
                         "  run {run}: removed {} container(s), {} volume(s), {} image(s){}",
                         removed.containers,
@@ -254,6 +254,23 @@ pub fn install_interrupt_handler() {
                         removed.images,
                         if removed.errors.is_empty() { String::new() } else { format!("; errors: {:?}", removed.errors) }
                     );
+                }
+                // A build the engine was finishing may still commit and tag
+                // its image after the first sweep (seen once in CI): sweep
+                // again until a sweep finds nothing (at most 3 more, 1 s apart).
+                for _ in 0..3 {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    let late: usize = runs
+                        .iter()
+                        .map(|(run, (docker, keep_image))| {
+                            let r = rt.block_on(remove_labelled(docker, &run.filter(), !keep_image));
+                            r.containers + r.volumes + r.images
+                        })
+                        .sum();
+                    if late == 0 {
+                        break;
+                    }
+                    eprintln!("  removed {late} object(s) that appeared after the first sweep");
                 }
             }
             std::process::exit(crate::exit::Exit::from_signal(number).code() as i32);
