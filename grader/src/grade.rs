@@ -208,8 +208,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
             finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
-            turns.finish();
-            (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
+            (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Err(GraderError::Sandbox(e));
@@ -224,8 +223,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 _ => failed.error.class(),
             };
             finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), spec);
-            turns.finish();
-            (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
+            (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Ok(result);
@@ -272,8 +270,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     if !removed.errors.is_empty() {
         tracing::warn!(errors = ?removed.errors, "cleanup left objects behind; `grader clean` removes them");
     }
-    turns.finish();
-    (result.timings.shared, result.timings.exclusive) = (turns.shared_ms.clone(), turns.exclusive_ms.clone());
+    (result.timings.shared, result.timings.exclusive) = turns.finish();
     result.timings.total_ms = started.elapsed().as_millis();
     report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
     if result.outcome == "infrastructure_error" {
@@ -336,7 +333,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
             probes_ms: Some(probes_started.elapsed().as_millis()),
             total_ms: started.elapsed().as_millis(),
             shared: Vec::new(),
-            exclusive: turns.exclusive_ms.clone(),
+            exclusive: turns.finish().1,
         },
         outcome: "graded".into(),
         failure: crash.map(|(class, message)| FailureInfo { class, message, log_excerpt: String::new() }),

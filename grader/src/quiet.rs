@@ -172,10 +172,12 @@ impl Turns {
         out
     }
 
-    /// Ends the shared turn (the grading is done) and forgets the service.
-    pub fn finish(&mut self) {
+    /// Ends the shared turn (the grading is done), forgets the service, and
+    /// returns the record: (shared, exclusive) spans for result.json.
+    pub fn finish(&mut self) -> (Vec<[u64; 2]>, Vec<[u64; 2]>) {
         self.own = None;
         self.unshare();
+        (self.shared_ms.clone(), self.exclusive_ms.clone())
     }
 }
 
