@@ -19,6 +19,6 @@ pub mod write;
 
 pub use error::{DatasetError, Result};
 pub use seed::SeedSource;
-pub use spec::{Exercise, ExerciseSpec};
+pub use spec::{Exercise, ExerciseSpec, Terms};
 pub use variant::{generate, AnswerKey, Variant};
 pub use write::{layout, write_variant};

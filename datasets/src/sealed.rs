@@ -89,6 +89,29 @@ impl Sealed {
     }
 }
 
+/// The labelled holdout as served, alone: what a candidate's kit carries
+/// for the practice correctness check. Not the extract's view of the same
+/// rows (it would show which columns leak), not the generating model's
+/// probabilities (they would give away the model every variant shares).
+pub fn write_served_holdout(spec: &crate::spec::ExerciseSpec, variant: &crate::Variant, path: &Path) -> Result<()> {
+    let mut frames = crate::write::sealed_frames(spec, variant)?;
+    crate::write::write_parquet(path, &mut frames.serving)
+}
+
+/// Reads a file written by [`write_served_holdout`]: the rows with
+/// `columns` as JSON, and the labels from `label`.
+pub fn read_served_holdout(path: &Path, columns: &[String], label: &str) -> Result<(Vec<Row>, Vec<bool>)> {
+    let df = read(path)?;
+    let labels = df
+        .column(label)
+        .and_then(|c| c.i64().cloned())
+        .map_err(|e| frame_err(path, e))?
+        .iter()
+        .map(|v| v == Some(1))
+        .collect();
+    Ok((rows(&df, columns, path)?, labels))
+}
+
 fn frame_err(path: &Path, e: PolarsError) -> DatasetError {
     DatasetError::Frame { path: PathBuf::from(path), message: e.to_string() }
 }

@@ -330,6 +330,27 @@ pub struct Rubric {
     pub findings: f64,
 }
 
+/// What a grading is held to, apart from the data: the container contract,
+/// the probes' settings, the SLOs and the rubric. A candidate's kit carries
+/// these and nothing else of `exercise.toml` (no features' generating
+/// model, no `[defects]` pools), so the grader's probes and scoring take
+/// them, not the whole spec.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Terms {
+    pub contract: ContractSpec,
+    pub probes: ProbeSpec,
+    pub slo: SloSpec,
+    pub rubric: Rubric,
+}
+
+impl ExerciseSpec {
+    /// The grading terms of this exercise.
+    pub fn terms(&self) -> Terms {
+        Terms { contract: self.contract.clone(), probes: self.probes.clone(), slo: self.slo.clone(), rubric: self.rubric.clone() }
+    }
+}
+
 fn default_decimals() -> u32 {
     2
 }

@@ -217,7 +217,7 @@ fn frame_err(what: &str, e: PolarsError) -> DatasetError {
     DatasetError::Frame { path: PathBuf::from(what), message: e.to_string() }
 }
 
-fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Snappy)

@@ -32,8 +32,11 @@ pub enum Command {
     /// Grade every candidate folder of a directory: parallel, resumable,
     /// with a leaderboard and an HTML summary.
     Batch(BatchArgs),
-    /// For candidates: grade your submission on the exercise's public
-    /// practice variant; hidden checks show only how many passed.
+    /// Write a candidate's kit: the prompt, the practice data and what
+    /// `self-check --kit` needs, and nothing that names a planted defect.
+    Kit(KitArgs),
+    /// For candidates: grade your submission on the practice variant of
+    /// your kit (or an exercise's, for authors); hidden checks are counted.
     SelfCheck(SelfCheckArgs),
     /// For the exercises repository's CI: certify the declared seeds, grade
     /// every declared fixture, and check each score band.
@@ -73,8 +76,7 @@ impl GradeArgs {
     pub fn request(&self) -> Result<crate::grade::GradeRequest> {
         Ok(crate::grade::GradeRequest {
             submission: self.submission.clone(),
-            exercise: self.exercise.clone(),
-            seed: self.seed.resolve()?,
+            source: crate::material::Source::Exercise { path: self.exercise.clone(), seed: self.seed.resolve()? },
             out: self.out.clone(),
             overrides: self.overrides.clone(),
             candidate: None,
@@ -146,15 +148,81 @@ impl BatchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct KitArgs {
+    /// Exercise directory (with exercise.toml and the candidate's README.md).
+    #[arg(value_name = "EXERCISE")]
+    pub exercise: PathBuf,
+    /// Kit directory to write; must not exist or be empty.
+    #[arg(long, value_name = "KIT_DIR")]
+    pub out: PathBuf,
+    /// Also save the base image (`docker save`) into the kit, with its id.
+    #[arg(long)]
+    pub with_base_image: bool,
+    /// Docker endpoint to save the base image from; default DOCKER_HOST or the local socket.
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
+}
+
+impl KitArgs {
+    pub fn request(&self) -> crate::kit::KitRequest {
+        crate::kit::KitRequest {
+            exercise: self.exercise.clone(),
+            out: self.out.clone(),
+            with_base_image: self.with_base_image,
+            docker_host: self.docker_host.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct SelfCheckArgs {
     /// Your submission directory (with its Dockerfile).
     #[arg(value_name = "DIR", default_value = ".")]
     pub submission: PathBuf,
-    /// Exercise directory (or its exercise.toml).
+    /// The kit your hiring contact sent (the folder with kit.json).
+    #[arg(long, value_name = "KIT_DIR", conflicts_with = "exercise", required_unless_present = "exercise")]
+    pub kit: Option<PathBuf>,
+    /// For exercise authors: an exercise directory (its practice seed is used).
     #[arg(long, value_name = "DIR")]
-    pub exercise: PathBuf,
+    pub exercise: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
+}
+
+impl SelfCheckArgs {
+    pub fn request(&self) -> Result<crate::selfcheck::SelfCheckRequest> {
+        use crate::selfcheck::SelfCheckSource;
+        let source = match (&self.kit, &self.exercise) {
+            (Some(k), _) => SelfCheckSource::Kit(k.clone()),
+            (None, Some(e)) => SelfCheckSource::Exercise(e.clone()),
+            (None, None) => return Err(GraderError::Usage("give --kit KIT_DIR (the kit you were sent)".into())),
+        };
+        Ok(crate::selfcheck::SelfCheckRequest { submission: self.submission.clone(), source, overrides: self.overrides.clone() })
+    }
+}
+
+/// Where probes and runs take their data from: a kit, or an exercise and a seed.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// A candidate's kit (the folder with kit.json): its practice variant.
+    #[arg(long, value_name = "KIT_DIR", conflicts_with_all = ["exercise", "seed", "candidate", "secret"])]
+    pub kit: Option<PathBuf>,
+    /// Exercise directory (or its exercise.toml), with a seed.
+    #[arg(long, value_name = "DIR")]
+    pub exercise: Option<PathBuf>,
+    #[command(flatten)]
+    pub seed: SeedArgs,
+}
+
+impl SourceArgs {
+    pub fn resolve(&self) -> Result<crate::material::Source> {
+        use crate::material::Source;
+        match (&self.kit, &self.exercise) {
+            (Some(k), _) => Ok(Source::Kit(k.clone())),
+            (None, Some(e)) => Ok(Source::Exercise { path: e.clone(), seed: self.seed.resolve()? }),
+            (None, None) => Err(GraderError::Usage("give --kit KIT_DIR, or --exercise DIR with a seed".into())),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -178,17 +246,19 @@ pub struct ProbeArgs {
     /// Base URL of the running service; loopback only (127.0.0.0/8, ::1, localhost).
     #[arg(long)]
     pub url: String,
-    /// Exercise directory (or its exercise.toml).
-    #[arg(long, value_name = "DIR")]
-    pub exercise: PathBuf,
     #[command(flatten)]
-    pub seed: SeedArgs,
-    /// Results directory; must not exist or be empty.
+    pub source: SourceArgs,
+    /// Results directory (result.json, report.md, …); must not exist or be
+    /// empty. Without it nothing is written: the summary is printed.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// The service's OUTPUT_DIR, to read report.json from (else not judged).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Wait up to this many seconds for /health to answer 200 first (a
+    /// service that is still training).
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
     /// Exit with 1 when the score is below this percentage.
     #[arg(long, value_name = "PERCENT")]
     pub fail_under: Option<f64>,
@@ -198,10 +268,10 @@ impl ProbeArgs {
     pub fn request(&self) -> Result<crate::grade::ProbeRequest> {
         Ok(crate::grade::ProbeRequest {
             url: self.url.clone(),
-            exercise: self.exercise.clone(),
-            seed: self.seed.resolve()?,
+            source: self.source.resolve()?,
             out: self.out.clone(),
             output: self.output.clone(),
+            wait: self.wait.map(std::time::Duration::from_secs),
         })
     }
 }
@@ -211,11 +281,8 @@ pub struct RunArgs {
     /// Submission directory (with a Dockerfile at its top level).
     #[arg(value_name = "SUBMISSION")]
     pub submission: PathBuf,
-    /// Exercise directory (or its exercise.toml).
-    #[arg(long, value_name = "DIR")]
-    pub exercise: PathBuf,
     #[command(flatten)]
-    pub seed: SeedArgs,
+    pub source: SourceArgs,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
     /// Keep the service up after it is healthy, until Ctrl-C.
@@ -227,8 +294,7 @@ impl RunArgs {
     pub fn request(&self) -> Result<crate::run_submission::RunRequest> {
         Ok(crate::run_submission::RunRequest {
             submission: self.submission.clone(),
-            exercise: self.exercise.clone(),
-            seed: self.seed.resolve()?,
+            source: self.source.resolve()?,
             overrides: self.overrides.clone(),
             serve: self.serve,
         })
@@ -288,5 +354,101 @@ pub struct VariantArgs {
 impl VariantArgs {
     pub fn request(&self) -> Result<VariantRequest> {
         Ok(VariantRequest { exercise: self.exercise.clone(), seed: self.seed.resolve()?, out: self.out.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// `grader …` commands a Markdown file shows: every line of a code block
+    /// that starts with `grader ` (with `\` continuations joined and `#`
+    /// comments dropped), and every inline code span that does (`true`: a
+    /// span, which may name a command or a flag without a whole command line).
+    fn commands(markdown: &str) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        let mut in_block = false;
+        let mut pending = String::new();
+        for line in markdown.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if in_block {
+                let line = line.trim();
+                if pending.is_empty() && !line.starts_with("grader ") {
+                    continue;
+                }
+                let code = line.split(" #").next().unwrap_or("").trim_end();
+                match code.strip_suffix('\\') {
+                    Some(head) => pending += &format!("{head} "),
+                    None => out.push((std::mem::take(&mut pending) + code, false)),
+                }
+            } else {
+                for (i, span) in line.split('`').enumerate() {
+                    if i % 2 == 1 && span.starts_with("grader ") {
+                        out.push((span.to_string(), true));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Words as a POSIX shell would split them (quotes, no expansion).
+    fn words(command: &str) -> Vec<String> {
+        let (mut out, mut cur, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+        for c in command.chars() {
+            match (quote, c) {
+                (None, '"' | '\'') => (quote, any) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if any || !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                        any = false;
+                    }
+                }
+                (_, c) => cur.push(c),
+            }
+        }
+        if any || !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+
+    #[test]
+    fn every_grader_command_the_readmes_show_parses_with_this_cli() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut checked = 0;
+        for file in ["README.md", "exercises/churn/README.md"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            for (command, span) in commands(&text) {
+                let argv = words(&command);
+                if let Err(e) = Cli::try_parse_from(&argv) {
+                    use clap::error::ErrorKind::*;
+                    // A span in prose may name a command, or a flag, alone:
+                    // its subcommand and flags must exist all the same.
+                    let fragment = span && matches!(e.kind(), MissingRequiredArgument | InvalidValue);
+                    if !fragment && !matches!(e.kind(), DisplayHelp | DisplayVersion) {
+                        panic!("{file}: `{command}` does not parse:\n{e}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} commands found: is the extraction broken?");
+    }
+
+    #[test]
+    fn the_extraction_finds_commands_in_blocks_spans_and_continuations() {
+        let md = "text `grader kit X --out Y` and `ls`\n```sh\ndocker ps\ngrader probe --kit . \\\n  --url http://127.0.0.1:8080   # comment\n```\n";
+        let found: Vec<(Vec<String>, bool)> = commands(md).into_iter().map(|(c, span)| (words(&c), span)).collect();
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(found, vec![(w("grader kit X --out Y"), true), (w("grader probe --kit . --url http://127.0.0.1:8080"), false)]);
+        assert_eq!(words("a \"b c\" 'd'"), vec!["a", "b c", "d"]);
+        assert!(Cli::try_parse_from(words("grader probe --kit . --exercise x --url http://127.0.0.1:1")).is_err(), "conflicting flags parse");
     }
 }

@@ -20,6 +20,10 @@ pub enum GraderError {
     #[error("the submission did not become healthy ({0:?})")]
     NotHealthy(FailureClass),
 
+    /// `probe --wait`: the service never answered `/health` with 200 in time.
+    #[error("{0}")]
+    NotReady(String),
+
     /// The grader's side failed mid-grade (results written, marked ungraded).
     #[error("infrastructure failure: {0}")]
     Infrastructure(String),
@@ -57,7 +61,7 @@ impl GraderError {
             GraderError::Io { .. } | GraderError::Unpublished(_) => Exit::Io,
             GraderError::BelowThreshold { .. } | GraderError::BandsViolated(_) => Exit::Failed,
             GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
-            GraderError::NotHealthy(_) => Exit::Failed,
+            GraderError::NotHealthy(_) | GraderError::NotReady(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {
                 FailureClass::Infrastructure => Exit::Infrastructure,
                 FailureClass::BuildRejected => Exit::Usage,

@@ -6,27 +6,26 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use datasets::sealed::Sealed;
-use datasets::spec::ExerciseSpec;
-use datasets::{Exercise, SeedSource};
+use datasets::Terms;
 
 use crate::error::{GraderError, Result};
 use crate::evaluate::evaluate;
+use crate::material::{Material, Source};
 use crate::probe::latency::LatencyConfig;
 use crate::probe::service::{AtUrl, Crash, Sandboxed, ServiceUnderTest};
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
 use crate::progress::Progress;
 use crate::quiet::Turns;
 use crate::sandbox::logbuf::last_lines;
-use crate::report::{self, ExerciseInfo, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
+use crate::report::{self, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
 use crate::sandbox::{FailureClass, Limits, SandboxError};
-use crate::score::{self, Outcome, ProbeResults};
+use crate::score::{Outcome, ProbeResults};
 use crate::session::{self, Overrides};
 
 pub struct GradeRequest {
     pub submission: PathBuf,
-    pub exercise: PathBuf,
-    pub seed: SeedSource,
+    /// An exercise and a seed, or a candidate's kit (`self-check --kit`).
+    pub source: Source,
     pub out: PathBuf,
     pub overrides: Overrides,
     /// The candidate's id, when a batch grades them (recorded in the result).
@@ -37,11 +36,13 @@ pub struct GradeRequest {
 
 pub struct ProbeRequest {
     pub url: String,
-    pub exercise: PathBuf,
-    pub seed: SeedSource,
-    pub out: PathBuf,
+    pub source: Source,
+    /// Results directory; `None` writes nothing (the summary is printed).
+    pub out: Option<PathBuf>,
     /// The service's output directory, to read report.json from.
     pub output: Option<PathBuf>,
+    /// Wait up to this long for `/health` to answer 200 before probing.
+    pub wait: Option<Duration>,
 }
 
 
@@ -58,8 +59,8 @@ const LATENCY_RETRY_PAUSE: Duration = Duration::from_secs(5);
 /// marked not run.
 async fn probe_all<S: ServiceUnderTest>(
     svc: &S,
-    spec: &ExerciseSpec,
-    sealed: &Sealed,
+    terms: &Terms,
+    material: &Material,
     report_bytes: Option<std::result::Result<Vec<u8>, String>>,
     progress: &Progress,
     turns: &mut Turns,
@@ -81,26 +82,31 @@ async fn probe_all<S: ServiceUnderTest>(
             };
         };
     }
-    let key = &sealed.key;
     step!("probing the contract (/health, /predict, /drift, report.json)", contract,
-        Outcome::Ran(contract::probe(target, &sealed.holdout_serving, report_bytes).await));
-    let planted: BTreeSet<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
-    let neutral: BTreeSet<String> = key.drift_neutral_columns.iter().cloned().collect();
-    step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", sealed.traffic.len()), drift,
-        match drift::probe(target, &sealed.traffic, spec.probes.correctness_batch_rows, &planted, &neutral).await {
+        Outcome::Ran(contract::probe(target, &material.holdout_serving, report_bytes).await));
+    match &material.hidden {
+        Some(h) => {
+            let planted: BTreeSet<String> = h.key.drift.iter().map(|d| d.feature.clone()).collect();
+            let neutral: BTreeSet<String> = h.key.drift_neutral_columns.iter().cloned().collect();
+            step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", h.traffic.len()), drift,
+                match drift::probe(target, &h.traffic, terms.probes.correctness_batch_rows, &planted, &neutral).await {
+                    Ok(m) => Outcome::Ran(m),
+                    Err(e) => Outcome::Failed(e),
+                });
+        }
+        // A kit has no drifted traffic and no key: graded on the candidate's own variant only.
+        None => r.drift = Outcome::NotRun(crate::score::NOT_IN_PRACTICE.into()),
+    }
+    let views = if material.hidden.is_some() { "as served and as extracted" } else { "as served" };
+    step!(format!("correctness: {} holdout rows, {views}", material.labels.len()), correctness,
+        match correctness::probe(target, &material.holdout(), terms.probes.correctness_batch_rows).await {
             Ok(m) => Outcome::Ran(m),
             Err(e) => Outcome::Failed(e),
         });
-    step!(format!("correctness: {} holdout rows, as served and as extracted", sealed.labels.len()), correctness,
-        match correctness::probe(target, &sealed.holdout_serving, &sealed.holdout_offline, &sealed.labels,
-            &sealed.true_probabilities, spec.probes.correctness_batch_rows).await {
-            Ok(m) => Outcome::Ran(m),
-            Err(e) => Outcome::Failed(e),
-        });
-    let p = &spec.probes;
+    let p = &terms.probes;
     step!(format!("latency: {} requests/s for {}s after {}s of warm-up", p.latency_rate_per_second, p.latency_duration_seconds,
         p.latency_warmup_seconds), latency, {
-        let bodies: Vec<Vec<u8>> = sealed.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
+        let bodies: Vec<Vec<u8>> = material.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
         let cfg = LatencyConfig {
             rate_per_second: p.latency_rate_per_second,
             warmup: Duration::from_secs_f64(p.latency_warmup_seconds),
@@ -123,7 +129,7 @@ async fn probe_all<S: ServiceUnderTest>(
                 // The first snapshot is taken during the warm-up, which is
                 // not measured anyway.
                 let (before, mut m) = tokio::join!(crate::host::snapshot(own),
-                    latency::calibrated(target, &bodies, cfg, spec.slo.p50_ms, spec.slo.p99_ms, window));
+                    latency::calibrated(target, &bodies, cfg, terms.slo.p50_ms, terms.slo.p99_ms, window));
                 let after = crate::host::snapshot(own).await;
                 if let (Some(h), Some((_, _, cpus))) = (m.host.as_mut(), containers.as_ref()) {
                     h.other_cores = crate::host::other_cores(&before, &after).map(|c| (c * 100.0).round() / 100.0);
@@ -141,16 +147,11 @@ async fn probe_all<S: ServiceUnderTest>(
         }
     });
     step!("robustness: malformed requests", robustness,
-        Outcome::Ran(robustness::probe(target, &sealed.holdout_serving[0], spec.contract.max_rows_per_request).await));
+        Outcome::Ran(robustness::probe(target, &material.holdout_serving[0], terms.contract.max_rows_per_request).await));
     if crash.is_none() {
         crash = svc.alive().await;
     }
     (r, crash)
-}
-
-fn exercise_info(sealed: &Sealed) -> ExerciseInfo {
-    let e = &sealed.key.exercise;
-    ExerciseInfo { id: e.id.clone(), version: e.version, spec_sha256: e.spec_sha256.clone() }
 }
 
 fn limits_info(l: &Limits) -> LimitsInfo {
@@ -177,18 +178,20 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         progress.phase("waiting for another grading's latency window to end");
     }
     let mut turns = Turns::start(req.gate.clone()).await;
-    let exercise = Exercise::load(&req.exercise)?;
-    let spec = &exercise.spec;
-    let limits = req.overrides.apply(Limits::from_contract(&spec.contract)).map_err(GraderError::Usage)?;
-    progress.phase("generating the variant");
-    let (tmp, variant, sealed) = session::variant_for(&exercise, req.seed.clone())?;
+    progress.phase(match &req.source {
+        Source::Exercise { .. } => "generating the variant",
+        Source::Kit(_) => "reading the kit",
+    });
+    let mut material = Material::load(&req.source)?;
+    let terms = &material.terms.clone();
+    let limits = req.overrides.apply(Limits::from_contract(&terms.contract)).map_err(GraderError::Usage)?;
     let variant_ms = started.elapsed().as_millis();
 
     let mut result = GradeResult {
         schema_version: report::RESULT_VERSION,
         grader_version: env!("CARGO_PKG_VERSION").into(),
-        exercise: exercise_info(&sealed),
-        seed: req.seed.clone(),
+        exercise: material.exercise.clone(),
+        seed: material.seed.clone(),
         mode: "docker".into(),
         candidate: req.candidate.clone(),
         submission: Some(req.submission.display().to_string()),
@@ -204,10 +207,10 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let mut logs = Logs { build: None, container: None };
 
     let build_started = Instant::now();
-    let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await;
+    let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await;
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
-            finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), spec);
+            finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
@@ -222,7 +225,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 (SandboxError::Exited(_), Some(l)) if l.oom_killed => FailureClass::OomKilled,
                 _ => failed.error.class(),
             };
-            finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), spec);
+            finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
@@ -244,13 +247,13 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     logs.build = Some(session.image.log.clone());
 
     let svc = &session.service;
-    let target = Target::new(svc.client().clone(), svc.url(""), spec.probes.max_response_bytes, session.limits.request_timeout)
+    let target = Target::new(svc.client().clone(), svc.url(""), terms.probes.max_response_bytes, session.limits.request_timeout)
         .with_fresh_connections(svc.fresh_client().clone());
     let report_bytes = Some(svc.read_output(&session.docker, "report.json", 4 << 20).await.map_err(|e| e.to_string()));
     let probes_started = Instant::now();
     let sut = Sandboxed { target, docker: session.docker.clone(), service: &session.service, memory_mb: session.limits.memory_mb, cpus: session.limits.cpus };
     turns.register(&session.docker, &session.service.candidate);
-    let (metrics, crash) = probe_all(&sut, spec, &sealed, report_bytes, progress, &mut turns).await;
+    let (metrics, crash) = probe_all(&sut, terms, &material, report_bytes, progress, &mut turns).await;
     result.timings.probes_ms = Some(probes_started.elapsed().as_millis());
     progress.phase("stopping the service and collecting logs");
     let stopped = session.service.stop(&session.docker).await;
@@ -258,7 +261,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     if let Ok(s) = &stopped {
         logs.container = Some(s.logs.clone());
     }
-    let graded = evaluate(spec, &sealed.key, metrics);
+    let graded = evaluate(terms, material.key(), metrics);
     (result.metrics, result.checks, result.score) = (graded.metrics, graded.checks, graded.score);
     if let Some((class, message)) = crash {
         let excerpt = stopped.as_ref().map(|s| last_lines(&s.logs, 30)).unwrap_or_default();
@@ -287,13 +290,12 @@ fn finish_failed(
     class: FailureClass,
     message: String,
     log_excerpt: String,
-    spec: &ExerciseSpec,
+    material: &Material,
 ) {
     let label = serde_json::to_value(class).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
     result.outcome = outcome.into();
-    result.metrics = ProbeResults::none(&format!("not run: {label}: {message}"));
-    result.checks = score::checks(spec, &result.metrics);
-    result.score = Score::of(&result.checks);
+    let graded = evaluate(&material.terms, material.key(), ProbeResults::none(&format!("not run: {label}: {message}")));
+    (result.metrics, result.checks, result.score) = (graded.metrics, graded.checks, graded.score);
     result.failure = Some(FailureInfo { class, message, log_excerpt });
 }
 
@@ -301,26 +303,34 @@ fn finish_failed(
 /// this machine's loopback, without Docker.
 pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
-    report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
-    let exercise = Exercise::load(&req.exercise)?;
-    let spec = &exercise.spec;
-    let target = Target::for_url(&req.url, spec.probes.max_response_bytes, Duration::from_millis(spec.contract.request_timeout_ms))
+    if let Some(out) = &req.out {
+        report::check_out_dir(out).map_err(GraderError::Usage)?;
+    }
+    progress.phase(match &req.source {
+        Source::Exercise { .. } => "generating the variant",
+        Source::Kit(_) => "reading the kit",
+    });
+    let material = Material::load(&req.source)?;
+    let terms = &material.terms;
+    let target = Target::for_url(&req.url, terms.probes.max_response_bytes, Duration::from_millis(terms.contract.request_timeout_ms))
         .map_err(GraderError::Usage)?;
-    progress.phase("generating the variant");
-    let (_tmp, _variant, sealed) = session::variant_for(&exercise, req.seed.clone())?;
     let variant_ms = started.elapsed().as_millis();
+    if let Some(wait) = req.wait {
+        progress.phase(format!("waiting up to {}s for {}/health to answer 200", wait.as_secs(), crate::sanitize::terminal_line(&req.url)));
+        wait_healthy(&target, wait).await?;
+    }
     let report_bytes = req.output.as_ref().map(|dir| {
         crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string())
     });
     let probes_started = Instant::now();
     let mut turns = Turns::start(None).await;
-    let (metrics, crash) = probe_all(&AtUrl { target }, spec, &sealed, report_bytes, progress, &mut turns).await;
-    let graded = evaluate(spec, &sealed.key, metrics);
+    let (metrics, crash) = probe_all(&AtUrl { target }, terms, &material, report_bytes, progress, &mut turns).await;
+    let graded = evaluate(terms, material.key(), metrics);
     let result = GradeResult {
         schema_version: report::RESULT_VERSION,
         grader_version: env!("CARGO_PKG_VERSION").into(),
-        exercise: exercise_info(&sealed),
-        seed: req.seed,
+        exercise: material.exercise.clone(),
+        seed: material.seed.clone(),
         mode: "url".into(),
         candidate: None,
         submission: Some(req.url.clone()),
@@ -341,7 +351,27 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         checks: graded.checks,
         metrics: graded.metrics,
     };
-    report::write(&req.out, &result, &Logs { build: None, container: None })
-        .map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+    if let Some(out) = &req.out {
+        report::write(out, &result, &Logs { build: None, container: None })
+            .map_err(|source| GraderError::Io { path: out.clone(), source })?;
+    }
     Ok(result)
+}
+
+/// Polls `/health` once a second until it answers 200 or `wait` passes.
+async fn wait_healthy(target: &Target, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    let mut last;
+    loop {
+        match target.get("/health").await {
+            Ok(a) if a.status == 200 => return Ok(()),
+            Ok(a) => last = format!("answered {}", a.status),
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(GraderError::NotReady(format!(
+                "{} did not answer /health with 200 within {}s (last: {last})", target.url(""), wait.as_secs())));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -14,6 +14,8 @@ pub mod exit;
 pub mod findings;
 pub mod grade;
 pub mod host;
+pub mod kit;
+pub mod material;
 pub mod probe;
 pub mod progress;
 pub mod quiet;

@@ -49,7 +49,7 @@ fn run(cli: &Cli) -> Result<()> {
             let out = req.out.clone();
             let progress = progress(cli);
             let result = runtime()?.block_on(grader::grade::grade(req, &progress))?;
-            emit(cli, &result, &out);
+            emit(cli, &result, Some(&out));
             gate(&result, args.fail_under)?;
         }
         Command::Batch(args) => {
@@ -79,12 +79,18 @@ fn run(cli: &Cli) -> Result<()> {
                 )));
             }
         }
+        Command::Kit(args) => {
+            let req = args.request();
+            let progress = progress(cli);
+            let manifest = runtime()?.block_on(grader::kit::write(&req, &progress))?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&manifest).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!("{}", manifest.human(&req.out));
+            }
+        }
         Command::SelfCheck(args) => {
-            let req = grader::selfcheck::SelfCheckRequest {
-                submission: args.submission.clone(),
-                exercise: args.exercise.clone(),
-                overrides: args.overrides.clone(),
-            };
+            let req = args.request()?;
             let progress = progress(cli);
             let report = runtime()?.block_on(grader::selfcheck::run(req, &progress))?;
             if cli.json {
@@ -114,9 +120,26 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Probe(args) => {
             let req = args.request()?;
             let out = req.out.clone();
+            let kit = args.source.kit.clone();
             let progress = progress(cli);
             let result = runtime()?.block_on(grader::grade::probe(req, &progress))?;
-            emit(cli, &result, &out);
+            match &kit {
+                // A candidate probing their own service: the self-check's view.
+                Some(dir) => {
+                    let terms = grader::kit::Kit::load(dir)?.manifest.terms;
+                    let hints = grader::selfcheck::Hints { submission: "YOUR_DIR".into(), source: format!("--kit {}", dir.display()) };
+                    let view = grader::selfcheck::redact(&result, &terms, &hints);
+                    if cli.json {
+                        println!("{}", serde_json::to_string_pretty(&view).expect("plain data"));
+                    } else if !cli.quiet {
+                        println!("{}", grader::sanitize::terminal(&view.human()));
+                        if let Some(out) = &out {
+                            eprintln!("results: {}", grader::sanitize::terminal_line(&out.display().to_string()));
+                        }
+                    }
+                }
+                None => emit(cli, &result, out.as_deref()),
+            }
             gate(&result, args.fail_under)?;
         }
         Command::Run(args) => {
@@ -152,7 +175,7 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 /// Prints a grade: result.json on stdout with --json, a summary on stderr otherwise.
-fn emit(cli: &Cli, r: &grader::report::GradeResult, out: &std::path::Path) {
+fn emit(cli: &Cli, r: &grader::report::GradeResult, out: Option<&std::path::Path>) {
     if cli.json {
         println!("{}", serde_json::to_string_pretty(r).expect("plain data"));
     } else if !cli.quiet {

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use datasets::{Exercise, SeedSource};
 
 use crate::error::{GraderError, Result};
+use crate::material::{Material, Source};
 use crate::progress::Progress;
 use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::Limits;
@@ -15,18 +15,19 @@ pub use crate::schema::RunSummary;
 
 pub struct RunRequest {
     pub submission: PathBuf,
-    pub exercise: PathBuf,
-    pub seed: SeedSource,
+    pub source: Source,
     pub overrides: Overrides,
     pub serve: bool,
 }
 
 pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
-    let exercise = Exercise::load(&req.exercise)?;
-    let limits = req.overrides.apply(Limits::from_contract(&exercise.spec.contract)).map_err(GraderError::Usage)?;
-    progress.phase("generating the variant");
-    let (tmp, variant, _sealed) = session::variant_for(&exercise, req.seed)?;
-    let opened = session::open(&req.submission, variant, Some(tmp), limits, &req.overrides, progress).await?;
+    progress.phase(match &req.source {
+        Source::Exercise { .. } => "generating the variant",
+        Source::Kit(_) => "reading the kit",
+    });
+    let mut material = Material::load(&req.source)?;
+    let limits = req.overrides.apply(Limits::from_contract(&material.terms.contract)).map_err(GraderError::Usage)?;
+    let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await?;
     let s = match opened {
         Ok(s) => s,
         Err(f) => {

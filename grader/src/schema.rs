@@ -11,7 +11,8 @@
 //! | `batch.json` | [`Manifest`] | [`MANIFEST_VERSION`] |
 //! | `grader batch --json` | [`BatchSummary`] | [`BATCH_SUMMARY_VERSION`] |
 //! | `grader validate --json` | [`Validation`] | [`VALIDATION_VERSION`] |
-//! | `grader self-check --json` | [`SelfCheck`] | [`SELF_CHECK_VERSION`] |
+//! | `grader self-check --json`, `grader probe --kit` | [`SelfCheck`] | [`SELF_CHECK_VERSION`] |
+//! | a candidate's kit: `kit.json` | [`KitManifest`] | [`KIT_VERSION`] |
 //! | `grader run --json` | [`RunSummary`] | [`RUN_SUMMARY_VERSION`] |
 //! | `grader variant --json` | [`VariantSummary`] | [`VARIANT_SUMMARY_VERSION`] |
 //!
@@ -271,10 +272,14 @@ pub struct RunSummary {
 
 // ---- `grader self-check --json` (the candidate's view)
 
-pub const SELF_CHECK_VERSION: u32 = 1;
+pub const SELF_CHECK_VERSION: u32 = 2;
 
-/// What a candidate sees (also `--json`): visible checks in full, hidden
-/// ones only as a count.
+/// What a candidate sees (also `--json`): visible checks in full with their
+/// points, hidden ones only as a count. Version 2: points of the visible
+/// checks (`visible_points`, `visible_max_points`), `hidden_max_points`, and
+/// `hidden_passed` is absent when the hidden checks were not evaluated (a
+/// kit carries no answer key: they are graded on the candidate's own
+/// variant only).
 #[derive(Debug, Serialize)]
 pub struct SelfCheck {
     pub schema_version: u32,
@@ -283,9 +288,72 @@ pub struct SelfCheck {
     pub outcome: String,
     pub failure: Option<FailureInfo>,
     pub checks: Vec<Check>,
-    pub hidden_passed: usize,
+    pub visible_points: f64,
+    pub visible_max_points: f64,
+    /// How many hidden checks passed; `None` when they were not evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_passed: Option<usize>,
     pub hidden_total: usize,
+    pub hidden_max_points: f64,
     pub next_steps: Vec<String>,
+}
+
+// ---- a candidate's kit
+
+pub const KIT_VERSION: u32 = 1;
+
+/// `kit.json`: what the grader needs from a candidate's kit, and what the
+/// candidate may read: the grading terms of `exercise.toml`, never its
+/// features' generating model or its `[defects]` pools.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KitManifest {
+    pub schema_version: u32,
+    pub grader_version: String,
+    pub exercise: KitExercise,
+    pub practice_seed: u64,
+    /// Container contract, probes' settings, SLOs and rubric weights.
+    #[serde(flatten)]
+    pub terms: datasets::Terms,
+    pub practice: KitPractice,
+    /// Every file of the kit but kit.json, by path relative to the kit:
+    /// its SHA-256. The grader refuses a kit whose files differ.
+    pub files: std::collections::BTreeMap<String, String>,
+    /// With `grader kit --with-base-image`: the base image's archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<KitBaseImage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KitExercise {
+    pub id: String,
+    pub title: String,
+    pub version: u32,
+    /// SHA-256 of the exercise.toml the kit was made from.
+    pub spec_sha256: String,
+}
+
+/// What the practice correctness check compares against, beside the
+/// holdout's rows and labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KitPractice {
+    /// The labelled holdout as served, relative to the kit.
+    pub holdout: String,
+    pub holdout_rows: usize,
+    /// The generating model's quality on that holdout (the ceiling the
+    /// served AUC is measured against): four numbers, not its
+    /// probabilities, which would give the model away.
+    pub bayes: Quality,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KitBaseImage {
+    /// The image's name, as `FROM` names it.
+    pub image: String,
+    /// The image's id (`sha256:…` of its configuration): what
+    /// `docker image inspect` shows after `docker load`.
+    pub id: String,
+    /// The `docker save` archive, relative to the kit.
+    pub archive: String,
 }
 
 // ---- `grader variant --json`

@@ -1,7 +1,7 @@
 //! Checks: every probe result becomes one or more checks with an id, points,
 //! a status and evidence; weights come from exercise.toml's `[rubric]`.
 
-use datasets::spec::{ExerciseSpec, Rubric};
+use datasets::spec::{Rubric, Terms};
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Findings;
@@ -141,7 +141,7 @@ impl Group<'_> {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -183,9 +183,12 @@ pub const CALIBRATION_FULL_SKILL: f64 = 0.6;
 pub const LEAK_SIGNAL_ZERO: f64 = 0.2;
 pub const LEAK_SIGNAL_FULL: f64 = 0.5;
 
-pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
-    let Rubric { contract, correctness, leak_reliance, latency, robustness, drift_monitoring, findings } = spec.rubric;
-    let slo = &spec.slo;
+/// Why a hidden check did not run on a practice kit.
+pub const NOT_IN_PRACTICE: &str = "hidden: graded only on the variant you are graded on, never on the practice kit";
+
+pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
+    let Rubric { contract, correctness, leak_reliance, latency, robustness, drift_monitoring, findings } = terms.rubric;
+    let slo = &terms.slo;
     let mut out = Vec::new();
     use Visibility::*;
 
@@ -229,10 +232,15 @@ pub fn checks(spec: &ExerciseSpec, r: &ProbeResults) -> Vec<Check> {
                     m.serving.log_loss, ll_skill, m.base.log_loss, m.bayes.log_loss, m.serving.brier, m.bayes.brier), Visible);
             let auc_skill = skill(m.serving.auc, 0.5, m.bayes.auc);
             let signal = ramp(auc_skill, LEAK_SIGNAL_FULL, LEAK_SIGNAL_ZERO);
-            l.add("gap", "quality does not depend on information missing in production", 1.0, ramp(m.auc_gap, 0.02, 0.10) * signal,
-                format!("offline AUC {:.3}, as served {:.3} (gap {:+.3}); log-loss offline {:.3}, as served {:.3}; served AUC skill {:.2}{}",
-                    m.offline.auc, m.serving.auc, m.auc_gap, m.offline.log_loss, m.serving.log_loss, auc_skill,
-                    if signal < 1.0 { format!(" (credit × {signal:.2}: no reliance can be credited without signal)") } else { String::new() }), Hidden);
+            match (m.offline, m.auc_gap) {
+                (Some(offline), Some(auc_gap)) => l.add("gap", "quality does not depend on information missing in production", 1.0,
+                    ramp(auc_gap, 0.02, 0.10) * signal,
+                    format!("offline AUC {:.3}, as served {:.3} (gap {:+.3}); log-loss offline {:.3}, as served {:.3}; served AUC skill {:.2}{}",
+                        offline.auc, m.serving.auc, auc_gap, offline.log_loss, m.serving.log_loss, auc_skill,
+                        if signal < 1.0 { format!(" (credit × {signal:.2}: no reliance can be credited without signal)") } else { String::new() }), Hidden),
+                _ => l.not_run(&[("gap", "quality does not depend on information missing in production", 1.0)],
+                    &Outcome::<()>::NotRun(NOT_IN_PRACTICE.into()), Hidden),
+            }
         }
         o => {
             g.not_run(&[("discrimination", "AUC on unseen customers, as served, against the best achievable", 0.6),
@@ -349,9 +357,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::probe::correctness::{CorrectnessMetrics, Quality};
 
-    fn spec() -> ExerciseSpec {
+    fn spec() -> Terms {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-        datasets::Exercise::load(&dir).expect("the churn exercise loads").spec
+        datasets::Exercise::load(&dir).expect("the churn exercise loads").spec.terms()
     }
 
     pub(crate) fn q(auc: f64, log_loss: f64) -> Quality {
@@ -366,12 +374,12 @@ pub(crate) mod tests {
         r.correctness = Outcome::Ran(CorrectnessMetrics {
             rows: 4000,
             serving,
-            offline,
+            offline: Some(offline),
             bayes,
             base: q(0.5, 0.56),
             auc_fraction: serving.auc / bayes.auc,
-            auc_gap: offline.auc - serving.auc,
-            log_loss_gap: serving.log_loss - offline.log_loss,
+            auc_gap: Some(offline.auc - serving.auc),
+            log_loss_gap: Some(serving.log_loss - offline.log_loss),
         });
         r
     }

@@ -99,8 +99,9 @@ pub struct Session {
     pub image: BuiltImage,
     pub service: Service,
     pub ready_after: Duration,
-    /// The variant: `public/` is what the container sees; `sealed/` never is.
-    pub variant: PathBuf,
+    /// What the container sees at `/data` (a variant's `public/`, or a
+    /// kit's `data/`); a variant's `sealed/` never is.
+    pub data: PathBuf,
     _variant_dir: Option<TempDir>,
 }
 
@@ -126,12 +127,12 @@ pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, Pa
     Ok((tmp, dir, sealed))
 }
 
-/// Builds and starts `submission` against the variant in `variant`, and
+/// Builds and starts `submission` with `data` at `/data`, and
 /// waits until it is healthy. The returned guard (in [`Session`] or
 /// dropped with [`Failed`]) removes every object of the run.
 pub async fn open(
     submission: &Path,
-    variant: PathBuf,
+    data: PathBuf,
     variant_dir: Option<TempDir>,
     limits: Limits,
     overrides: &Overrides,
@@ -169,7 +170,7 @@ pub async fn open(
         limits.startup_timeout.as_secs()
     ));
     let access = if overrides.publish_loopback { Access::LoopbackPort } else { Access::Socket };
-    let config = RunConfig { image: &image.tag, data_dir: &variant.join(datasets::layout::PUBLIC), limits: &limits, run: &run, access };
+    let config = RunConfig { image: &image.tag, data_dir: &data, limits: &limits, run: &run, access };
     let service = match start(&docker, &config).await {
         Ok(s) => s,
         Err(e) if e.class() == crate::sandbox::FailureClass::Infrastructure => return Err(e.into()),
@@ -181,7 +182,7 @@ pub async fn open(
     match service.wait_ready(&docker).await {
         Ok(ready_after) => {
             progress.phase(format!("healthy after {:.1}s", ready_after.as_secs_f64()));
-            Ok(Ok(Session { docker, guard, run, limits, image, service, ready_after, variant, _variant_dir: variant_dir }))
+            Ok(Ok(Session { docker, guard, run, limits, image, service, ready_after, data, _variant_dir: variant_dir }))
         }
         Err(e) if e.class() == crate::sandbox::FailureClass::Infrastructure => Err(e.into()),
         Err(error) => {

@@ -65,7 +65,7 @@ fn a_failed_build_still_writes_every_output() {
     let t = TempDir::new().unwrap();
     let sub = t.path().join("broken");
     std::fs::create_dir(&sub).unwrap();
-    std::fs::write(sub.join("Dockerfile"), "FROM grader-py-ml:bookworm-1\nRUN echo compiling the model && exit 7\n").unwrap();
+    std::fs::write(sub.join("Dockerfile"), "FROM grader-py-ml:bookworm-2\nRUN echo compiling the model && exit 7\n").unwrap();
     let (o, r, out) = grade(&sub, 1, t.path());
     assert!(o.status.success(), "a failing submission is graded, not an error: {}", stderr(&o));
     let r = r.unwrap();

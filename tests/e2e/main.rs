@@ -6,6 +6,7 @@ mod batch;
 mod build_policy;
 mod grade;
 mod hostile;
+mod kit;
 mod neighbours;
 mod runtime;
 mod sandbox;

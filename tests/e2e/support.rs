@@ -237,6 +237,8 @@ pub fn latency_exercise(dir: &Path) -> PathBuf {
     let d = dir.join("quick-churn");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("exercise.toml"), quick).unwrap();
+    // The candidate's prompt: `grader kit` sends it.
+    std::fs::copy(churn().join("README.md"), d.join("README.md")).unwrap();
     d
 }
 

@@ -381,8 +381,7 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         }
         let request = GradeRequest {
             submission: submission.clone(),
-            exercise: req.exercise.clone(),
-            seed: seed.clone(),
+            source: crate::material::Source::Exercise { path: req.exercise.clone(), seed: seed.clone() },
             out: staging.clone(),
             overrides,
             candidate: Some(name.to_string()),

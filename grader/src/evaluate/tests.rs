@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use datasets::spec::ExerciseSpec;
+use datasets::spec::Terms;
 use datasets::{AnswerKey, Exercise, SeedSource};
 
 use super::{evaluate, Evaluation};
@@ -18,13 +18,13 @@ use crate::report::{ExerciseInfo, GradeResult, Timings, RESULT_VERSION};
 use crate::score::tests::q;
 use crate::score::{Outcome, ProbeResults, Status};
 
-fn exercise() -> &'static (ExerciseSpec, AnswerKey) {
-    static EX: OnceLock<(ExerciseSpec, AnswerKey)> = OnceLock::new();
+fn exercise() -> &'static (Terms, AnswerKey) {
+    static EX: OnceLock<(Terms, AnswerKey)> = OnceLock::new();
     EX.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
         let ex = Exercise::load(&dir).expect("the churn exercise loads");
         let v = datasets::generate(&ex, SeedSource::given(1)).expect("seed 1 certifies");
-        (ex.spec, v.key)
+        (ex.spec.terms(), v.key)
     })
 }
 
@@ -105,7 +105,7 @@ fn constant() -> Evaluation {
     let base = q(0.5, 0.56);
     r.correctness = correctness(base, base);
     r.drift = drift(Vec::new(), key);
-    evaluate(spec, key, r)
+    evaluate(spec, Some(key), r)
 }
 
 /// Flags every column as leaking and as drifting.
@@ -119,7 +119,7 @@ fn over_flagger() -> Evaluation {
     let mut r = engineering(report);
     r.correctness = correctness(q(0.78, 0.45), q(0.78, 0.45));
     r.drift = drift(key.columns.clone(), key);
-    evaluate(spec, key, r)
+    evaluate(spec, Some(key), r)
 }
 
 /// Trained on the leak: brilliant offline, near chance as served.
@@ -128,7 +128,7 @@ fn leak_reliant() -> Evaluation {
     let mut r = engineering(CandidateReport::default());
     r.correctness = correctness(q(0.536, 4.0), q(0.996, 0.05));
     r.drift = drift(Vec::new(), key);
-    evaluate(spec, key, r)
+    evaluate(spec, Some(key), r)
 }
 
 /// Finds every planted defect with its kind and serves the generating
@@ -144,7 +144,7 @@ fn perfect() -> Evaluation {
     let good = q(0.80, 0.43);
     r.correctness = correctness(good, good);
     r.drift = drift(key.drift.iter().map(|d| d.feature.clone()).collect(), key);
-    evaluate(spec, key, r)
+    evaluate(spec, Some(key), r)
 }
 
 fn group(e: &Evaluation, name: &str) -> f64 {
@@ -233,10 +233,40 @@ fn a_report_cannot_inject_markdown_or_markup() {
         drift: Vec::new(),
         excluded_features: Vec::new(),
     };
-    let r = result(&evaluate(spec, key, engineering(hostile)));
+    let r = result(&evaluate(spec, Some(key), engineering(hostile)));
     let md = crate::report::markdown::render(&r);
     assert!(!md.contains("<script>"), "{md}");
     assert!(!md.lines().any(|l| l.starts_with("# H")), "a candidate's text started a heading: {md}");
     let xml = crate::report::junit::render(&r);
     assert!(!xml.contains("<script>"), "{xml}");
+}
+
+#[test]
+fn a_practice_kit_evaluates_the_visible_checks_alone() {
+    let (terms, key) = exercise();
+    let report = CandidateReport {
+        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.clone(), evidence: "found".into() }).collect(),
+        drift: Vec::new(),
+        excluded_features: Vec::new(),
+    };
+    let mut r = engineering(report);
+    let good = q(0.80, 0.43);
+    r.correctness = correctness(good, good);
+    if let Outcome::Ran(c) = &mut r.correctness {
+        // A kit has no extract view of its holdout.
+        (c.offline, c.auc_gap, c.log_loss_gap) = (None, None, None);
+    }
+    r.drift = Outcome::NotRun(crate::score::NOT_IN_PRACTICE.into());
+    let e = evaluate(terms, None, r);
+    let hidden: Vec<_> = e.checks.iter().filter(|c| c.visibility == crate::score::Visibility::Hidden).collect();
+    assert_eq!(hidden.len(), 4, "{}", table(&e));
+    assert!(hidden.iter().all(|c| c.status == Status::Skipped && c.max_points == 0.0 && c.points == 0.0), "{}", table(&e));
+    assert!(matches!(e.metrics.findings, Outcome::NotRun(_)), "no key, no findings scored");
+    let visible = terms.rubric.contract + terms.rubric.correctness + terms.rubric.latency + terms.rubric.robustness;
+    assert_eq!(e.score.max_points, visible, "{}", table(&e));
+    assert_eq!(e.score.percent, 100.0, "{}", table(&e));
+    let (n, points) = super::hidden_weight(terms);
+    assert_eq!((n, points), (4, terms.rubric.leak_reliance + terms.rubric.drift_monitoring + terms.rubric.findings));
+    let md = crate::report::markdown::render(&result(&e));
+    assert!(md.contains("as served") && !md.contains("offline (the extract)"), "{md}");
 }

@@ -44,8 +44,10 @@ pub struct CorrectnessMetrics {
     pub rows: usize,
     /// As served: what production would see.
     pub serving: Quality,
-    /// The same rows as the training extract has them.
-    pub offline: Quality,
+    /// The same rows as the training extract has them; absent when the
+    /// extract's view was not available (a candidate's practice kit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline: Option<Quality>,
     /// The generating model on the same rows: the ceiling.
     pub bayes: Quality,
     /// The best model with no signal: the holdout's base rate for every
@@ -55,33 +57,42 @@ pub struct CorrectnessMetrics {
     /// Serving AUC / Bayes AUC.
     pub auc_fraction: f64,
     /// Offline minus serving: the "0.95 offline, fails in production" gap.
-    pub auc_gap: f64,
-    pub log_loss_gap: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc_gap: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_loss_gap: Option<f64>,
 }
 
-/// Sends both holdout views in batches; any failed batch fails the probe.
-pub async fn probe(
-    target: &Target,
-    serving: &[Row],
-    offline: &[Row],
-    labels: &[bool],
-    truth: &[f64],
-    batch: usize,
-) -> Result<CorrectnessMetrics, String> {
-    let serving_probs = predict_all(target, serving, batch).await.map_err(|e| format!("serving view: {e}"))?;
-    let offline_probs = predict_all(target, offline, batch).await.map_err(|e| format!("offline view: {e}"))?;
-    let s = Quality::of(&serving_probs, labels);
-    let o = Quality::of(&offline_probs, labels);
-    let b = Quality::of(truth, labels);
+/// What the correctness probe compares the service's answers with.
+pub struct Holdout<'a> {
+    /// The rows as served.
+    pub serving: &'a [Row],
+    /// The same rows as the careless extract has them (leak reliance);
+    /// `None` in a practice kit.
+    pub offline: Option<&'a [Row]>,
+    pub labels: &'a [bool],
+    /// The generating model's quality on these rows.
+    pub bayes: Quality,
+}
+
+/// Sends each holdout view in batches; any failed batch fails the probe.
+pub async fn probe(target: &Target, h: &Holdout<'_>, batch: usize) -> Result<CorrectnessMetrics, String> {
+    let serving_probs = predict_all(target, h.serving, batch).await.map_err(|e| format!("serving view: {e}"))?;
+    let offline = match h.offline {
+        Some(rows) => Some(Quality::of(&predict_all(target, rows, batch).await.map_err(|e| format!("offline view: {e}"))?, h.labels)),
+        None => None,
+    };
+    let s = Quality::of(&serving_probs, h.labels);
+    let b = h.bayes;
     Ok(CorrectnessMetrics {
-        rows: labels.len(),
+        rows: h.labels.len(),
         serving: s,
-        offline: o,
+        offline,
         bayes: b,
-        base: Quality::base_rate(labels),
+        base: Quality::base_rate(h.labels),
         auc_fraction: s.auc / b.auc,
-        auc_gap: o.auc - s.auc,
-        log_loss_gap: s.log_loss - o.log_loss,
+        auc_gap: offline.map(|o| o.auc - s.auc),
+        log_loss_gap: offline.map(|o| s.log_loss - o.log_loss),
     })
 }
 

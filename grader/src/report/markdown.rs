@@ -67,10 +67,14 @@ pub fn render(r: &GradeResult) -> String {
     }
     if let Some(c) = r.metrics.correctness.ran() {
         m += "\n## Offline vs as served\n\n| | AUC | log-loss | Brier | accuracy |\n|---|---|---|---|---|\n";
-        for (name, q) in [("offline (the extract)", &c.offline), ("as served", &c.serving), ("generating model", &c.bayes)] {
-            m += &format!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} |\n", q.auc, q.log_loss, q.brier, q.accuracy);
+        for (name, q) in [("offline (the extract)", c.offline.as_ref()), ("as served", Some(&c.serving)), ("generating model", Some(&c.bayes))] {
+            if let Some(q) = q {
+                m += &format!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} |\n", q.auc, q.log_loss, q.brier, q.accuracy);
+            }
         }
-        m += &format!("\nGap: AUC {:+.3}, log-loss {:+.3}.\n", c.auc_gap, c.log_loss_gap);
+        if let (Some(auc), Some(ll)) = (c.auc_gap, c.log_loss_gap) {
+            m += &format!("\nGap: AUC {auc:+.3}, log-loss {ll:+.3}.\n");
+        }
     }
     if let Some(l) = r.metrics.latency.ran() {
         m += &format!(

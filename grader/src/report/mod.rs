@@ -80,7 +80,7 @@ pub fn check_out_dir(out: &Path) -> Result<(), String> {
 }
 
 /// A few lines for a terminal: score per group, failure, where the files are.
-pub fn summary(r: &GradeResult, out: &Path) -> String {
+pub fn summary(r: &GradeResult, out: Option<&Path>) -> String {
     let mut groups: Vec<(String, f64, f64)> = Vec::new();
     for c in &r.checks {
         match groups.iter_mut().find(|g| g.0 == c.group) {
@@ -98,6 +98,9 @@ pub fn summary(r: &GradeResult, out: &Path) -> String {
     if let Some(f) = &r.failure {
         s += &format!("  failure: {:?}: {}\n", f.class, crate::sanitize::terminal(&f.message));
     }
-    s += &format!("results: {}", out.display());
+    match out {
+        Some(out) => s += &format!("results: {}", out.display()),
+        None => s += "results: not written (give --out DIR to keep them)",
+    }
     s
 }

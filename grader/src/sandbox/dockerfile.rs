@@ -322,13 +322,13 @@ mod tests {
     use super::*;
 
     fn policy_check(text: &str) -> Vec<Violation> {
-        let base = vec!["grader-py-ml:bookworm-1".to_string()];
+        let base = vec!["grader-py-ml:bookworm-2".to_string()];
         check(&parse(text), &Policy { base_images: &base })
     }
 
     #[test]
     fn continuation_comments_and_lower_case() {
-        let df = parse("from grader-py-ml:bookworm-1\nrun echo a \\\n  # a comment inside\n  && echo b\n\nCOPY . /app\n");
+        let df = parse("from grader-py-ml:bookworm-2\nrun echo a \\\n  # a comment inside\n  && echo b\n\nCOPY . /app\n");
         let k: Vec<_> = df.instructions.iter().map(|i| (i.keyword.as_str(), i.line, i.end_line)).collect();
         assert_eq!(k, vec![("FROM", 1, 1), ("RUN", 2, 4), ("COPY", 6, 6)]);
         assert_eq!(df.instructions[1].rest, "echo a    && echo b");
@@ -347,9 +347,9 @@ mod tests {
     fn directives_only_at_the_top() {
         let df = parse("FROM x\n# syntax=docker/dockerfile:1\n");
         assert!(df.directives.is_empty());
-        let df = parse("# syntax=docker/dockerfile:1\nFROM grader-py-ml:bookworm-1\n");
+        let df = parse("# syntax=docker/dockerfile:1\nFROM grader-py-ml:bookworm-2\n");
         assert_eq!(df.directives.len(), 1);
-        let v = check(&df, &Policy { base_images: &["grader-py-ml:bookworm-1".into()] });
+        let v = check(&df, &Policy { base_images: &["grader-py-ml:bookworm-2".into()] });
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].reason.contains("syntax"));
     }
@@ -361,7 +361,7 @@ mod tests {
         let k: Vec<_> = df.instructions.iter().map(|i| i.keyword.as_str()).collect();
         assert_eq!(k, vec!["FROM", "RUN", "CMD"]);
         assert_eq!(df.instructions[1].heredocs, vec!["EOF"]);
-        let v = policy_check("FROM grader-py-ml:bookworm-1\nRUN <<-\"END\"\n\techo hi\n\tEND\n");
+        let v = policy_check("FROM grader-py-ml:bookworm-2\nRUN <<-\"END\"\n\techo hi\n\tEND\n");
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].line, 2);
         assert!(v[0].reason.contains("heredoc"));
@@ -370,8 +370,8 @@ mod tests {
     #[test]
     fn the_reference_style_dockerfile_passes() {
         let v = policy_check(
-            "FROM grader-py-ml:bookworm-1 AS build\nWORKDIR /app\nCOPY --chown=10001 app/ /app/\nRUN python3 -m compileall .\n\
-             FROM grader-py-ml:bookworm-1\nCOPY --from=build /app /app\nCOPY --from=0 /app /app2\nENV PYTHONUNBUFFERED=1\nUSER 10001\n\
+            "FROM grader-py-ml:bookworm-2 AS build\nWORKDIR /app\nCOPY --chown=10001 app/ /app/\nRUN python3 -m compileall .\n\
+             FROM grader-py-ml:bookworm-2\nCOPY --from=build /app /app\nCOPY --from=0 /app /app2\nENV PYTHONUNBUFFERED=1\nUSER 10001\n\
              EXPOSE 8080\nHEALTHCHECK CMD true\nRUN --mount=type=cache,target=/root/.cache true\nCMD [\"python3\", \"-m\", \"app.main\"]\n",
         );
         assert!(v.is_empty(), "{v:?}");
@@ -400,7 +400,7 @@ mod tests {
             ("ADD --checksum=sha256:0 a /a", "--checksum"),
         ];
         for (ins, why) in cases {
-            let v = policy_check(&format!("FROM grader-py-ml:bookworm-1\n{ins}\n"));
+            let v = policy_check(&format!("FROM grader-py-ml:bookworm-2\n{ins}\n"));
             assert_eq!(v.len(), 1, "{ins}: {v:?}");
             assert_eq!(v[0].line, 2, "{ins}");
             assert!(v[0].reason.contains(why), "{ins}: {}", v[0].reason);
@@ -409,22 +409,22 @@ mod tests {
 
     #[test]
     fn only_the_base_image_or_an_earlier_stage_may_be_a_parent() {
-        for from in ["FROM localhost:5000/x", "FROM 127.0.0.1:5000/img:1", "FROM python:3.11", "FROM grader-submission:abc", "FROM ${BASE}", "FROM --platform=linux/amd64 grader-py-ml:bookworm-1", "FROM later"] {
-            let v = policy_check(&format!("ARG BASE=x\n{from}\nFROM grader-py-ml:bookworm-1 AS later\n"));
+        for from in ["FROM localhost:5000/x", "FROM 127.0.0.1:5000/img:1", "FROM python:3.11", "FROM grader-submission:abc", "FROM ${BASE}", "FROM --platform=linux/amd64 grader-py-ml:bookworm-2", "FROM later"] {
+            let v = policy_check(&format!("ARG BASE=x\n{from}\nFROM grader-py-ml:bookworm-2 AS later\n"));
             assert_eq!(v.len(), 1, "{from}: {v:?}");
             assert_eq!(v[0].line, 2, "{from}");
         }
-        assert!(policy_check("FROM grader-py-ml:bookworm-1 AS a\nFROM a AS b\nFROM B\n").is_empty(), "stage names are case-insensitive");
+        assert!(policy_check("FROM grader-py-ml:bookworm-2 AS a\nFROM a AS b\nFROM B\n").is_empty(), "stage names are case-insensitive");
         assert!(policy_check("FROM scratch\n").is_empty());
         assert_eq!(policy_check("# nothing\n")[0].reason, "no FROM instruction");
-        assert_eq!(policy_check("RUN true\nFROM grader-py-ml:bookworm-1\n")[0].reason, "RUN before the first FROM");
+        assert_eq!(policy_check("RUN true\nFROM grader-py-ml:bookworm-2\n")[0].reason, "RUN before the first FROM");
     }
 
     #[test]
     fn labels_follow_every_from_even_a_continued_one() {
-        let text = "FROM grader-py-ml:bookworm-1 \\\n  AS a\nRUN true\nFROM a\nCMD x\n";
+        let text = "FROM grader-py-ml:bookworm-2 \\\n  AS a\nRUN true\nFROM a\nCMD x\n";
         let out = with_labels(text, &parse(text), &[("org.grader.run".into(), "r1".into())]);
-        assert_eq!(out, "FROM grader-py-ml:bookworm-1 \\\n  AS a\nLABEL org.grader.run=\"r1\"\nRUN true\nFROM a\nLABEL org.grader.run=\"r1\"\nCMD x\n");
-        assert!(check(&parse(&out), &Policy { base_images: &["grader-py-ml:bookworm-1".into()] }).len() == 2, "the injected labels are reserved for the grader");
+        assert_eq!(out, "FROM grader-py-ml:bookworm-2 \\\n  AS a\nLABEL org.grader.run=\"r1\"\nRUN true\nFROM a\nLABEL org.grader.run=\"r1\"\nCMD x\n");
+        assert!(check(&parse(&out), &Policy { base_images: &["grader-py-ml:bookworm-2".into()] }).len() == 2, "the injected labels are reserved for the grader");
     }
 }

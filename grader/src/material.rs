@@ -1,0 +1,116 @@
+//! What a grading runs against, loaded once: the grading terms, the data
+//! the container gets at `/data`, and what the probes send and compare.
+//!
+//! Two sources: an exercise and a seed (hiring teams, authors: a variant
+//! generated in memory, with its answer key), or a candidate's kit (the
+//! practice variant's public data and labelled holdout, and no answer key:
+//! the hidden checks are not evaluated).
+
+use std::path::{Path, PathBuf};
+
+use datasets::sealed::{Row, Sealed};
+use datasets::{AnswerKey, Exercise, SeedSource, Terms};
+use tempfile::TempDir;
+
+use crate::error::Result;
+use crate::probe::correctness::{Holdout, Quality};
+use crate::report::ExerciseInfo;
+use crate::session;
+
+/// Where a grading's data comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An exercise directory (or its exercise.toml) and a seed.
+    Exercise { path: PathBuf, seed: SeedSource },
+    /// A candidate's kit directory, written by `grader kit`.
+    Kit(PathBuf),
+}
+
+/// What only a grader with the answer key has: the hidden checks need it.
+pub struct Hidden {
+    pub key: AnswerKey,
+    /// The holdout's rows as the careless extract has them.
+    pub holdout_offline: Vec<Row>,
+    /// Drifted rows for the live monitoring probe.
+    pub traffic: Vec<Row>,
+}
+
+pub struct Material {
+    pub terms: Terms,
+    pub exercise: ExerciseInfo,
+    pub seed: SeedSource,
+    /// Mounted read-only at `/data` (the variant's or the kit's public data).
+    pub data: PathBuf,
+    /// The labelled holdout as served.
+    pub holdout_serving: Vec<Row>,
+    pub labels: Vec<bool>,
+    /// The generating model's quality on the holdout.
+    pub bayes: Quality,
+    /// `None` for a kit.
+    pub hidden: Option<Hidden>,
+    /// Holds a generated variant's files until the grading ends.
+    pub tmp: Option<TempDir>,
+}
+
+impl Material {
+    pub fn load(source: &Source) -> Result<Material> {
+        match source {
+            Source::Exercise { path, seed } => Material::generate(&Exercise::load(path)?, seed.clone()),
+            Source::Kit(dir) => Material::from_kit(dir),
+        }
+    }
+
+    /// The variant for `seed`, written to a temporary directory (its
+    /// `public/` is what the container sees) with the sealed data in memory.
+    pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Material> {
+        let (tmp, dir, sealed) = session::variant_for(exercise, seed.clone())?;
+        let Sealed { key, holdout_serving, holdout_offline, labels, true_probabilities, traffic } = sealed;
+        let e = &key.exercise;
+        Ok(Material {
+            terms: exercise.spec.terms(),
+            exercise: ExerciseInfo { id: e.id.clone(), version: e.version, spec_sha256: e.spec_sha256.clone() },
+            seed,
+            data: dir.join(datasets::layout::PUBLIC),
+            bayes: Quality::of(&true_probabilities, &labels),
+            holdout_serving,
+            labels,
+            hidden: Some(Hidden { key, holdout_offline, traffic }),
+            tmp: Some(tmp),
+        })
+    }
+
+    fn from_kit(dir: &Path) -> Result<Material> {
+        let kit = crate::kit::Kit::load(dir)?;
+        let m = kit.manifest;
+        Ok(Material {
+            terms: m.terms,
+            exercise: ExerciseInfo { id: m.exercise.id, version: m.exercise.version, spec_sha256: m.exercise.spec_sha256 },
+            seed: SeedSource::given(m.practice_seed),
+            data: kit.data,
+            holdout_serving: kit.holdout_serving,
+            labels: kit.labels,
+            bayes: m.practice.bayes,
+            hidden: None,
+            tmp: None,
+        })
+    }
+
+    pub fn key(&self) -> Option<&AnswerKey> {
+        self.hidden.as_ref().map(|h| &h.key)
+    }
+
+    /// What the correctness probe needs.
+    pub fn holdout(&self) -> Holdout<'_> {
+        Holdout {
+            serving: &self.holdout_serving,
+            offline: self.hidden.as_ref().map(|h| h.holdout_offline.as_slice()),
+            labels: &self.labels,
+            bayes: self.bayes,
+        }
+    }
+
+    /// True for a candidate's kit: hidden checks are not evaluated.
+    pub fn is_practice_kit(&self) -> bool {
+        self.hidden.is_none()
+    }
+}
