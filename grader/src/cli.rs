@@ -32,6 +32,9 @@ pub enum Command {
     /// Grade every candidate folder of a directory: parallel, resumable,
     /// with a leaderboard and an HTML summary.
     Batch(BatchArgs),
+    /// Merge the results directories of a sharded batch (`batch --shard`)
+    /// into one: candidates, leaderboard, summaries, batch.json.
+    Merge(MergeArgs),
     /// Write a candidate's kit: the prompt, the practice data and what
     /// `self-check --kit` needs, and nothing that names a planted defect.
     Kit(KitArgs),
@@ -118,8 +121,24 @@ pub struct BatchArgs {
     /// (by default each window runs alone and idle neighbours are paused).
     #[arg(long)]
     pub overlap_latency: bool,
+    /// Grade one shard of the candidates: `K/N` (1-based; CI matrices),
+    /// `slurm` (a job array's SLURM_ARRAY_TASK_* variables) or `k8s/N` (a
+    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX, N completions). A
+    /// candidate's shard is a stable hash of their folder name.
+    #[arg(long, value_name = "K/N|slurm|k8s/N")]
+    pub shard: Option<String>,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' results directories (each written by `grader batch --shard`).
+    #[arg(value_name = "SHARD_DIR", required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Merged results directory; must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 impl BatchArgs {
@@ -127,6 +146,7 @@ impl BatchArgs {
         if self.jobs == 0 {
             return Err(GraderError::Usage("--jobs must be at least 1".into()));
         }
+        self.overrides.check_hosts().map_err(GraderError::Usage)?;
         Ok(crate::batch::BatchRequest {
             submissions: self.submissions.clone(),
             exercise: self.exercise.clone(),
@@ -143,6 +163,10 @@ impl BatchArgs {
             retries: self.retries,
             overrides: self.overrides.clone(),
             overlap_latency: self.overlap_latency,
+            shard: match &self.shard {
+                Some(spec) => Some(crate::batch::shard::Shard::parse(spec, &|k| std::env::var(k).ok()).map_err(GraderError::Usage)?),
+                None => None,
+            },
         })
     }
 }

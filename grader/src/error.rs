@@ -20,6 +20,10 @@ pub enum GraderError {
     #[error("the submission did not become healthy ({0:?})")]
     NotHealthy(FailureClass),
 
+    /// `merge`: shards or candidates missing, or graded twice.
+    #[error("{0}")]
+    Incomplete(String),
+
     /// `probe --wait`: the service never answered `/health` with 200 in time.
     #[error("{0}")]
     NotReady(String),
@@ -61,7 +65,7 @@ impl GraderError {
             GraderError::Io { .. } | GraderError::Unpublished(_) => Exit::Io,
             GraderError::BelowThreshold { .. } | GraderError::BandsViolated(_) => Exit::Failed,
             GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
-            GraderError::NotHealthy(_) | GraderError::NotReady(_) => Exit::Failed,
+            GraderError::NotHealthy(_) | GraderError::NotReady(_) | GraderError::Incomplete(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {
                 FailureClass::Infrastructure => Exit::Infrastructure,
                 FailureClass::BuildRejected => Exit::Usage,

@@ -89,6 +89,25 @@ fn run(cli: &Cli) -> Result<()> {
                 eprintln!("{}", manifest.human(&req.out));
             }
         }
+        Command::Merge(args) => {
+            let m = grader::batch::merge::run(&args.shards, &args.out)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&m).expect("plain data"));
+            } else if !cli.quiet {
+                eprintln!("{}", m.human());
+            }
+            if !m.complete() {
+                return Err(grader::error::GraderError::Incomplete(format!(
+                    "the merge is incomplete: {} shard(s) missing, {} candidate(s) missing, {} graded twice",
+                    m.missing_shards.len(), m.missing.len(), m.duplicated.len()
+                )));
+            }
+            if !m.ungraded.is_empty() {
+                return Err(grader::error::GraderError::Infrastructure(format!(
+                    "{} candidate(s) ungraded in their shard: run those shards again, then merge again", m.ungraded.len()
+                )));
+            }
+        }
         Command::SelfCheck(args) => {
             let req = args.request()?;
             let progress = progress(cli);

@@ -162,6 +162,24 @@ pub struct Manifest {
     pub spec_sha256: String,
     /// `fixed:<seed>` or `secret:<fingerprint>`.
     pub seeds: String,
+    /// `grader batch --shard`: the part of the candidates this directory holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::batch::shard::Shard>,
+    /// The candidates this directory is for (folder names, lossy UTF-8), as
+    /// of the last run: what `grader merge` expects to find graded.
+    #[serde(default)]
+    pub candidates: Vec<String>,
+    /// `grader merge`: the shard directories merged here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+impl Manifest {
+    /// Same exercise, file, seeds and shard: results that may be mixed.
+    pub fn same_batch(&self, other: &Manifest) -> bool {
+        (self.schema_version, &self.exercise, &self.spec_sha256, &self.seeds, self.shard)
+            == (other.schema_version, &other.exercise, &other.spec_sha256, &other.seeds, other.shard)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

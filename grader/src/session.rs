@@ -57,7 +57,17 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Every engine these overrides name (or DOCKER_HOST, or the local
+    /// socket) shares this machine's filesystem.
+    pub fn check_hosts(&self) -> std::result::Result<(), String> {
+        if self.docker_host.is_empty() {
+            return crate::sandbox::docker::shares_filesystem(&crate::sandbox::docker::endpoint(None));
+        }
+        self.docker_host.iter().try_for_each(|h| crate::sandbox::docker::shares_filesystem(h))
+    }
+
     pub fn apply(&self, mut l: Limits) -> std::result::Result<Limits, String> {
+        self.check_hosts()?;
         if let Some(v) = self.memory_mb {
             if v < 64 {
                 return Err(format!("--memory-mb {v} is below 64"));

@@ -10,5 +10,6 @@ mod kit;
 mod neighbours;
 mod runtime;
 mod sandbox;
+mod shards;
 mod support;
 mod variant;

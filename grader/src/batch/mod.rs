@@ -8,6 +8,8 @@
 //! name can collide with a batch output; grading happens in
 //! `.staging/<encoded id>/`, renamed into place only when complete.
 
+pub mod merge;
+pub mod shard;
 pub mod summary;
 
 use std::io::IsTerminal;
@@ -53,6 +55,8 @@ pub struct BatchRequest {
     /// Lets latency windows overlap other gradings (benchmarks only: the
     /// figures then depend on the neighbours).
     pub overlap_latency: bool,
+    /// Grade only this shard's candidates.
+    pub shard: Option<shard::Shard>,
 }
 
 fn state_of(r: &GradeResult) -> State {
@@ -167,7 +171,7 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
     Ok(out)
 }
 
-fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
+fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, names: &[CandidateDir]) -> Result<Manifest> {
     let seeds = match seeds {
         Seeds::Fixed(s) => format!("fixed:{s}"),
         Seeds::Secret(path) => {
@@ -180,12 +184,16 @@ fn manifest(exercise: &Exercise, seeds: &Seeds) -> Result<Manifest> {
         exercise: exercise.spec.exercise.id.clone(),
         spec_sha256: exercise.sha256(),
         seeds,
+        shard,
+        candidates: names.iter().map(|c| c.name.clone()).collect(),
+        merged_from: Vec::new(),
     })
 }
 
 /// Claims `out` for this batch: creates it with its manifest, or checks an
-/// existing one belongs to the same exercise and seeds.
-fn claim(out: &Path, m: &Manifest) -> Result<()> {
+/// existing one belongs to the same exercise, seeds and shard (then records
+/// the candidates of this run).
+pub(crate) fn claim(out: &Path, m: &Manifest) -> Result<()> {
     let path = out.join("batch.json");
     if out.exists() {
         match std::fs::read_to_string(&path) {
@@ -198,13 +206,13 @@ fn claim(out: &Path, m: &Manifest) -> Result<()> {
                         out.display(), old.schema_version, m.schema_version
                     )));
                 }
-                if &old != m {
+                if !old.same_batch(m) {
                     return Err(GraderError::Usage(format!(
-                        "{} belongs to another batch ({} with seeds {}); use a new results directory",
-                        out.display(), old.exercise, old.seeds
+                        "{} belongs to another batch ({} with seeds {}{}); use a new results directory",
+                        out.display(), old.exercise, old.seeds, old.shard.map(|s| format!(", shard {s}")).unwrap_or_default()
                     )));
                 }
-                return Ok(());
+                return write_manifest(out, m);
             }
             Err(_) if std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) => {
                 return Err(GraderError::Usage(format!(
@@ -216,9 +224,16 @@ fn claim(out: &Path, m: &Manifest) -> Result<()> {
         }
     }
     std::fs::create_dir_all(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
+    write_manifest(out, m)
+}
+
+pub(crate) fn write_manifest(out: &Path, m: &Manifest) -> Result<()> {
+    let path = out.join("batch.json");
+    let tmp = out.join(".batch.json.tmp");
     let mut text = serde_json::to_string_pretty(m).expect("plain data");
     text.push('\n');
-    std::fs::write(&path, text).map_err(|source| GraderError::Io { path, source })
+    std::fs::write(&tmp, text).map_err(|source| GraderError::Io { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, &path).map_err(|source| GraderError::Io { path, source })
 }
 
 /// Engines and their free slots; a grading takes the engine with most.
@@ -243,8 +258,15 @@ impl Hosts {
 
 pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     let exercise = Exercise::load(&req.exercise)?;
-    let names = candidates(&req.submissions, quiet)?;
-    claim(&req.out, &manifest(&exercise, &req.seeds)?)?;
+    let mut names = candidates(&req.submissions, quiet)?;
+    if let Some(shard) = req.shard {
+        let all = names.len();
+        names.retain(|c| shard.contains(&c.os_name));
+        if !quiet {
+            eprintln!("shard {shard}: {} of {all} candidates", names.len());
+        }
+    }
+    claim(&req.out, &manifest(&exercise, &req.seeds, req.shard, &names)?)?;
     let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
     let hosts = Arc::new(Hosts {
         hosts: if req.hosts.is_empty() {

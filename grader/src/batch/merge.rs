@@ -1,0 +1,205 @@
+//! `grader merge`: one batch's results from its shards' directories, for
+//! the hiring team: the candidates' folders, the leaderboard, the summaries
+//! and a combined batch.json, exactly as one `grader batch` would write
+//! them. Shards of different exercises, exercise files or seed sources are
+//! refused; missing shards, missing or duplicated candidates and ungraded
+//! ones are reported, and make the exit non-zero.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::shard::Shard;
+use super::{read_result, state_of, Candidate, Manifest, State, CANDIDATES_DIR};
+use crate::error::{GraderError, Result};
+
+pub const MERGE_VERSION: u32 = 1;
+
+/// What `grader merge` found (also `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeSummary {
+    pub schema_version: u32,
+    pub out: PathBuf,
+    pub exercise: String,
+    pub shards: Vec<String>,
+    pub candidates: usize,
+    /// Shard numbers of the batch no directory holds.
+    pub missing_shards: Vec<u32>,
+    /// Candidates a shard was given and holds no result for.
+    pub missing: Vec<String>,
+    /// Candidates with results in more than one shard (the first is kept).
+    pub duplicated: Vec<String>,
+    pub ungraded: Vec<String>,
+}
+
+impl MergeSummary {
+    pub fn complete(&self) -> bool {
+        self.missing_shards.is_empty() && self.missing.is_empty() && self.duplicated.is_empty()
+    }
+
+    pub fn human(&self) -> String {
+        let mut s = format!("merged {} shard(s) of {}: {} candidates into {}\n", self.shards.len(), self.exercise, self.candidates, self.out.display());
+        let list = |v: &[String]| v.iter().map(|n| crate::sanitize::terminal_line(n).into_owned()).collect::<Vec<_>>().join(", ");
+        if !self.missing_shards.is_empty() {
+            s += &format!("  missing shards: {:?}\n", self.missing_shards);
+        }
+        if !self.missing.is_empty() {
+            s += &format!("  given to a shard but not graded there: {}\n", list(&self.missing));
+        }
+        if !self.duplicated.is_empty() {
+            s += &format!("  graded in more than one shard: {}\n", list(&self.duplicated));
+        }
+        if !self.ungraded.is_empty() {
+            s += &format!("  ungraded (run their shard again): {}\n", list(&self.ungraded));
+        }
+        s += &format!("summary: {}", self.out.join("summary.html").display());
+        s
+    }
+}
+
+fn manifest_of(dir: &Path) -> Result<Manifest> {
+    let path = dir.join("batch.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| GraderError::Usage(format!("{}: cannot read ({e}); a shard directory is what `grader batch --out` wrote", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))
+}
+
+pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
+    if shards.is_empty() {
+        return Err(GraderError::Usage("give at least one shard directory".into()));
+    }
+    crate::report::check_out_dir(out).map_err(GraderError::Usage)?;
+    let manifests: Vec<Manifest> = shards.iter().map(|d| manifest_of(d)).collect::<Result<_>>()?;
+    let first = &manifests[0];
+    let count = first.shard.map_or(1, |s| s.count);
+    let mut held = BTreeMap::new();
+    for (dir, m) in shards.iter().zip(&manifests) {
+        let differs = |what: &str, a: &str, b: &str| {
+            GraderError::Usage(format!(
+                "{} is of another batch than {}: {what} {b} vs {a}; merge only shards of one batch",
+                dir.display(),
+                shards[0].display()
+            ))
+        };
+        if m.exercise != first.exercise {
+            return Err(differs("exercise", &first.exercise, &m.exercise));
+        }
+        if m.spec_sha256 != first.spec_sha256 {
+            return Err(differs("exercise.toml SHA-256", &first.spec_sha256, &m.spec_sha256));
+        }
+        if m.seeds != first.seeds {
+            return Err(differs("seed source", &first.seeds, &m.seeds));
+        }
+        let shard = m.shard.unwrap_or(Shard { index: 1, count: 1 });
+        if shard.count != count {
+            return Err(differs("shard count", &count.to_string(), &shard.count.to_string()));
+        }
+        if let Some(other) = held.insert(shard.index, dir) {
+            return Err(GraderError::Usage(format!("{} and {} are both shard {shard}", other.display(), dir.display())));
+        }
+    }
+    let missing_shards: Vec<u32> = (1..=count).filter(|k| !held.contains_key(k)).collect();
+
+    // Every candidate folder of every shard; the first holder wins.
+    let mut found: BTreeMap<String, (PathBuf, Candidate)> = BTreeMap::new();
+    let (mut missing, mut duplicated) = (Vec::new(), Vec::new());
+    for (dir, m) in shards.iter().zip(&manifests) {
+        let root = dir.join(CANDIDATES_DIR);
+        let mut here = Vec::new();
+        if root.is_dir() {
+            let entries = std::fs::read_dir(&root).map_err(|source| GraderError::Io { path: root.clone(), source })?;
+            for e in entries {
+                let e = e.map_err(|source| GraderError::Io { path: root.clone(), source })?;
+                let Some(r) = read_result(&e.path()) else { continue };
+                let name = r.candidate.clone().unwrap_or_else(|| e.file_name().to_string_lossy().into_owned());
+                here.push(name.clone());
+                if found.contains_key(&name) {
+                    duplicated.push(name);
+                    continue;
+                }
+                let state = state_of(&r);
+                let c = Candidate {
+                    name: name.clone(),
+                    state,
+                    reused: true,
+                    attempts: 0,
+                    host: None,
+                    error: (state == State::Ungraded).then(|| r.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()),
+                    score: (state != State::Ungraded).then(|| r.score.clone()),
+                    publish_failed: false,
+                    result: Some(r),
+                };
+                found.insert(name, (e.path(), c));
+            }
+        }
+        missing.extend(m.candidates.iter().filter(|c| !here.contains(c)).cloned());
+    }
+    missing.sort();
+    duplicated.sort();
+    duplicated.dedup();
+
+    // Written beside `out` and renamed into place, like every batch output.
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".merge-partial-")
+        .tempdir_in(&parent)
+        .map_err(|source| GraderError::Io { path: parent.clone(), source })?;
+    let root = staging.path();
+    for (from, _) in found.values() {
+        let to = root.join(CANDIDATES_DIR).join(from.file_name().expect("a folder"));
+        copy_dir(from, &to)?;
+    }
+    let candidates: Vec<Candidate> = found.into_values().map(|(_, c)| c).collect();
+    let manifest = Manifest {
+        shard: None,
+        candidates: candidates.iter().map(|c| c.name.clone()).collect(),
+        merged_from: shards.iter().map(|d| d.display().to_string()).collect(),
+        ..first.clone()
+    };
+    super::write_manifest(root, &manifest)?;
+    super::summary::write(root, &first.exercise, &candidates)?;
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
+    }
+    let kept = staging.keep();
+    std::fs::rename(&kept, out).map_err(|source| {
+        let _ = std::fs::remove_dir_all(&kept);
+        GraderError::Io { path: out.into(), source }
+    })?;
+    Ok(MergeSummary {
+        schema_version: MERGE_VERSION,
+        out: out.to_path_buf(),
+        exercise: first.exercise.clone(),
+        shards: shards.iter().map(|d| d.display().to_string()).collect(),
+        candidates: candidates.len(),
+        missing_shards,
+        missing,
+        duplicated,
+        ungraded: candidates.iter().filter(|c| c.state == State::Ungraded).map(|c| c.name.clone()).collect(),
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| GraderError::Io { path: p, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for e in std::fs::read_dir(from).map_err(io(from))? {
+        let e = e.map_err(io(from))?;
+        let ty = e.file_type().map_err(io(&e.path()))?;
+        let target = to.join(e.file_name());
+        if ty.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else if ty.is_file() {
+            std::fs::copy(e.path(), &target).map_err(io(&target))?;
+        }
+        // Links are never followed: the grader writes none.
+    }
+    Ok(())
+}
