@@ -84,6 +84,7 @@ impl GradeArgs {
             overrides: self.overrides.clone(),
             candidate: None,
             gate: None,
+            blind: false,
         })
     }
 }
@@ -127,6 +128,18 @@ pub struct BatchArgs {
     /// candidate's shard is a stable hash of their folder name.
     #[arg(long, value_name = "K/N|slurm|k8s/N")]
     pub shard: Option<String>,
+    /// Blind review: name candidates by stable pseudonyms in every
+    /// reviewer-facing output; identities.json alone maps them back.
+    #[arg(long)]
+    pub blind: bool,
+    /// Starter code every candidate received: its fingerprints are not
+    /// counted when looking for submissions that look alike.
+    #[arg(long, value_name = "DIR")]
+    pub starter: Option<PathBuf>,
+    /// Pairs of submissions at least this similar (0-1) are listed in
+    /// similarity.csv and summary.html for review (never a score change).
+    #[arg(long, value_name = "SHARE", default_value_t = crate::batch::similarity::THRESHOLD)]
+    pub similarity_threshold: f64,
     #[command(flatten)]
     pub overrides: crate::session::Overrides,
 }
@@ -147,6 +160,14 @@ impl BatchArgs {
             return Err(GraderError::Usage("--jobs must be at least 1".into()));
         }
         self.overrides.check_hosts().map_err(GraderError::Usage)?;
+        if !(0.0..=1.0).contains(&self.similarity_threshold) {
+            return Err(GraderError::Usage(format!("--similarity-threshold {} is outside [0, 1]", self.similarity_threshold)));
+        }
+        if let Some(s) = &self.starter {
+            if !s.is_dir() {
+                return Err(GraderError::Usage(format!("--starter {}: not a directory", s.display())));
+            }
+        }
         Ok(crate::batch::BatchRequest {
             submissions: self.submissions.clone(),
             exercise: self.exercise.clone(),
@@ -167,6 +188,9 @@ impl BatchArgs {
                 Some(spec) => Some(crate::batch::shard::Shard::parse(spec, &|k| std::env::var(k).ok()).map_err(GraderError::Usage)?),
                 None => None,
             },
+            blind: self.blind,
+            starter: self.starter.clone(),
+            similarity_threshold: self.similarity_threshold,
         })
     }
 }

@@ -32,6 +32,9 @@ pub struct GradeRequest {
     pub candidate: Option<String>,
     /// Shared with the other gradings of a batch: latency windows alone.
     pub gate: Option<std::sync::Arc<crate::quiet::QuietGate>>,
+    /// Blind review: the submission's path (which names the candidate) is
+    /// kept out of every output.
+    pub blind: bool,
 }
 
 pub struct ProbeRequest {
@@ -194,7 +197,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         seed: material.seed.clone(),
         mode: "docker".into(),
         candidate: req.candidate.clone(),
-        submission: Some(req.submission.display().to_string()),
+        submission: (!req.blind).then(|| req.submission.display().to_string()),
         image: None,
         limits: Some(limits_info(&limits)),
         timings: Timings { variant_ms, ..Default::default() },
@@ -204,7 +207,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         checks: Vec::new(),
         metrics: ProbeResults::none("not reached"),
     };
-    let mut logs = Logs { build: None, container: None };
+    let mut logs = Logs { build: None, container: None, notes: read_notes(&req.submission) };
 
     let build_started = Instant::now();
     let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await;
@@ -213,7 +216,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Err(GraderError::Sandbox(e));
         }
         Err(e) => return Err(e),
@@ -228,7 +231,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
             return Ok(result);
         }
         Ok(Ok(s)) => s,
@@ -275,7 +278,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     }
     (result.timings.shared, result.timings.exclusive) = turns.finish();
     result.timings.total_ms = started.elapsed().as_millis();
-    report::write(&req.out, &result, &logs).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+    report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
     if result.outcome == "infrastructure_error" {
         return Err(GraderError::Infrastructure(result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()));
     }
@@ -352,10 +355,44 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         metrics: graded.metrics,
     };
     if let Some(out) = &req.out {
-        report::write(out, &result, &Logs { build: None, container: None })
+        report::write(out, &result, &Logs { build: None, container: None, notes: None })
             .map_err(|source| GraderError::Io { path: out.clone(), source })?;
     }
     Ok(result)
+}
+
+/// In a blind batch, what is written never holds the submission's path
+/// (the grader's own messages name it; a candidate's folder is their id).
+fn scrubbed(r: &GradeResult, req: &GradeRequest) -> GradeResult {
+    let mut r = r.clone();
+    if req.blind {
+        let path = req.submission.display().to_string();
+        let clean = |s: &mut String| *s = s.replace(&path, "<submission>");
+        if let Some(f) = &mut r.failure {
+            clean(&mut f.message);
+            clean(&mut f.log_excerpt);
+        }
+        r.checks.iter_mut().for_each(|c| clean(&mut c.evidence));
+        // The seed's derivation names the candidate it was derived for:
+        // the pseudonym stands in (identities.json maps it back).
+        if let (Some(d), Some(shown)) = (r.seed.derivation.as_mut(), req.candidate.as_ref()) {
+            d.candidate = shown.clone();
+        }
+    }
+    r
+}
+
+fn scrubbed_logs(l: &Logs, req: &GradeRequest) -> Logs {
+    let path = req.submission.display().to_string();
+    let clean = |s: &Option<String>| s.as_ref().map(|s| if req.blind { s.replace(&path, "<submission>") } else { s.clone() });
+    Logs { build: clean(&l.build), container: clean(&l.container), notes: l.notes.clone() }
+}
+
+/// The candidate's NOTES.md for the reviewer's page: read without following
+/// a link out of the submission, capped, lossy UTF-8.
+fn read_notes(submission: &std::path::Path) -> Option<String> {
+    let bytes = crate::sandbox::run::read_no_follow(&submission.join("NOTES.md"), report::html::MAX_TEXT as u64 + 1).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Polls `/health` once a second until it answers 200 or `wait` passes.

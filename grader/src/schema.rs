@@ -172,13 +172,16 @@ pub struct Manifest {
     /// `grader merge`: the shard directories merged here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// `grader batch --blind`: candidates are named by pseudonyms here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blind: bool,
 }
 
 impl Manifest {
     /// Same exercise, file, seeds and shard: results that may be mixed.
     pub fn same_batch(&self, other: &Manifest) -> bool {
-        (self.schema_version, &self.exercise, &self.spec_sha256, &self.seeds, self.shard)
-            == (other.schema_version, &other.exercise, &other.spec_sha256, &other.seeds, other.shard)
+        (self.schema_version, &self.exercise, &self.spec_sha256, &self.seeds, self.shard, self.blind)
+            == (other.schema_version, &other.exercise, &other.spec_sha256, &other.seeds, other.shard, other.blind)
     }
 }
 

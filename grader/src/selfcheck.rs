@@ -68,7 +68,7 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
     // redacted view only.
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
     let result = grade(
-        GradeRequest { submission: req.submission, source, out: tmp.path().join("results"), overrides, candidate: None, gate: None },
+        GradeRequest { submission: req.submission, source, out: tmp.path().join("results"), overrides, candidate: None, gate: None, blind: false },
         progress,
     )
     .await?;

@@ -34,7 +34,7 @@ fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
 async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, overrides: Overrides, gate: Option<Arc<crate::quiet::QuietGate>>) -> Result<crate::report::GradeResult> {
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
     grade(
-        GradeRequest { submission: dir, source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) }, out: tmp.path().join("r"), overrides, candidate: None, gate },
+        GradeRequest { submission: dir, source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) }, out: tmp.path().join("r"), overrides, candidate: None, gate, blind: false },
         &Progress::new(false),
     )
     .await

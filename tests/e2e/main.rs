@@ -8,6 +8,7 @@ mod grade;
 mod hostile;
 mod kit;
 mod neighbours;
+mod review;
 mod runtime;
 mod sandbox;
 mod shards;

@@ -162,7 +162,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         ..first.clone()
     };
     super::write_manifest(root, &manifest)?;
-    super::summary::write(root, &first.exercise, &candidates)?;
+    super::summary::write(root, &first.exercise, &candidates, None)?;
     if out.exists() {
         std::fs::remove_dir(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
     }

@@ -8,8 +8,10 @@
 //! name can collide with a batch output; grading happens in
 //! `.staging/<encoded id>/`, renamed into place only when complete.
 
+pub mod blind;
 pub mod merge;
 pub mod shard;
+pub mod similarity;
 pub mod summary;
 
 use std::io::IsTerminal;
@@ -57,6 +59,12 @@ pub struct BatchRequest {
     pub overlap_latency: bool,
     /// Grade only this shard's candidates.
     pub shard: Option<shard::Shard>,
+    /// Name candidates by pseudonyms in every reviewer-facing output.
+    pub blind: bool,
+    /// Boilerplate every candidate got: its fingerprints count for no one.
+    pub starter: Option<PathBuf>,
+    /// Pairs at or above this similarity are flagged for review.
+    pub similarity_threshold: f64,
 }
 
 fn state_of(r: &GradeResult) -> State {
@@ -129,11 +137,15 @@ pub fn decode_id(encoded: &str) -> Option<std::ffi::OsString> {
     Some(std::ffi::OsString::from_vec(out))
 }
 
-/// A candidate: their folder's name as given, and as text.
+/// A candidate: their folder's name as given, and as text; how outputs
+/// show them, and their results folder's name (a pseudonym for both in a
+/// blind batch).
 #[derive(Debug, Clone)]
 pub struct CandidateDir {
     pub os_name: std::ffi::OsString,
     pub name: String,
+    pub shown: String,
+    pub folder: String,
 }
 
 /// Candidate folders, sorted: every folder, whatever its name (dot names
@@ -161,7 +173,7 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
                     eprintln!("note: {shown} in {} is not graded: {why}", dir.display());
                 }
             }
-            None => out.push(CandidateDir { os_name, name }),
+            None => out.push(CandidateDir { folder: encode_id(&os_name), shown: name.clone(), os_name, name }),
         }
     }
     out.sort_by(|a, b| a.os_name.cmp(&b.os_name));
@@ -171,7 +183,7 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
     Ok(out)
 }
 
-fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, names: &[CandidateDir]) -> Result<Manifest> {
+fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, names: &[CandidateDir], blind: bool) -> Result<Manifest> {
     let seeds = match seeds {
         Seeds::Fixed(s) => format!("fixed:{s}"),
         Seeds::Secret(path) => {
@@ -185,8 +197,9 @@ fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, nam
         spec_sha256: exercise.sha256(),
         seeds,
         shard,
-        candidates: names.iter().map(|c| c.name.clone()).collect(),
+        candidates: names.iter().map(|c| c.shown.clone()).collect(),
         merged_from: Vec::new(),
+        blind,
     })
 }
 
@@ -266,7 +279,21 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
             eprintln!("shard {shard}: {} of {all} candidates", names.len());
         }
     }
-    claim(&req.out, &manifest(&exercise, &req.seeds, req.shard, &names)?)?;
+    let identities = if req.blind {
+        let ids: Vec<String> = names.iter().map(|c| c.name.clone()).collect();
+        let (by_id, identities) = blind::assign(&req.out, &req.seeds, &ids)?;
+        for c in &mut names {
+            c.shown = by_id[&c.name].clone();
+            c.folder = c.shown.clone();
+        }
+        Some(identities)
+    } else {
+        None
+    };
+    claim(&req.out, &manifest(&exercise, &req.seeds, req.shard, &names, req.blind)?)?;
+    if let Some(i) = &identities {
+        blind::write(&req.out, i)?;
+    }
     let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
     let hosts = Arc::new(Hosts {
         hosts: if req.hosts.is_empty() {
@@ -281,11 +308,12 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     total.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}").unwrap().progress_chars("=> "));
     total.set_prefix("batch");
     let gate = (!req.overlap_latency).then(crate::quiet::QuietGate::new);
+    let sources: Vec<(String, std::ffi::OsString)> = names.iter().map(|c| (c.shown.clone(), c.os_name.clone())).collect();
     let req = Arc::new(req);
     let mut tasks = Vec::new();
     for cand in names {
-        let name = cand.name.clone();
-        let dir = req.out.join(CANDIDATES_DIR).join(encode_id(&cand.os_name));
+        let name = cand.shown.clone();
+        let dir = req.out.join(CANDIDATES_DIR).join(&cand.folder);
         let previous = read_result(&dir);
         if let Some(r) = previous.filter(|r| state_of(r) != State::Ungraded && !req.regrade) {
             total.inc(1);
@@ -332,7 +360,9 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
         out.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))?);
     }
     total.finish_and_clear();
-    summary::write(&req.out, &exercise.spec.exercise.id, &out)?;
+    let subs: Vec<(String, PathBuf)> = sources.iter().map(|(shown, os)| (shown.clone(), req.submissions.join(os))).collect();
+    let pairs = similarity::compare(&subs, req.starter.as_deref(), req.similarity_threshold);
+    summary::write(&req.out, &exercise.spec.exercise.id, &out, Some(&pairs))?;
     Ok(BatchSummary { schema_version: crate::schema::BATCH_SUMMARY_VERSION, out: req.out.clone(), candidates: out })
 }
 
@@ -367,7 +397,7 @@ fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
 /// Grades one candidate, retrying infrastructure failures on any engine.
 async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate: Option<Arc<crate::quiet::QuietGate>>, bar: &ProgressBar) -> Candidate {
     let name = cand.name.as_str();
-    let encoded = encode_id(&cand.os_name);
+    let encoded = cand.folder.clone();
     let submission = req.submissions.join(&cand.os_name);
     let final_dir = req.out.join(CANDIDATES_DIR).join(&encoded);
     let staging = req.out.join(STAGING_DIR).join(&encoded);
@@ -375,7 +405,7 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         Seeds::Fixed(s) => Ok(SeedSource::given(*s)),
         Seeds::Secret(path) => SeedSource::derive(name, path),
     };
-    let mut c = Candidate { name: name.into(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, publish_failed: false, result: None };
+    let mut c = Candidate { name: cand.shown.clone(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, publish_failed: false, result: None };
     let seed = match seed {
         Ok(s) => s,
         Err(e) => {
@@ -406,8 +436,9 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
             source: crate::material::Source::Exercise { path: req.exercise.clone(), seed: seed.clone() },
             out: staging.clone(),
             overrides,
-            candidate: Some(name.to_string()),
+            candidate: Some(cand.shown.clone()),
             gate: gate.clone(),
+            blind: req.blind,
         };
         match grade(request, &progress).await {
             Ok(r) => {

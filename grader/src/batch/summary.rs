@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{Candidate, State};
+use super::similarity::Pair;
 use crate::error::{GraderError, Result};
 use crate::score::Status;
 
@@ -84,7 +85,7 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
     String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
 }
 
-pub fn summary_md(exercise: &str, cs: &[Candidate]) -> String {
+pub fn summary_md(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
     let mut m = format!("# Batch: {exercise}, {} candidates\n\n| rank | candidate | state | score | failure |\n|---|---|---|---|---|\n", cs.len());
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let score = match (&c.result, c.state) {
@@ -95,6 +96,12 @@ pub fn summary_md(exercise: &str, cs: &[Candidate]) -> String {
         m += &format!("| {rank} | {} | {} | {score} | {} |\n", crate::sanitize::md_inline(&c.name), state(c), failure(c));
     }
     m += "\nUngraded candidates had an infrastructure failure: run the batch again to grade them (finished candidates are kept).\n";
+    if !pairs.is_empty() {
+        m += "\n## Please review: submissions that look alike\n\nNot a score change: a person decides. Details in similarity.csv.\n\n| candidate | candidate | similarity | shared fingerprints |\n|---|---|---|---|\n";
+        for p in pairs {
+            m += &format!("| {} | {} | {:.0}% | {} |\n", crate::sanitize::md_inline(&p.a), crate::sanitize::md_inline(&p.b), 100.0 * p.score, p.shared);
+        }
+    }
     m
 }
 
@@ -139,7 +146,7 @@ fn histogram_svg(buckets: &[(f64, u64)]) -> String {
     svg
 }
 
-pub fn summary_html(exercise: &str, cs: &[Candidate]) -> String {
+pub fn summary_html(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
     let ids = check_ids(cs);
     let mut h = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Batch: {ex}</title><style>\
@@ -163,7 +170,18 @@ td.error{{background:#7c3aed;color:#fff}} td.skipped{{background:#e2e8f0}} .char
             if scored { (i + 1).to_string() } else { String::new() }, esc(&c.name), state(c), esc(&failure(c))
         );
     }
-    h += "</table><h2>Candidates × checks</h2><table class=\"matrix\" id=\"matrix\"><tr><th></th>";
+    h += "</table>";
+    if !pairs.is_empty() {
+        h += "<h2>Please review: submissions that look alike</h2><p>Not a score change: a person decides. Details in similarity.csv.</p>\
+<table id=\"similarity\"><tr><th>candidate</th><th>candidate</th><th>similarity</th><th>shared fingerprints</th><th>first matched spans</th></tr>";
+        for p in pairs {
+            let spans: Vec<String> = p.spans.iter().take(3).cloned().collect();
+            h += &format!("<tr><td>{}</td><td>{}</td><td>{:.0}%</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.a), esc(&p.b), 100.0 * p.score, p.shared, esc(&spans.join("; ")));
+        }
+        h += "</table>";
+    }
+    h += "<h2>Candidates × checks</h2><table class=\"matrix\" id=\"matrix\"><tr><th></th>";
     for id in &ids {
         h += &format!("<th>{}</th>", esc(id));
     }
@@ -202,12 +220,17 @@ td.error{{background:#7c3aed;color:#fff}} td.skipped{{background:#e2e8f0}} .char
 }
 
 /// Writes the three summaries, each via a temporary file and a rename.
-pub fn write(out: &Path, exercise: &str, cs: &[Candidate]) -> Result<()> {
-    for (name, text) in [
+pub fn write(out: &Path, exercise: &str, cs: &[Candidate], pairs: Option<&[Pair]>) -> Result<()> {
+    let none: &[Pair] = &[];
+    let mut files = vec![
         ("leaderboard.csv", leaderboard_csv(cs)),
-        ("summary.md", summary_md(exercise, cs)),
-        ("summary.html", summary_html(exercise, cs)),
-    ] {
+        ("summary.md", summary_md(exercise, cs, pairs.unwrap_or(none))),
+        ("summary.html", summary_html(exercise, cs, pairs.unwrap_or(none))),
+    ];
+    if let Some(p) = pairs {
+        files.push(("similarity.csv", super::similarity::csv(p)));
+    }
+    for (name, text) in files {
         let path = out.join(name);
         let tmp = out.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, text).map_err(|source| GraderError::Io { path: tmp.clone(), source })?;

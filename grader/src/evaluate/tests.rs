@@ -270,3 +270,24 @@ fn a_practice_kit_evaluates_the_visible_checks_alone() {
     let md = crate::report::markdown::render(&result(&e));
     assert!(md.contains("as served") && !md.contains("offline (the extract)"), "{md}");
 }
+
+#[test]
+fn report_html_shows_a_candidates_markup_as_text() {
+    let (spec, key) = exercise();
+    let script = "<script>alert(1)</script>";
+    let hostile = CandidateReport {
+        leakage: vec![LeakFlag { feature: Some(format!("</td>{script}")), kind: "identifier".into(), evidence: format!("<img src=x onerror=alert(1)>{}", "z".repeat(200_000)) }],
+        drift: vec![DriftFlag { feature: "<b>x</b>".into(), kind: "mean_shift".into(), evidence: "</pre><style>body{display:none}</style>".into() }],
+        excluded_features: Vec::new(),
+    };
+    let r = result(&evaluate(spec, Some(key), engineering(hostile)));
+    let notes = format!("# N {script}\n</pre><iframe src=\"https://example.com\"></iframe>\n{}", "y".repeat(200_000));
+    let html = crate::report::html::render(&r, &crate::report::html::Extras { notes: Some(&notes), log: Some("<h1>log</h1>\n</pre>") });
+    for raw in ["<script", "<img", "<iframe", "<style>body", "<h1>log", "<b>x</b>", "</td><script"] {
+        assert!(!html.contains(raw), "{raw} reached the page as markup");
+    }
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the text is shown, escaped");
+    assert!(!html.contains("https://") && !html.contains("http://"), "no address a browser could fetch");
+    assert!(html.len() < 400_000, "long text is capped: {} bytes", html.len());
+    assert!(html.contains("false flag") && html.contains("Content-Security-Policy"));
+}

@@ -1,8 +1,9 @@
 //! Results for people and machines, written even when the submission did not
 //! build or run: `result.json` (versioned schema), `gradescope.json`,
-//! `junit.xml`, `report.md`, and `logs/`.
+//! `junit.xml`, `report.md`, `report.html` (the reviewer's page), and `logs/`.
 
 pub mod gradescope;
+pub mod html;
 pub mod junit;
 pub mod markdown;
 
@@ -19,10 +20,11 @@ impl Score {
     }
 }
 
-/// Logs to write under `logs/`.
+/// Logs to write under `logs/`, and the candidate's NOTES.md for report.html.
 pub struct Logs {
     pub build: Option<String>,
     pub container: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// Writes every output into `out` (which must not exist, or be empty):
@@ -44,6 +46,8 @@ pub fn write(out: &Path, result: &GradeResult, logs: &Logs) -> std::io::Result<(
     std::fs::write(dir.join("gradescope.json"), gs)?;
     std::fs::write(dir.join("junit.xml"), junit::render(result))?;
     std::fs::write(dir.join("report.md"), markdown::render(result))?;
+    let extras = html::Extras { notes: logs.notes.as_deref(), log: logs.container.as_deref() };
+    std::fs::write(dir.join("report.html"), html::render(result, &extras))?;
     std::fs::create_dir(dir.join("logs"))?;
     if let Some(b) = &logs.build {
         std::fs::write(dir.join("logs/build.log"), b)?;
