@@ -51,86 +51,86 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
     let prompt_text = std::fs::read(&prompt).map_err(|e| {
         GraderError::Usage(format!("{}: the candidate's prompt is missing ({e}); an exercise keeps it beside exercise.toml", prompt.display()))
     })?;
-    let parent = match req.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| GraderError::Io { path, source }
     };
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let staging = tempfile::Builder::new().prefix(".kit-partial-").tempdir_in(&parent).map_err(io(&parent))?;
-    let root = staging.path();
-
-    progress.phase(format!("generating the practice variant (seed {})", spec.exercise.practice_seed));
-    let mut variant = datasets::generate(&exercise, SeedSource::given(spec.exercise.practice_seed))?;
-    let scratch = tempfile::Builder::new().prefix("grader-kit-variant-").tempdir().map_err(io(&std::env::temp_dir()))?;
-    let written = scratch.path().join("variant");
-    datasets::write_variant(spec, &mut variant, &written)?;
-    let data = root.join(DATA);
-    std::fs::create_dir(&data).map_err(io(&data))?;
-    for entry in std::fs::read_dir(written.join(datasets::layout::PUBLIC)).map_err(io(&written))? {
-        let entry = entry.map_err(io(&written))?;
-        let to = data.join(entry.file_name());
-        std::fs::copy(entry.path(), &to).map_err(io(&to))?;
-    }
-    let holdout = root.join(HOLDOUT);
-    std::fs::create_dir_all(holdout.parent().expect("has a parent")).map_err(io(&holdout))?;
-    datasets::sealed::write_served_holdout(spec, &variant, &holdout)?;
-    let readme = root.join(README);
-    std::fs::write(&readme, &prompt_text).map_err(io(&readme))?;
-    drop(scratch);
-
-    let base_image = if req.with_base_image {
+    // The base image first (the engine's API is async), beside the kit's place.
+    let saved = if req.with_base_image {
         let image = spec.contract.base_image.clone();
         progress.phase(format!("saving the base image {image} (docker save)"));
-        Some(save_image(req.docker_host.as_deref(), &image, &root.join(BASE_IMAGE_ARCHIVE)).await?)
+        let parent = match req.out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let tmp = tempfile::Builder::new().prefix(".kit-image-").tempdir_in(&parent).map_err(io(&parent))?;
+        let archive = tmp.path().join("image.tar");
+        let info = save_image(req.docker_host.as_deref(), &image, &archive).await?;
+        Some((tmp, archive, info))
     } else {
         None
     };
-
-    let mut files = BTreeMap::new();
-    for rel in walk(root)? {
-        if rel == BASE_IMAGE_ARCHIVE {
-            continue; // content-addressed by its image id; hashing 1 GB on every self-check is waste
+    progress.phase(format!("generating the practice variant (seed {})", spec.exercise.practice_seed));
+    crate::report::build_then_rename(&req.out, ".kit-partial-", |root| {
+        let mut variant = datasets::generate(&exercise, SeedSource::given(spec.exercise.practice_seed))?;
+        let scratch = tempfile::Builder::new().prefix("grader-kit-variant-").tempdir().map_err(io(&std::env::temp_dir()))?;
+        let written = scratch.path().join("variant");
+        datasets::write_variant(spec, &mut variant, &written)?;
+        let data = root.join(DATA);
+        std::fs::create_dir(&data).map_err(io(&data))?;
+        for entry in std::fs::read_dir(written.join(datasets::layout::PUBLIC)).map_err(io(&written))? {
+            let entry = entry.map_err(io(&written))?;
+            let to = data.join(entry.file_name());
+            std::fs::copy(entry.path(), &to).map_err(io(&to))?;
         }
-        files.insert(rel.clone(), sha256_file(&root.join(&rel))?);
-    }
-    let labels: Vec<bool> = variant.draw.holdout_serving.labels.clone();
-    let manifest = KitManifest {
-        schema_version: KIT_VERSION,
-        grader_version: env!("CARGO_PKG_VERSION").into(),
-        exercise: KitExercise {
-            id: spec.exercise.id.clone(),
-            title: spec.exercise.title.clone(),
-            version: spec.exercise.version,
-            spec_sha256: exercise.sha256(),
-        },
-        practice_seed: spec.exercise.practice_seed,
-        terms: spec.terms(),
-        practice: KitPractice {
-            holdout: HOLDOUT.into(),
-            holdout_rows: labels.len(),
-            bayes: Quality::of(&variant.draw.holdout_serving.probs, &labels),
-        },
-        files,
-        base_image,
-    };
-    let path = root.join(MANIFEST);
-    let mut text = serde_json::to_string_pretty(&manifest).expect("plain data");
-    text.push('\n');
-    std::fs::write(&path, text).map_err(io(&path))?;
-
-    if req.out.exists() {
-        std::fs::remove_dir(&req.out).map_err(io(&req.out))?;
-    }
-    let kept = staging.keep();
-    std::fs::rename(&kept, &req.out).map_err(|source| {
-        let _ = std::fs::remove_dir_all(&kept);
-        GraderError::Io { path: req.out.clone(), source }
-    })?;
-    Ok(manifest)
+        let holdout = root.join(HOLDOUT);
+        std::fs::create_dir_all(holdout.parent().expect("has a parent")).map_err(io(&holdout))?;
+        datasets::sealed::write_served_holdout(spec, &variant, &holdout)?;
+        let readme = root.join(README);
+        std::fs::write(&readme, &prompt_text).map_err(io(&readme))?;
+        let base_image = match &saved {
+            Some((_, archive, info)) => {
+                let to = root.join(BASE_IMAGE_ARCHIVE);
+                std::fs::create_dir_all(to.parent().expect("has a parent")).map_err(io(&to))?;
+                std::fs::rename(archive, &to).map_err(io(&to))?;
+                Some(info.clone())
+            }
+            None => None,
+        };
+        let mut files = BTreeMap::new();
+        for rel in walk(root)? {
+            if rel == BASE_IMAGE_ARCHIVE {
+                continue; // content-addressed by its image id; hashing 1 GB on every self-check is waste
+            }
+            files.insert(rel.clone(), sha256_file(&root.join(&rel))?);
+        }
+        let labels = &variant.draw.holdout_serving.labels;
+        let manifest = KitManifest {
+            schema_version: KIT_VERSION,
+            grader_version: env!("CARGO_PKG_VERSION").into(),
+            exercise: KitExercise {
+                id: spec.exercise.id.clone(),
+                title: spec.exercise.title.clone(),
+                version: spec.exercise.version,
+                spec_sha256: exercise.sha256(),
+            },
+            practice_seed: spec.exercise.practice_seed,
+            terms: spec.terms(),
+            practice: KitPractice {
+                holdout: HOLDOUT.into(),
+                holdout_rows: labels.len(),
+                bayes: Quality::of(&variant.draw.holdout_serving.probs, labels),
+            },
+            files,
+            base_image,
+        };
+        let path = root.join(MANIFEST);
+        let mut text = serde_json::to_string_pretty(&manifest).expect("plain data");
+        text.push('\n');
+        std::fs::write(&path, text).map_err(io(&path))?;
+        Ok(manifest)
+    })
 }
 
 /// `docker save` of `image` into `to`, and its id.

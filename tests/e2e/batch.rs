@@ -101,37 +101,12 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
 fn render_and_check_summary(html: &Path, dir: &Path) {
     let text = std::fs::read_to_string(html).unwrap();
     assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("src="), "external assets in summary.html");
-    let png = dir.join("summary.png");
-    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| which(c)).expect(
-        "this test needs Debian's chromium (scripts/test installs it): it renders summary.html and checks the screenshot",
-    );
-    let profile = dir.join("chromium-profile");
-    let o = std::process::Command::new(chromium)
-        .args([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            &format!("--user-data-dir={}", profile.display()),
-            "--window-size=1400,1400",
-            &format!("--screenshot={}", png.display()),
-            &format!("file://{}", html.display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let count = |(r, g, b): (u8, u8, u8)| buf.chunks(channels).filter(|p| p[0] == r && p[1] == g && p[2] == b).count();
+    let shot = crate::support::screenshot(html, dir, "1400,1400");
+    let count = |rgb| crate::support::pixels_of(&shot, rgb);
     use grader::batch::summary::{BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
     assert!(count(HEADER_RGB) > 2000, "no table header visible ({} px)", count(HEADER_RGB));
     assert!(count(PASS_RGB) > 1000 && count(FAIL_RGB) > 500, "no pass/fail matrix visible");
     assert!(count(BAR_RGB) > 500, "no latency chart visible ({} px)", count(BAR_RGB));
-}
-
-fn which(cmd: &str) -> bool {
-    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 #[test]

@@ -10,24 +10,6 @@ use tempfile::TempDir;
 
 use crate::support::{fixture, fixture_copy, grader, json, quick_exercise, stderr};
 
-fn chromium() -> &'static str {
-    ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success()))
-        .expect("this test needs Debian's chromium (scripts/test installs it): it renders report.html")
-}
-
-fn chromium_args(dir: &Path) -> Vec<String> {
-    [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--user-data-dir={}", dir.join("chromium-profile").display())])
-    .collect()
-}
-
 #[test]
 fn report_html_shows_a_hostile_candidates_text_as_text_in_chromium() {
     let t = TempDir::new().unwrap();
@@ -43,25 +25,14 @@ fn report_html_shows_a_hostile_candidates_text_as_text_in_chromium() {
     assert!(html.len() < 2_000_000, "long lines are capped: {} bytes", html.len());
 
     // What a reviewer's browser shows: the text, not the candidate's markup.
-    let dom = Command::new(chromium()).args(chromium_args(t.path())).args(["--dump-dom", &format!("file://{}", page.display())]).output().unwrap();
+    let dom = crate::support::chromium(t.path(), &["--dump-dom".into(), format!("file://{}", page.display())]);
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     assert!(dom.contains("Candidate") || dom.contains("Submission"), "nothing rendered: {}", &dom[..dom.len().min(500)]);
     assert!(dom.contains("&lt;script&gt;"), "the candidate's script is shown as text");
     assert!(!dom.contains("owned-by-candidate</body>") && dom.contains("Checks") && dom.contains("NOTES.md"), "the page was replaced");
-    let png = t.path().join("report.png");
-    let shot = Command::new(chromium())
-        .args(chromium_args(t.path()))
-        .args(["--window-size=1200,1600", &format!("--screenshot={}", png.display()), &format!("file://{}", page.display())])
-        .output()
-        .unwrap();
-    assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&shot.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let count = |(r, g, b): (u8, u8, u8)| buf.chunks(channels).filter(|p| p[0] == r && p[1] == g && p[2] == b).count();
-    let not_white = buf.chunks(channels).filter(|p| p[0] < 240 || p[1] < 240 || p[2] < 240).count();
+    let shot = crate::support::screenshot(&page, t.path(), "1200,1600");
+    let count = |rgb| crate::support::pixels_of(&shot, rgb);
+    let not_white = shot.0.chunks(shot.1).filter(|p| p[0] < 240 || p[1] < 240 || p[2] < 240).count();
     assert!(not_white > 20_000, "a blank page ({not_white} non-white pixels)");
     use grader::batch::summary::{BAR_RGB, HEADER_RGB};
     assert!(count(HEADER_RGB) > 2000, "no table header visible ({} px)", count(HEADER_RGB));

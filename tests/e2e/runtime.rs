@@ -196,11 +196,18 @@ fn a_batch_of_hostile_folder_names_writes_every_output() {
     assert!(!cells.iter().any(|c| c.starts_with('=')), "{cells:?}");
     // summary.md: one table row per candidate, each with its six cell borders.
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).collect();
+    let borders = |r: &str| r.char_indices().filter(|&(i, c)| c == '|' && (i == 0 || r.as_bytes()[i - 1] != b'\\')).count();
+    // Identical submissions: the leaderboard, then every pair under "Please review".
+    let (board, review) = md.split_once("## Please review").expect("nine copies of one submission look alike");
+    let rows: Vec<&str> = board.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).collect();
     assert_eq!(rows.len(), names.len(), "{md}");
     for r in rows {
-        let borders = r.char_indices().filter(|&(i, c)| c == '|' && (i == 0 || r.as_bytes()[i - 1] != b'\\')).count();
-        assert_eq!(borders, 6, "{r}");
+        assert_eq!(borders(r), 6, "{r}");
+    }
+    let pairs: Vec<&str> = review.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| candidate")).collect();
+    assert_eq!(pairs.len(), names.len() * (names.len() - 1) / 2, "{review}");
+    for r in pairs {
+        assert_eq!(borders(r), 5, "{r}");
     }
     assert!(!md.contains('\x1b'));
 }

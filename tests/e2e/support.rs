@@ -392,3 +392,39 @@ pub async fn start_fixture(name: &str) -> Started {
         .expect("starts");
     Started { docker, run, guard, svc, _tmp: tmp }
 }
+
+/// Debian's headless Chromium, started as the machine's probe starts it (no
+/// sandbox as root, no background networking: this machine's network is
+/// closed), with a fresh profile in `dir`; or a loud failure.
+pub fn chromium(dir: &Path, args: &[String]) -> Output {
+    let bin = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success()))
+        .expect("this test needs Debian's chromium (scripts/test installs it): it renders a page and checks it");
+    Command::new(bin)
+        .args([
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("chromium-profile").display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A screenshot of `html` at `size` (`W,H`): its pixels, and how many bytes each has.
+pub fn screenshot(html: &Path, dir: &Path, size: &str) -> (Vec<u8>, usize) {
+    let png = dir.join("screenshot.png");
+    let o = chromium(dir, &[format!("--window-size={size}"), format!("--screenshot={}", png.display()), format!("file://{}", html.display())]);
+    assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (buf, info.color_type.samples())
+}
+
+/// Pixels of exactly this colour.
+pub fn pixels_of(pixels: &(Vec<u8>, usize), (r, g, b): (u8, u8, u8)) -> usize {
+    pixels.0.chunks(pixels.1).filter(|p| p[0] == r && p[1] == g && p[2] == b).count()
+}

@@ -62,3 +62,31 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     assert!(failing[0].contains("naive") && failing[0].contains("[0, 5]"), "{err}");
     assert!(err.contains("1 score band(s) violated"), "{err}");
 }
+
+/// The second exercise, written in TOML alone (no Rust knows about fraud),
+/// with a low base rate: its seeds certify, the same careful and careless
+/// fixtures land in its bands, and its difficulty is equal across seeds.
+#[test]
+fn the_fraud_exercise_written_in_toml_alone_validates() {
+    let _alone = crate::alone();
+    let t = TempDir::new().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("exercises/fraud/exercise.toml")).unwrap();
+    let quick = text
+        .replace("latency_warmup_seconds = 5", "latency_warmup_seconds = 1")
+        .replace("latency_duration_seconds = 20", "latency_duration_seconds = 4")
+        .replace("../../fixtures/", &format!("{}/fixtures/", root.canonicalize().unwrap().display()));
+    assert_ne!(quick, text);
+    let ex = t.path().join("fraud");
+    std::fs::create_dir_all(&ex).unwrap();
+    std::fs::write(ex.join("exercise.toml"), quick).unwrap();
+    let o = grader(&["validate", ex.to_str().unwrap(), "--json", "--parity", "3"]);
+    assert!(o.status.success(), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["violations"], 0, "{v:#}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 4, "{v:#}");
+    assert_eq!(v["parity"]["within"], true, "{:#}", v["parity"]);
+    for s in v["parity"]["seeds"].as_array().unwrap() {
+        assert!(s["careful"].as_f64().unwrap() >= 90.0 && s["gap"].as_f64().unwrap() >= 40.0, "{s}");
+    }
+}

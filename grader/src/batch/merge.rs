@@ -140,36 +140,20 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     duplicated.dedup();
 
     // Written beside `out` and renamed into place, like every batch output.
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
-    let staging = tempfile::Builder::new()
-        .prefix(".merge-partial-")
-        .tempdir_in(&parent)
-        .map_err(|source| GraderError::Io { path: parent.clone(), source })?;
-    let root = staging.path();
-    for (from, _) in found.values() {
-        let to = root.join(CANDIDATES_DIR).join(from.file_name().expect("a folder"));
-        copy_dir(from, &to)?;
-    }
-    let candidates: Vec<Candidate> = found.into_values().map(|(_, c)| c).collect();
-    let manifest = Manifest {
-        shard: None,
-        candidates: candidates.iter().map(|c| c.name.clone()).collect(),
-        merged_from: shards.iter().map(|d| d.display().to_string()).collect(),
-        ..first.clone()
-    };
-    super::write_manifest(root, &manifest)?;
-    super::summary::write(root, &first.exercise, &candidates, None)?;
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
-    }
-    let kept = staging.keep();
-    std::fs::rename(&kept, out).map_err(|source| {
-        let _ = std::fs::remove_dir_all(&kept);
-        GraderError::Io { path: out.into(), source }
+    let candidates: Vec<Candidate> = crate::report::build_then_rename(out, ".merge-partial-", |root| {
+        for (from, _) in found.values() {
+            copy_dir(from, &root.join(CANDIDATES_DIR).join(from.file_name().expect("a folder")))?;
+        }
+        let candidates: Vec<Candidate> = found.into_values().map(|(_, c)| c).collect();
+        let manifest = Manifest {
+            shard: None,
+            candidates: candidates.iter().map(|c| c.name.clone()).collect(),
+            merged_from: shards.iter().map(|d| d.display().to_string()).collect(),
+            ..first.clone()
+        };
+        super::write_manifest(root, &manifest)?;
+        super::summary::write(root, &first.exercise, &candidates, None)?;
+        Ok(candidates)
     })?;
     Ok(MergeSummary {
         schema_version: MERGE_VERSION,

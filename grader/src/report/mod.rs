@@ -27,6 +27,29 @@ pub struct Logs {
     pub notes: Option<String>,
 }
 
+/// Builds a directory beside `out` (hidden, named `prefix…`) with `fill`,
+/// then renames it into place, so `out` is never half-written and a failure
+/// leaves nothing under its name. `out` must not exist, or be empty.
+pub fn build_then_rename<T>(out: &Path, prefix: &str, fill: impl FnOnce(&Path) -> crate::error::Result<T>) -> crate::error::Result<T> {
+    use crate::error::GraderError;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
+    let staging = tempfile::Builder::new().prefix(prefix).tempdir_in(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
+    let value = fill(staging.path())?;
+    if out.exists() {
+        std::fs::remove_dir(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
+    }
+    let kept = staging.keep();
+    std::fs::rename(&kept, out).map_err(|source| {
+        let _ = std::fs::remove_dir_all(&kept);
+        GraderError::Io { path: out.into(), source }
+    })?;
+    Ok(value)
+}
+
 /// Writes every output into `out` (which must not exist, or be empty):
 /// into a temporary directory beside it first, renamed into place at the
 /// end, so results are never half-written.
