@@ -156,7 +156,6 @@ async fn save_image(host: Option<&str>, image: &str, to: &Path) -> Result<KitBas
 /// A kit as the grader reads it back, checked against its manifest.
 pub struct Kit {
     pub manifest: KitManifest,
-    pub dir: PathBuf,
     /// The practice variant's public data: mounted at `/data`.
     pub data: PathBuf,
     pub holdout_serving: Vec<Row>,
@@ -164,7 +163,9 @@ pub struct Kit {
 }
 
 impl Kit {
-    pub fn load(dir: &Path) -> Result<Kit> {
+    /// `kit.json` alone, version checked: the grading terms, without
+    /// reading or verifying the data ([`Kit::load`] does that).
+    pub fn manifest(dir: &Path) -> Result<KitManifest> {
         let bad = |what: String| GraderError::Usage(format!("kit {}: {what}", dir.display()));
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
@@ -175,7 +176,13 @@ impl Kit {
             Some(v) => return Err(bad(format!("{MANIFEST} has version {v}; this grader reads up to {KIT_VERSION}: use a newer grader"))),
             None => return Err(bad(format!("{MANIFEST} has no schema_version"))),
         }
-        let manifest: KitManifest = serde_json::from_value(version).map_err(|e| bad(format!("{MANIFEST}: {e}")))?;
+        serde_json::from_value(version).map_err(|e| bad(format!("{MANIFEST}: {e}")))
+    }
+
+    /// The kit, every file checked against `kit.json`, the holdout read.
+    pub fn load(dir: &Path) -> Result<Kit> {
+        let bad = |what: String| GraderError::Usage(format!("kit {}: {what}", dir.display()));
+        let manifest = Kit::manifest(dir)?;
         for (rel, want) in &manifest.files {
             if rel.split('/').any(|c| c == ".." || c.is_empty()) || rel.starts_with('/') {
                 return Err(bad(format!("{MANIFEST} names a path outside the kit: {rel}")));
@@ -206,7 +213,7 @@ impl Kit {
         if labels.len() != manifest.practice.holdout_rows || holdout_serving.is_empty() {
             return Err(bad(format!("{} has {} rows, {MANIFEST} says {}", manifest.practice.holdout, labels.len(), manifest.practice.holdout_rows)));
         }
-        Ok(Kit { manifest, dir: dir.to_path_buf(), data, holdout_serving, labels })
+        Ok(Kit { manifest, data, holdout_serving, labels })
     }
 }
 

@@ -145,7 +145,7 @@ fn run(cli: &Cli) -> Result<()> {
             match &kit {
                 // A candidate probing their own service: the self-check's view.
                 Some(dir) => {
-                    let terms = grader::kit::Kit::load(dir)?.manifest.terms;
+                    let terms = grader::kit::Kit::manifest(dir)?.terms;
                     let hints = grader::selfcheck::Hints { submission: "YOUR_DIR".into(), source: format!("--kit {}", dir.display()) };
                     let view = grader::selfcheck::redact(&result, &terms, &hints);
                     if cli.json {

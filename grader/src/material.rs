@@ -108,9 +108,4 @@ impl Material {
             bayes: self.bayes,
         }
     }
-
-    /// True for a candidate's kit: hidden checks are not evaluated.
-    pub fn is_practice_kit(&self) -> bool {
-        self.hidden.is_none()
-    }
 }

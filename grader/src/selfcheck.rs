@@ -45,9 +45,10 @@ pub struct Hints {
 pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck> {
     let (source, terms, hints) = match &req.source {
         SelfCheckSource::Kit(dir) => {
-            let kit = crate::kit::Kit::load(dir)?;
+            // The kit is checked and read once, by the grading itself.
+            let terms = crate::kit::Kit::manifest(dir)?.terms;
             let hints = Hints { submission: req.submission.display().to_string(), source: format!("--kit {}", dir.display()) };
-            (Source::Kit(dir.clone()), kit.manifest.terms, hints)
+            (Source::Kit(dir.clone()), terms, hints)
         }
         SelfCheckSource::Exercise(path) => {
             let exercise = Exercise::load(path)?;
