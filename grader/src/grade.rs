@@ -216,7 +216,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            write_results(&req, &result, &logs)?;
             return Err(GraderError::Sandbox(e));
         }
         Err(e) => return Err(e),
@@ -231,7 +231,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+            write_results(&req, &result, &logs)?;
             return Ok(result);
         }
         Ok(Ok(s)) => s,
@@ -278,7 +278,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     }
     (result.timings.shared, result.timings.exclusive) = turns.finish();
     result.timings.total_ms = started.elapsed().as_millis();
-    report::write(&req.out, &scrubbed(&result, &req), &scrubbed_logs(&logs, &req)).map_err(|source| GraderError::Io { path: req.out.clone(), source })?;
+    write_results(&req, &result, &logs)?;
     if result.outcome == "infrastructure_error" {
         return Err(GraderError::Infrastructure(result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()));
     }
@@ -359,6 +359,12 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
             .map_err(|source| GraderError::Io { path: out.clone(), source })?;
     }
     Ok(result)
+}
+
+/// Writes a grading's results, scrubbed for a blind batch.
+fn write_results(req: &GradeRequest, result: &GradeResult, logs: &Logs) -> Result<()> {
+    report::write(&req.out, &scrubbed(result, req), &scrubbed_logs(logs, req))
+        .map_err(|source| GraderError::Io { path: req.out.clone(), source })
 }
 
 /// In a blind batch, what is written never holds the submission's path
