@@ -51,6 +51,13 @@ pub struct LeakCertificate {
     pub train_positive_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deduplicated_positive_rate: Option<f64>,
+    /// Temporal leak: Kolmogorov–Smirnov of the column, train.csv against
+    /// production.csv (the extract's values are not the served ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_vs_production: Option<TestResult>,
+    /// Contamination: production rows found in train (same id, same values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contaminated_rows: Option<usize>,
     pub passed: bool,
 }
 
@@ -106,6 +113,12 @@ pub struct CleanCertificate {
     /// Smallest p-value of the family times its size.
     pub min_corrected_p: f64,
     pub tests: Vec<CleanTest>,
+    /// Under a prior shift, each class looks as in training, so every
+    /// column is tested against train resampled to the serving positive
+    /// rate; these columns also move against train as published, as far
+    /// as the label explains (a flag on them is neither right nor wrong).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_shift_consequences: Vec<String>,
     pub passed: bool,
 }
 
@@ -196,7 +209,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     let against_train = |test: TestKind, i: usize, batch: &Values| test_against(&draw.train_base, &sorted_base, test, i, batch);
     let against_published = |test: TestKind, i: usize, batch: &Values| test_against(&draw.train, &sorted_published, test, i, batch);
     let leakage = draw.plan.leaks.iter().map(|l| certify_leak(spec, draw, l)).collect();
-    let drift = draw
+    let drift: Vec<PlantedDrift> = draw
         .plan
         .drifts
         .iter()
@@ -213,31 +226,103 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
                 certificate: DriftCertificate { test, production, traffic, production_published, traffic_published, passed },
             }
         })
-        .collect();
+        .collect::<Vec<PlantedDrift>>();
 
-    // Clean family: every aspect of every undrifted feature that can vary.
+    // The generating model's score over the columns that stay clean at
+    // serving time: what a model's predictions show of a prior shift.
+    let temporal = draw.plan.temporal().map(|(c, _)| c.to_string());
+    let clean_cols: Vec<usize> = (0..spec.features.len())
+        .filter(|&i| draw.plan.drift_of(i).is_none() && temporal.as_deref() != Some(spec.features[i].name.as_str()))
+        .collect();
+    let score = |s: &Split| Values::Num(partial_score(spec, s, &clean_cols).into_iter().map(Some).collect());
+    let score_test = |reference: &Split, batch: &Split| column_test(TestKind::Ks, &score(reference), &score(batch));
+    let mut drift = drift;
+    if let Some(factor) = draw.plan.prior_shift {
+        let production = score_test(&draw.train_base, &draw.production);
+        let traffic = score_test(&draw.train_base, &draw.traffic);
+        // Against the deduplicated rows: duplicates, mostly positives,
+        // raise train.csv's scores by design (the duplicate-rows leak).
+        let (production_published, traffic_published) = (production, traffic);
+        let passed = [production, traffic, production_published, traffic_published].iter().all(|t| t.p_value <= c.drift_max_p);
+        drift.push(PlantedDrift {
+            feature: crate::PREDICTION.into(),
+            change: DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate },
+            certificate: DriftCertificate { test: TestKind::Ks, production, traffic, production_published, traffic_published, passed },
+        });
+    }
+
+    // Clean family: every aspect of every undrifted feature that can vary,
+    // against train resampled to the serving positive rate (the same rows
+    // unless a prior shift is planted). Without a prior shift, the score
+    // over the clean columns is one more aspect: it must not move either.
+    let shifted = draw.plan.prior_shift.is_some();
+    let (base_ref, published_ref) = if shifted {
+        (at_rate_reference(&draw.train_base, draw.serving_rate), at_rate_reference(&draw.train, draw.serving_rate))
+    } else {
+        (draw.train_base.clone(), draw.train.clone())
+    };
     let mut tests = Vec::new();
-    for (i, f) in spec.features.iter().enumerate() {
-        if draw.plan.drift_of(i).is_some() {
-            continue;
-        }
+    let mut label_shift_consequences = Vec::new();
+    for &i in &clean_cols {
+        let f = &spec.features[i];
         let base = &draw.train_base.features[i];
         let mut kinds = vec![if f.dist.is_categorical() { TestKind::ChiSquare } else { TestKind::Ks }];
         if base.missing() > 0 || draw.production.features[i].missing() > 0 || draw.traffic.features[i].missing() > 0 {
             kinds.push(TestKind::MissingRateZ);
         }
         for test in kinds {
-            tests.push(CleanTest {
-                feature: f.name.clone(),
-                test,
-                production: against_train(test, i, &draw.production.features[i]),
-                traffic: against_train(test, i, &draw.traffic.features[i]),
-                production_published: against_published(test, i, &draw.production.features[i]),
-                traffic_published: against_published(test, i, &draw.traffic.features[i]),
-            });
+            let t = if shifted {
+                CleanTest {
+                    feature: f.name.clone(),
+                    test,
+                    production: column_test(test, &base_ref.features[i], &draw.production.features[i]),
+                    traffic: column_test(test, &base_ref.features[i], &draw.traffic.features[i]),
+                    production_published: column_test(test, &published_ref.features[i], &draw.production.features[i]),
+                    traffic_published: column_test(test, &published_ref.features[i], &draw.traffic.features[i]),
+                }
+            } else {
+                CleanTest {
+                    feature: f.name.clone(),
+                    test,
+                    production: against_train(test, i, &draw.production.features[i]),
+                    traffic: against_train(test, i, &draw.traffic.features[i]),
+                    production_published: against_published(test, i, &draw.production.features[i]),
+                    traffic_published: against_published(test, i, &draw.traffic.features[i]),
+                }
+            };
+            tests.push(t);
         }
     }
+    if !shifted {
+        // Judged against the deduplicated rows alone: duplicated rows,
+        // mostly positives, raise train.csv's scores by design (that is
+        // the duplicate-rows leak, which a careful candidate removes first).
+        let (production, traffic) = (score_test(&draw.train_base, &draw.production), score_test(&draw.train_base, &draw.traffic));
+        tests.push(CleanTest {
+            feature: crate::PREDICTION.into(),
+            test: TestKind::Ks,
+            production,
+            traffic,
+            production_published: production,
+            traffic_published: traffic,
+        });
+    }
     let family_size = (tests.len() * 4).max(1);
+    if shifted {
+        // Which columns a test against train as published finds moved.
+        for &i in &clean_cols {
+            let f = &spec.features[i];
+            let test = if f.dist.is_categorical() { TestKind::ChiSquare } else { TestKind::Ks };
+            let p = [&draw.production, &draw.traffic]
+                .iter()
+                .flat_map(|b| [against_train(test, i, &b.features[i]), against_published(test, i, &b.features[i])])
+                .map(|t| t.p_value)
+                .fold(1.0f64, f64::min);
+            if p * family_size as f64 <= c.clean_alpha {
+                label_shift_consequences.push(f.name.clone());
+            }
+        }
+    }
     let min_p = tests.iter().map(CleanTest::min_p).fold(1.0f64, f64::min);
     let min_corrected_p = (min_p * family_size as f64).min(1.0);
     let clean = CleanCertificate {
@@ -247,6 +332,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         min_corrected_p,
         passed: min_corrected_p >= c.clean_alpha,
         tests,
+        label_shift_consequences,
     };
 
     let h = &draw.holdout_serving;
@@ -275,6 +361,8 @@ fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
                 duplicate_rows: Some(found),
                 train_positive_rate: Some(positive_rate(&draw.train.labels)),
                 deduplicated_positive_rate: Some(positive_rate(&draw.train_base.labels)),
+                train_vs_production: None,
+                contaminated_rows: None,
                 // The fan-out must show: duplicates found, and the base rate inflated.
                 passed: found > 0
                     && found == draw.duplicated_rows
@@ -286,6 +374,44 @@ fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
             (Some(column.clone()), column_leak(c, draw, |s| s.leak.clone().unwrap_or_default()))
         }
         Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), column_leak(c, draw, |s| s.ids.iter().map(|&x| x as f64).collect())),
+        Leak::Temporal { column, .. } => {
+            let i = spec.features.iter().position(|f| &f.name == column).expect("validated");
+            let values = |s: &Split| match &s.features[i] {
+                Values::Num(v) => v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>(),
+                Values::Cat(_) => unreachable!("validated: numeric"),
+            };
+            let mut cert = column_leak(c, draw, |s| median_filled(values(s)));
+            let (train_auc, serving) = (cert.train_auc.unwrap_or(0.5), cert.holdout_serving_auc.unwrap_or(0.5));
+            let ks = column_test(TestKind::Ks, &draw.train.features[i], &draw.production.features[i]);
+            cert.train_vs_production = Some(ks);
+            // It separates in the extract as no honest feature does, and
+            // much less as served (a real feature: some signal remains).
+            // How far train.csv's column differs from production.csv's is
+            // recorded, not required: with few positives (fraud) their
+            // trace moves the whole column little.
+            cert.passed = (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
+                && (cert.holdout_offline_auc.unwrap_or(0.5) - 0.5).abs() + 0.5 >= c.leak_min_train_auc
+                && (train_auc - 0.5).abs() - (serving - 0.5).abs() >= c.temporal_min_auc_drop;
+            (Some(column.clone()), cert)
+        }
+        Leak::Contamination { .. } => {
+            let production: std::collections::BTreeSet<i64> = draw.production.ids.iter().copied().collect();
+            let mut found: Vec<i64> = draw.train.ids.iter().copied().filter(|id| production.contains(id)).collect();
+            found.sort_unstable();
+            found.dedup();
+            let cert = LeakCertificate {
+                train_auc: None,
+                holdout_offline_auc: None,
+                holdout_serving_auc: None,
+                duplicate_rows: None,
+                train_positive_rate: None,
+                deduplicated_positive_rate: None,
+                train_vs_production: None,
+                contaminated_rows: Some(found.len()),
+                passed: !found.is_empty() && found.len() == draw.contaminated_rows,
+            };
+            (None, cert)
+        }
     };
     PlantedLeak { kind: leak.report_kind().into(), feature, params: leak.clone(), certificate }
 }
@@ -302,6 +428,8 @@ fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Split) -> Vec<
         duplicate_rows: None,
         train_positive_rate: None,
         deduplicated_positive_rate: None,
+        train_vs_production: None,
+        contaminated_rows: None,
         passed: (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
             && (serving - 0.5).abs() <= c.leak_max_serving_gap,
     }
@@ -310,9 +438,69 @@ fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Split) -> Vec<
 fn fitting_test(change: &DriftChange) -> TestKind {
     match change {
         DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. } => TestKind::Ks,
-        DriftChange::NewCategory { .. } => TestKind::ChiSquare,
+        DriftChange::NewCategory { .. } | DriftChange::ServingSkew { factor: None, .. } => TestKind::ChiSquare,
+        DriftChange::ServingSkew { factor: Some(_), .. } => TestKind::Ks,
         DriftChange::MissingRate { .. } => TestKind::MissingRateZ,
+        DriftChange::PriorShift { .. } => TestKind::Ks,
     }
+}
+
+/// Missing values at the median, for single-feature AUCs.
+fn median_filled(mut v: Vec<f64>) -> Vec<f64> {
+    let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    present.sort_unstable_by(f64::total_cmp);
+    let median = present.get(present.len() / 2).copied().unwrap_or(0.0);
+    v.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = median);
+    v
+}
+
+/// The generating model's log-odds from the columns `cols` alone (missing
+/// values and unseen categories add nothing).
+pub fn partial_score(spec: &ExerciseSpec, split: &Split, cols: &[usize]) -> Vec<f64> {
+    let mut out = vec![0.0; split.len()];
+    for &i in cols {
+        let f = &spec.features[i];
+        match (&split.features[i], &f.dist) {
+            (Values::Num(v), _) => {
+                if let Some(e) = f.effect {
+                    for (o, x) in out.iter_mut().zip(v) {
+                        if let Some(x) = x {
+                            let z = (x - e.center) / e.scale;
+                            *o += e.coef * z + e.quadratic * z * z;
+                        }
+                    }
+                }
+            }
+            (Values::Cat(v), crate::spec::Distribution::Categorical { categories, .. }) => {
+                let effects: Vec<f64> = categories.iter().map(|c| f.effects.get(c).copied().unwrap_or(0.0)).collect();
+                for (o, x) in out.iter_mut().zip(v) {
+                    if let Some(e) = x.and_then(|x| effects.get(x as usize)) {
+                        *o += e;
+                    }
+                }
+            }
+            _ => unreachable!("column types match"),
+        }
+    }
+    out
+}
+
+/// The rows of `split` resampled to positive rate `rate`: every row of the
+/// scarcer class, the first rows of the other (the order is random).
+fn at_rate_reference(split: &Split, rate: f64) -> Split {
+    let pos: Vec<usize> = (0..split.len()).filter(|&i| split.labels[i]).collect();
+    let neg: Vec<usize> = (0..split.len()).filter(|&i| !split.labels[i]).collect();
+    let have = pos.len() as f64 / split.len().max(1) as f64;
+    let (pos, neg) = if rate > have {
+        let n = ((pos.len() as f64) * (1.0 - rate) / rate).round() as usize;
+        (pos, neg[..n.min(neg.len())].to_vec())
+    } else {
+        let n = ((neg.len() as f64) * rate / (1.0 - rate)).round() as usize;
+        (pos[..n.min(pos.len())].to_vec(), neg)
+    };
+    let mut idx: Vec<usize> = pos.into_iter().chain(neg).collect();
+    idx.sort_unstable();
+    split.take(&idx)
 }
 
 /// Runs one two-sample test of a column between two batches.

@@ -56,7 +56,22 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
-    fn take(&self, idx: &[usize]) -> Split {
+    fn append(&mut self, other: &Split) {
+        self.ids.extend(&other.ids);
+        for (a, b) in self.features.iter_mut().zip(&other.features) {
+            match (a, b) {
+                (Values::Num(a), Values::Num(b)) => a.extend(b),
+                (Values::Cat(a), Values::Cat(b)) => a.extend(b),
+                _ => unreachable!("same columns"),
+            }
+        }
+        if let (Some(a), Some(b)) = (self.leak.as_mut(), &other.leak) {
+            a.extend(b);
+        }
+        self.labels.extend(&other.labels);
+        self.probs.extend(&other.probs);
+    }
+    pub(crate) fn take(&self, idx: &[usize]) -> Split {
         Split {
             ids: idx.iter().map(|&i| self.ids[i]).collect(),
             features: self.features.iter().map(|f| f.take(idx)).collect(),
@@ -82,6 +97,12 @@ pub struct Draw {
     pub production: Split,
     pub traffic: Split,
     pub duplicated_rows: usize,
+    /// Production rows also in train (contamination).
+    pub contaminated_rows: usize,
+    /// Positive rate of the clean training rows and of the serving batches
+    /// (production, traffic): equal unless a prior shift is planted.
+    pub train_rate: f64,
+    pub serving_rate: f64,
 }
 
 /// Draws attempt `attempt` of a seed.
@@ -92,11 +113,32 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         .duplicates()
         .map(|(f, _, _)| (f * rows.train as f64).round() as usize)
         .unwrap_or(0);
+    let n_contam = plan.contamination().map(|f| (f * rows.production as f64).round() as usize).unwrap_or(0);
 
-    let mut train = clean_rows(spec, rows.train - n_dup, &mut Rng::stream(seed, attempt, "train"));
+    let mut train = clean_rows(spec, rows.train - n_dup - n_contam, &mut Rng::stream(seed, attempt, "train"));
     let mut holdout = clean_rows(spec, rows.holdout, &mut Rng::stream(seed, attempt, "holdout"));
-    let mut production = clean_rows(spec, rows.production, &mut Rng::stream(seed, attempt, "production"));
-    let mut traffic = clean_rows(spec, rows.traffic, &mut Rng::stream(seed, attempt, "traffic"));
+    // A prior shift samples the serving batches at another positive rate:
+    // each class looks as in training (label shift).
+    let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
+    let serving_rate = plan.prior_shift.map(|f| (train_rate * f).clamp(0.005, 0.95)).unwrap_or(train_rate);
+    let serving = |n: usize, name: &str| match plan.prior_shift {
+        None => clean_rows(spec, n, &mut Rng::stream(seed, attempt, name)),
+        Some(_) => {
+            // A pool with half again as many of the scarcer class as needed;
+            // in the rare pool that still falls short, a pool twice as big
+            // (from the same stream: the draw stays deterministic).
+            let need = (serving_rate / train_rate).max((1.0 - serving_rate) / (1.0 - train_rate));
+            let mut size = (n as f64 * need * 1.5) as usize + 50;
+            loop {
+                if let Some(rows) = at_rate(clean_rows(spec, size, &mut Rng::stream(seed, attempt, name)), n, serving_rate) {
+                    break rows;
+                }
+                size *= 2;
+            }
+        }
+    };
+    let mut production = serving(rows.production, "production");
+    let mut traffic = serving(rows.traffic, "traffic");
 
     // Drift, resolved against the training rows (SDs and means in column units).
     let mut plan = plan;
@@ -108,7 +150,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     }
     for (split, name) in [(&mut production, "production-drift"), (&mut traffic, "traffic-drift")] {
         let mut rng = Rng::stream(seed, attempt, name);
-        for d in &plan.drifts {
+        for d in plan.drifts.iter().filter(|d| !matches!(d.change, DriftChange::ServingSkew { .. })) {
             apply_drift(&spec.features[d.index], &d.change, &train.features[d.index], &mut split.features[d.index], &mut rng);
         }
     }
@@ -150,11 +192,51 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         production.leak = Some(col(&production.labels, false, &mut rng));
         traffic.leak = Some(col(&traffic.labels, false, &mut rng));
     }
-    let holdout_offline = Split {
+    let mut holdout_offline = Split {
         ids: holdout_offline_ids,
         leak: holdout_offline_leak,
         ..holdout.clone()
     };
+
+    // Temporal leak: in the extract, positives' values carry the outcome's
+    // trace along the feature's own effect, bounded by the column's range.
+    if let Some((column, strength)) = plan.temporal() {
+        let i = spec.features.iter().position(|f| f.name == column).expect("validated");
+        let f = &spec.features[i];
+        let Values::Num(v) = &train.features[i] else { unreachable!("validated: numeric") };
+        let (_, sd) = mean_sd(v);
+        let (lo, hi) = v.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+        let sign = f.effect.map(|e| e.coef.signum()).unwrap_or(1.0);
+        for split in [&mut train, &mut holdout_offline] {
+            let labels = split.labels.clone();
+            let Values::Num(v) = &mut split.features[i] else { unreachable!("numeric") };
+            for (x, y) in v.iter_mut().zip(labels) {
+                if let (Some(x), true) = (x.as_mut(), y) {
+                    *x = round_to((*x + sign * strength * sd).clamp(lo, hi), f.decimals());
+                }
+            }
+        }
+    }
+
+    // Serving skew: the serving pipeline's encoding, in every batch served.
+    for d in plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
+        for split in [&mut holdout, &mut production, &mut traffic] {
+            skew(&spec.features[d.index], &d.change, &mut split.features[d.index]);
+        }
+    }
+
+    // Contamination: production rows, as published, also in the extract.
+    let mut contaminated_rows = 0;
+    if n_contam > 0 {
+        let mut rng = Rng::stream(seed, attempt, "contamination");
+        let mut idx: Vec<usize> = (0..production.len()).collect();
+        rng.shuffle(&mut idx);
+        idx.truncate(n_contam);
+        idx.sort_unstable();
+        let copies = production.take(&idx);
+        train.append(&copies);
+        contaminated_rows = idx.len();
+    }
 
     // Duplicated rows, mostly positives, then one shuffle of the published train.
     let train_base = train.clone();
@@ -192,6 +274,45 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         production,
         traffic,
         duplicated_rows,
+        contaminated_rows,
+        train_rate,
+        serving_rate,
+    }
+}
+
+/// `n` rows of `pool` at positive rate `rate`, in the pool's (random)
+/// order; `None` when the pool holds too few of a class.
+fn at_rate(pool: Split, n: usize, rate: f64) -> Option<Split> {
+    let want_pos = (n as f64 * rate).round() as usize;
+    let (mut pos, mut neg) = (0, 0);
+    let idx: Vec<usize> = (0..pool.len())
+        .filter(|&i| {
+            let keep = if pool.labels[i] { pos < want_pos } else { neg < n - want_pos };
+            if keep {
+                if pool.labels[i] { pos += 1 } else { neg += 1 }
+            }
+            keep
+        })
+        .collect();
+    (idx.len() == n).then(|| pool.take(&idx))
+}
+
+/// The serving pipeline's encoding of one feature.
+fn skew(f: &FeatureSpec, change: &DriftChange, values: &mut Values) {
+    match (change, values) {
+        (DriftChange::ServingSkew { factor: Some(k), .. }, Values::Num(v)) => {
+            v.iter_mut().flatten().for_each(|x| *x = round_to(*x * k, f.decimals()));
+        }
+        (DriftChange::ServingSkew { spelling: Some(s), .. }, Values::Cat(v)) => {
+            // Spellings sit after the training categories (categories_with_new).
+            let n = (match &f.dist {
+                Distribution::Categorical { categories, .. } => categories.len(),
+                _ => unreachable!("categorical"),
+            }) as u32;
+            debug_assert_eq!(s.len() as u32, n);
+            v.iter_mut().flatten().for_each(|x| *x += n);
+        }
+        _ => unreachable!("validated: skew kinds match feature types"),
     }
 }
 

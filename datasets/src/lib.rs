@@ -17,6 +17,11 @@ pub mod stats;
 pub mod variant;
 pub mod write;
 
+/// The name `/drift` and report.json give to a shift of the label's base
+/// rate (prior shift): it shows in the distribution of the model's own
+/// predictions, not in one column.
+pub const PREDICTION: &str = "__prediction__";
+
 pub use error::{DatasetError, Result};
 pub use seed::SeedSource;
 pub use spec::{Exercise, ExerciseSpec, Terms};

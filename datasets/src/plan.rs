@@ -24,6 +24,13 @@ pub enum Leak {
     /// Rows duplicated in train, mostly positives, each repeated several
     /// times (a fan-out join).
     DuplicateRows { fraction: f64, positive_share: f64, copies: [u32; 2] },
+    /// A real feature measured after the prediction time in the extract:
+    /// positives' values already carry the outcome's trace, `strength`
+    /// training SDs along the feature's own effect. Served as it should be.
+    Temporal { column: String, strength: f64 },
+    /// A share of production rows, as published, also in train with their
+    /// outcomes (the extract was pulled after the recent period began).
+    Contamination { fraction: f64 },
 }
 
 impl Leak {
@@ -33,6 +40,8 @@ impl Leak {
             Leak::PostOutcome { .. } => "target_leakage",
             Leak::Identifier { .. } => "identifier",
             Leak::DuplicateRows { .. } => "duplicate_rows",
+            Leak::Temporal { .. } => "temporal",
+            Leak::Contamination { .. } => "contamination",
         }
     }
 }
@@ -48,6 +57,18 @@ pub enum DriftChange {
     MissingRate { added: f64 },
     /// A share of rows carry a category never seen in train.
     NewCategory { category: String, share: f64 },
+    /// The serving pipeline encodes the feature differently: numbers carry
+    /// `factor` (a unit change), or categories are spelled `spelling`
+    /// (in the order of the training categories).
+    ServingSkew {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        factor: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spelling: Option<Vec<String>>,
+    },
+    /// The share of positives at serving time is `serving_rate` instead of
+    /// `train_rate` (feature [`crate::PREDICTION`]).
+    PriorShift { factor: f64, train_rate: f64, serving_rate: f64 },
 }
 
 impl DriftChange {
@@ -57,6 +78,8 @@ impl DriftChange {
             DriftChange::ScaleChange { .. } => "scale_change",
             DriftChange::MissingRate { .. } => "missing_rate",
             DriftChange::NewCategory { .. } => "new_category",
+            DriftChange::ServingSkew { .. } => "serving_skew",
+            DriftChange::PriorShift { .. } => "prior_shift",
         }
     }
 }
@@ -74,7 +97,15 @@ pub struct Drift {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub leaks: Vec<Leak>,
+    /// Drifted features, in feature order.
     pub drifts: Vec<Drift>,
+    /// Prior shift: the factor on the positive rate at serving time.
+    pub prior_shift: Option<f64>,
+}
+
+/// How the serving pipeline spells a category under serving skew.
+pub fn serving_spelling(category: &str) -> String {
+    category.to_uppercase().replace(['-', ' '], "_")
 }
 
 impl Plan {
@@ -84,7 +115,9 @@ impl Plan {
         let d = &spec.defects;
         // At least one column leak (post-outcome or identifier) per variant:
         // they are what collapses a careless model at serving time, while
-        // duplicated rows alone mostly bias the base rate and the CV scores.
+        // duplicated rows, contamination or a temporal leak (a real feature
+        // keeps some honest signal as served) hurt it less. Every seed thus
+        // costs a careless model alike (`grader validate --parity`).
         let mut column_kinds = Vec::new();
         if d.post_outcome.is_some() {
             column_kinds.push("post_outcome");
@@ -97,11 +130,13 @@ impl Plan {
         if !column_kinds.is_empty() {
             chosen.push(column_kinds[rng.below(column_kinds.len())]);
         }
-        let mut rest: Vec<&str> = ["post_outcome", "identifier", "duplicate_rows"]
+        let mut rest: Vec<&str> = ["post_outcome", "identifier", "duplicate_rows", "temporal", "contamination"]
             .into_iter()
             .filter(|k| !chosen.contains(k))
             .filter(|k| match *k {
                 "duplicate_rows" => d.duplicate_rows.is_some(),
+                "contamination" => d.contamination.is_some(),
+                "temporal" => d.temporal.is_some(),
                 k => column_kinds.contains(&k),
             })
             .collect();
@@ -120,6 +155,13 @@ impl Plan {
                 }
                 "identifier" => Leak::Identifier {
                     strength: rng.range(d.identifier.as_ref().expect("configured").strength),
+                },
+                "temporal" => {
+                    let t = d.temporal.as_ref().expect("configured");
+                    Leak::Temporal { column: t.features[rng.below(t.features.len())].clone(), strength: rng.range(t.strength) }
+                }
+                "contamination" => Leak::Contamination {
+                    fraction: rng.range(d.contamination.as_ref().expect("configured").strength),
                 },
                 _ => {
                     let p = d.duplicate_rows.as_ref().expect("configured");
@@ -140,21 +182,41 @@ impl Plan {
         if let Some(s) = &d.new_category {
             pairs.extend(s.features.keys().map(|f| ("new_category", f.clone())));
         }
+        if let Some(s) = &d.serving_skew {
+            pairs.extend(s.unit.keys().chain(&s.spelling).map(|f| ("serving_skew", f.clone())));
+        }
+        if d.prior_shift.is_some() {
+            pairs.push(("prior_shift", crate::PREDICTION.to_string()));
+        }
+        // A feature measured too late in the extract is a leak, not a drift.
+        let temporal = leaks.iter().find_map(|l| match l {
+            Leak::Temporal { column, .. } => Some(column.clone()),
+            _ => None,
+        });
+        pairs.retain(|(_, f)| Some(f) != temporal.as_ref());
         rng.shuffle(&mut pairs);
-        // At least one drift per variant is a change of distribution that
-        // standard two-sample tests find (a missing rate alone is invisible
-        // to tools that ignore nulls): one such pair goes first.
-        if let Some(i) = pairs.iter().position(|(k, _)| *k != "missing_rate") {
+        // At least one drift per variant is a change of one column's
+        // distribution that standard two-sample tests find (a missing rate
+        // alone is invisible to tools that ignore nulls, a prior shift
+        // shows in predictions): one such pair goes first.
+        if let Some(i) = pairs.iter().position(|(k, _)| !matches!(*k, "missing_rate" | "prior_shift")) {
             let first = pairs.remove(i);
             pairs.insert(0, first);
         }
         let n_drifts = rng.count(d.drift_count);
         let mut drifts: Vec<Drift> = Vec::new();
+        let mut prior_shift = None;
         for (kind, feature) in pairs {
-            if drifts.len() == n_drifts {
+            if drifts.len() + prior_shift.is_some() as usize == n_drifts {
                 break;
             }
             if drifts.iter().any(|x| x.feature == feature) {
+                continue;
+            }
+            if kind == "prior_shift" {
+                // Upwards only: a fall of the same factor moves a low base
+                // rate too little to show in a day's traffic.
+                prior_shift = Some(rng.range(d.prior_shift.as_ref().expect("configured").strength));
                 continue;
             }
             let index = spec.features.iter().position(|f| f.name == feature).expect("validated");
@@ -170,6 +232,17 @@ impl Plan {
                 "missing_rate" => DriftChange::MissingRate {
                     added: rng.range(d.missing_rate.as_ref().expect("configured").strength),
                 },
+                "serving_skew" => {
+                    let s = d.serving_skew.as_ref().expect("configured");
+                    match (s.unit.get(&feature), &spec.features[index].dist) {
+                        (Some(factor), _) => DriftChange::ServingSkew { factor: Some(*factor), spelling: None },
+                        (None, Distribution::Categorical { categories, .. }) => DriftChange::ServingSkew {
+                            factor: None,
+                            spelling: Some(categories.iter().map(|c| serving_spelling(c)).collect()),
+                        },
+                        (None, _) => unreachable!("validated: spelling skew hits categorical features"),
+                    }
+                }
                 _ => {
                     let s = d.new_category.as_ref().expect("configured");
                     let names = &s.features[&feature];
@@ -179,7 +252,7 @@ impl Plan {
             drifts.push(Drift { feature, index, change });
         }
         drifts.sort_by_key(|x| x.index);
-        Plan { leaks, drifts }
+        Plan { leaks, drifts, prior_shift }
     }
 
     pub fn post_outcome(&self) -> Option<(&str, f64, usize)> {
@@ -203,6 +276,20 @@ impl Plan {
         })
     }
 
+    pub fn temporal(&self) -> Option<(&str, f64)> {
+        self.leaks.iter().find_map(|l| match l {
+            Leak::Temporal { column, strength } => Some((column.as_str(), *strength)),
+            _ => None,
+        })
+    }
+
+    pub fn contamination(&self) -> Option<f64> {
+        self.leaks.iter().find_map(|l| match l {
+            Leak::Contamination { fraction } => Some(*fraction),
+            _ => None,
+        })
+    }
+
     pub fn drift_of(&self, feature_index: usize) -> Option<&Drift> {
         self.drifts.iter().find(|d| d.index == feature_index)
     }
@@ -212,8 +299,11 @@ impl Plan {
 pub fn categories_with_new(dist: &Distribution, drift: Option<&Drift>) -> Vec<String> {
     let Distribution::Categorical { categories, .. } = dist else { return Vec::new() };
     let mut c = categories.clone();
-    if let Some(Drift { change: DriftChange::NewCategory { category, .. }, .. }) = drift {
-        c.push(category.clone());
+    match drift {
+        Some(Drift { change: DriftChange::NewCategory { category, .. }, .. }) => c.push(category.clone()),
+        // Serving spellings follow the training categories: index i + n.
+        Some(Drift { change: DriftChange::ServingSkew { spelling: Some(s), .. }, .. }) => c.extend(s.iter().cloned()),
+        _ => {}
     }
     c
 }

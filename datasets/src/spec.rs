@@ -162,6 +162,58 @@ pub struct DefectCatalog {
     pub scale_change: Option<FeatureDriftSpec>,
     pub missing_rate: Option<FeatureDriftSpec>,
     pub new_category: Option<NewCategorySpec>,
+    pub temporal: Option<TemporalSpec>,
+    pub contamination: Option<ContaminationSpec>,
+    pub serving_skew: Option<ServingSkewSpec>,
+    pub prior_shift: Option<PriorShiftSpec>,
+}
+
+/// A real feature that the extract measured after the prediction time: for
+/// positives it already carries the outcome's trace (logins counted after
+/// the customer left). At serving time it is measured when it should be.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalSpec {
+    /// Numeric features with an effect on the label that it may hit.
+    pub features: Vec<String>,
+    /// How far positives' values move in the extract, in training SDs, in
+    /// the direction their effect already points.
+    pub strength: Range,
+}
+
+/// Rows of the recent (production) period that the extract also holds,
+/// with their outcomes: a careless evaluation or drift test on them is
+/// flattered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContaminationSpec {
+    /// Share of production rows copied into train.
+    pub strength: Range,
+}
+
+/// A feature that the serving pipeline computes or encodes differently from
+/// the training extract.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingSkewSpec {
+    /// Numeric feature -> factor its values carry at serving time (a unit
+    /// change: 100 for dollars to cents).
+    #[serde(default)]
+    pub unit: BTreeMap<String, f64>,
+    /// Categorical features whose categories are spelled differently at
+    /// serving time (upper case, `-` and spaces as `_`).
+    #[serde(default)]
+    pub spelling: Vec<String>,
+}
+
+/// The live traffic's share of positives differs from training (label
+/// shift): each class looks as before, so the features move only as far
+/// as the label explains, and the model's own predictions move most.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorShiftSpec {
+    /// Factor on the training positive rate at serving time (upwards).
+    pub strength: Range,
 }
 
 /// A column recorded after the outcome (a careless extract joins it in).
@@ -234,6 +286,10 @@ pub struct CertificateSpec {
     pub leak_max_serving_gap: f64,
     /// The generating model's holdout AUC must lie in this range.
     pub bayes_auc: Range,
+    /// A temporal leak's single-feature AUC must fall by at least this much
+    /// from the extract to serving time.
+    #[serde(default = "default_temporal_min_auc_drop")]
+    pub temporal_min_auc_drop: f64,
     pub max_attempts: u32,
 }
 
@@ -526,7 +582,7 @@ impl ExerciseSpec {
     fn validate_defects(&self, taken: &BTreeSet<String>) -> std::result::Result<(), (String, String)> {
         let d = &self.defects;
         let e = |field: &str, msg: String| Err((format!("defects.{field}"), msg));
-        let leak_kinds = [d.post_outcome.is_some(), d.identifier.is_some(), d.duplicate_rows.is_some()]
+        let leak_kinds = [d.post_outcome.is_some(), d.identifier.is_some(), d.duplicate_rows.is_some(), d.temporal.is_some(), d.contamination.is_some()]
             .iter()
             .filter(|x| **x)
             .count() as u32;
@@ -561,7 +617,51 @@ impl ExerciseSpec {
                 return e("duplicate_rows.copies", format!("[{cmin}, {cmax}] needs 1 <= min <= max <= 50"));
             }
         }
+        if let Some(t) = &d.temporal {
+            check_range("temporal.strength", t.strength, 0.2, 10.0)?;
+            if t.features.is_empty() {
+                return e("temporal.features", "needs at least one feature".into());
+            }
+            for name in &t.features {
+                match self.feature(name) {
+                    Some(f) if !f.dist.is_categorical() && f.effect.is_some_and(|x| x.coef != 0.0) => {}
+                    Some(_) => return e("temporal.features", format!("`{name}` needs to be numeric with a nonzero `effect.coef` (the outcome's trace follows it)")),
+                    None => return e("temporal.features", format!("`{name}` is not a feature of this exercise")),
+                }
+            }
+        }
+        if let Some(c) = &d.contamination {
+            check_range("contamination.strength", c.strength, 0.005, 0.5)?;
+        }
         let mut eligible = BTreeSet::new();
+        if let Some(k) = &d.serving_skew {
+            if k.unit.is_empty() && k.spelling.is_empty() {
+                return e("serving_skew", "needs at least one feature in `unit` or `spelling`".into());
+            }
+            for (name, factor) in &k.unit {
+                match self.feature(name) {
+                    Some(f) if !f.dist.is_categorical() => {}
+                    _ => return e(&format!("serving_skew.unit.{name}"), format!("`{name}` is not a numeric feature of this exercise")),
+                }
+                if !(factor.is_finite() && *factor > 0.0 && (factor.ln().abs() >= 2.0f64.ln())) {
+                    return e(&format!("serving_skew.unit.{name}"), format!("{factor} must be a positive factor of at least 2 (or at most 1/2): a unit change"));
+                }
+                eligible.insert(name.clone());
+            }
+            for name in &k.spelling {
+                let Some(Distribution::Categorical { categories, .. }) = self.feature(name).map(|f| &f.dist) else {
+                    return e("serving_skew.spelling", format!("`{name}` is not a categorical feature of this exercise"));
+                };
+                if let Some(c) = categories.iter().find(|c| categories.contains(&crate::plan::serving_spelling(c))) {
+                    return e("serving_skew.spelling", format!("`{name}`'s category `{c}` is spelled the same at serving time (lower-case names with `-` or spaces are respelled)"));
+                }
+                eligible.insert(name.clone());
+            }
+        }
+        if let Some(p) = &d.prior_shift {
+            check_range("prior_shift.strength", p.strength, 1.1, 4.0)?;
+            eligible.insert(crate::PREDICTION.to_string());
+        }
         for (kind, spec, lo, hi) in [
             ("mean_shift", &d.mean_shift, 0.05, 10.0),
             ("scale_change", &d.scale_change, 1.05, 10.0),
@@ -607,10 +707,12 @@ impl ExerciseSpec {
             }
         }
         let [dmin, dmax] = d.drift_count;
-        if dmin < 1 || dmin > dmax || dmax as usize > eligible.len() {
+        // A temporal leak takes its feature out of the drift pool.
+        let eligible_left = eligible.len() - d.temporal.as_ref().is_some_and(|t| t.features.iter().any(|f| eligible.contains(f))) as usize;
+        if dmin < 1 || dmin > dmax || dmax as usize > eligible_left {
             return e(
                 "drift_count",
-                format!("[{dmin}, {dmax}] needs 1 <= min <= max <= {} (the features any drift may hit)", eligible.len()),
+                format!("[{dmin}, {dmax}] needs 1 <= min <= max <= {eligible_left} (the features any drift may hit)"),
             );
         }
         Ok(())
@@ -717,6 +819,10 @@ impl ExerciseSpec {
         }
         Ok(())
     }
+}
+
+fn default_temporal_min_auc_drop() -> f64 {
+    0.1
 }
 
 fn check_range(field: &str, [lo, hi]: Range, min: f64, max: f64) -> std::result::Result<(), (String, String)> {

@@ -11,7 +11,9 @@ use crate::seed::SeedSource;
 use crate::spec::{Exercise, ExerciseSpec, Rows};
 
 /// Version of the answer key's layout; bumped on any breaking change.
-pub const ANSWER_KEY_VERSION: u32 = 1;
+/// 2: the defect kinds temporal, contamination, serving_skew and
+/// prior_shift, and the clean certificate's label-shift consequences.
+pub const ANSWER_KEY_VERSION: u32 = 2;
 
 /// The sealed truth about a variant. Never enters a candidate's container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,7 +31,8 @@ pub struct AnswerKey {
     /// Columns of the public files, in order, without the label.
     pub columns: Vec<String>,
     /// Columns whose production distribution differs by design (identifiers,
-    /// leak columns): flagging their drift is neither right nor wrong.
+    /// leak columns, and under a prior shift the columns that move with the
+    /// label): flagging their drift is neither right nor wrong.
     pub drift_neutral_columns: Vec<String>,
     pub rows: Rows,
     pub leakage: Vec<PlantedLeak>,
@@ -91,6 +94,8 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
             columns: public_columns(spec, &d),
             drift_neutral_columns: std::iter::once(spec.exercise.id_column.clone())
                 .chain(d.plan.post_outcome().map(|(c, _, _)| c.to_string()))
+                .chain(d.plan.temporal().map(|(c, _)| c.to_string()))
+                .chain(cert.clean.label_shift_consequences.iter().cloned())
                 .collect(),
             rows: spec.rows,
             leakage: cert.leakage,
@@ -123,4 +128,44 @@ pub fn public_columns(spec: &ExerciseSpec, d: &Draw) -> Vec<String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::{Exercise, SeedSource};
+
+    fn exercise(id: &str) -> Exercise {
+        Exercise::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(id)).expect("the exercise loads")
+    }
+
+    /// Every kind of the taxonomy turns up in the keys of a few dozen seeds
+    /// of both exercises, each certified, with the same load per seed.
+    #[test]
+    fn every_defect_kind_is_planted_and_certified_across_seeds() {
+        for id in ["churn", "fraud"] {
+            let ex = exercise(id);
+            let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+            let mut attempts = 0;
+            for seed in 0..40 {
+                let v = super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
+                attempts += v.key.attempt;
+                assert_eq!(v.key.leakage.len(), 2, "{id} seed {seed}: equal load");
+                assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
+                for l in &v.key.leakage {
+                    assert!(l.certificate.passed);
+                    *kinds.entry(l.kind.clone()).or_default() += 1;
+                }
+                for d in &v.key.drift {
+                    assert!(d.certificate.passed);
+                    *kinds.entry(d.change.report_kind().to_string()).or_default() += 1;
+                }
+            }
+            eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 40 seeds");
+            for kind in ["temporal", "contamination", "serving_skew", "prior_shift", "target_leakage", "identifier", "duplicate_rows"] {
+                assert!(kinds.get(kind).copied().unwrap_or(0) >= 2, "{id}: {kind} planted in fewer than 2 of 40 seeds: {kinds:?}");
+            }
+        }
+    }
 }

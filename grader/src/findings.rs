@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use datasets::AnswerKey;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::contract::CandidateReport;
+use crate::probe::contract::{CandidateReport, ROW_LEAK_KINDS};
 
 /// Cost of one false flag, in planted findings.
 pub const FALSE_FLAG_COST: f64 = 0.5;
@@ -38,22 +38,28 @@ pub struct Findings {
 }
 
 pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
-    let columns: BTreeSet<&str> = key.columns.iter().map(String::as_str).collect();
+    let mut columns: BTreeSet<&str> = key.columns.iter().map(String::as_str).collect();
+    // The prior shift's name in /drift and report.json is a known name.
+    columns.insert(datasets::PREDICTION);
     let neutral: BTreeSet<&str> = key.drift_neutral_columns.iter().map(String::as_str).collect();
 
     // Leakage.
     let mut credit: Vec<f64> = vec![0.0; key.leakage.len()];
     let mut false_flags = Vec::new();
     for flag in &report.leakage {
-        let planted = key.leakage.iter().position(|l| match (&l.feature, flag.kind.as_str()) {
-            (None, "duplicate_rows") => l.kind == "duplicate_rows",
-            (Some(f), _) => flag.feature.as_deref() == Some(f.as_str()) && flag.kind != "duplicate_rows",
-            _ => false,
+        let row_flag = ROW_LEAK_KINDS.contains(&flag.kind.as_str());
+        let planted = key.leakage.iter().position(|l| match &l.feature {
+            None => row_flag && l.kind == flag.kind,
+            Some(f) => flag.feature.as_deref() == Some(f.as_str()) && !row_flag,
         });
         match planted {
             Some(i) => {
                 let l = &key.leakage[i];
-                let c = if flag.kind == l.kind || (l.kind == "target_leakage" && flag.kind == "temporal") { 1.0 } else { 0.75 };
+                // A post-outcome column and a feature measured too late both
+                // carry information from after the prediction time: either
+                // name is right for either.
+                let after_prediction = |k: &str| k == "target_leakage" || k == "temporal";
+                let c = if flag.kind == l.kind || (after_prediction(&l.kind) && after_prediction(&flag.kind)) { 1.0 } else { 0.75 };
                 credit[i] = credit[i].max(c);
             }
             None => false_flags.push(match &flag.feature {
@@ -107,5 +113,101 @@ fn section(matched: Vec<(String, f64)>, false_flags: Vec<String>, flags: usize) 
         score: ((found - FALSE_FLAG_COST * false_flags.len() as f64) / n).clamp(0.0, 1.0),
         matched: matched.into_iter().map(|(planted, credit)| Matched { planted, credit }).collect(),
         false_flags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datasets::{AnswerKey, Exercise, SeedSource};
+
+    use super::*;
+    use crate::probe::contract::{DriftFlag, LeakFlag};
+
+    fn key(seed: u64) -> AnswerKey {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
+        datasets::generate(&Exercise::load(&dir).unwrap(), SeedSource::given(seed)).unwrap().key
+    }
+
+    fn leak(feature: Option<&str>, kind: &str) -> LeakFlag {
+        LeakFlag { feature: feature.map(String::from), kind: kind.into(), evidence: "e".into() }
+    }
+
+    fn drift(feature: &str, kind: &str) -> DriftFlag {
+        DriftFlag { feature: feature.into(), kind: kind.into(), evidence: "e".into() }
+    }
+
+    fn planted(k: &AnswerKey) -> Vec<String> {
+        k.leakage.iter().map(|l| format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-")))
+            .chain(k.drift.iter().map(|d| format!("{}:{}", d.change.report_kind(), d.feature)))
+            .collect()
+    }
+
+    #[test]
+    fn temporal_leakage_and_serving_skew_are_credited_by_kind_and_place() {
+        let k = key(12);
+        assert_eq!(planted(&k), ["target_leakage:final_invoice_adjustment", "temporal:avg_session_minutes", "serving_skew:monthly_charges", "mean_shift:logins_30d"]);
+        let right = CandidateReport {
+            leakage: vec![leak(Some("final_invoice_adjustment"), "target_leakage"), leak(Some("avg_session_minutes"), "temporal")],
+            drift: vec![drift("logins_30d", "mean_shift"), drift("monthly_charges", "serving_skew")],
+            excluded_features: vec![],
+        };
+        let f = score(&right, &k);
+        assert_eq!((f.leakage.score, f.drift.score), (1.0, 1.0), "{f:#?}");
+
+        // Either name for information from after the prediction time; a
+        // unit change called a mean shift is the right column, wrong kind.
+        let near = CandidateReport {
+            leakage: vec![leak(Some("final_invoice_adjustment"), "temporal"), leak(Some("avg_session_minutes"), "target_leakage")],
+            drift: vec![drift("logins_30d", "mean_shift"), drift("monthly_charges", "mean_shift")],
+            excluded_features: vec![],
+        };
+        let f = score(&near, &k);
+        assert_eq!((f.leakage.score, f.drift.score), (1.0, 0.75), "{f:#?}");
+
+        // A temporal leak is not a drift either way (neutral); a prior
+        // shift that is not there is a false alarm; rows that are not
+        // shared with production are no contamination.
+        let wrong = CandidateReport {
+            leakage: vec![leak(None, "contamination")],
+            drift: vec![drift(datasets::PREDICTION, "prior_shift"), drift("avg_session_minutes", "mean_shift")],
+            excluded_features: vec![],
+        };
+        let f = score(&wrong, &k);
+        assert_eq!(f.leakage.false_flags, ["contamination on the rows: not planted"]);
+        assert_eq!(f.leakage.score, 0.0);
+        assert_eq!(f.drift.false_flags, ["prior_shift on `__prediction__`: not drifted"], "{f:#?}");
+        assert_eq!(f.drift.score, 0.0);
+    }
+
+    #[test]
+    fn contamination_and_a_prior_shift_are_found_as_rows_and_as_prediction() {
+        let k = key(2);
+        assert_eq!(planted(&k), ["contamination:-", "identifier:customer_id", "mean_shift:avg_session_minutes", "prior_shift:__prediction__"]);
+        let moved: Vec<&String> = k.clean.label_shift_consequences.iter().collect();
+        assert!(!moved.is_empty(), "a churn rate 1.7-2.1 times higher moves label-related columns");
+        for c in &moved {
+            assert!(k.drift_neutral_columns.contains(c), "{c} moves with the label: neutral");
+        }
+        let report = CandidateReport {
+            leakage: vec![leak(None, "contamination"), leak(Some("customer_id"), "identifier")],
+            drift: std::iter::once(drift(datasets::PREDICTION, "prior_shift"))
+                .chain(std::iter::once(drift("avg_session_minutes", "mean_shift")))
+                .chain(moved.iter().map(|c| drift(c, "mean_shift")))
+                .collect(),
+            excluded_features: vec![],
+        };
+        let f = score(&report, &k);
+        assert_eq!((f.leakage.score, f.drift.score), (1.0, 1.0), "{f:#?}");
+        assert!(f.drift.false_flags.is_empty());
+        // Shared rows are not duplicates; missing the prior shift costs half
+        // the drift findings.
+        let other = CandidateReport {
+            leakage: vec![leak(None, "duplicate_rows"), leak(Some("customer_id"), "identifier")],
+            drift: vec![drift("avg_session_minutes", "mean_shift")],
+            ..report
+        };
+        let f = score(&other, &k);
+        assert_eq!((f.leakage.score, f.drift.score), (0.25, 0.5), "{f:#?}");
+        assert_eq!(f.leakage.false_flags, ["duplicate_rows on the rows: not planted"]);
     }
 }

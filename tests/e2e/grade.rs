@@ -149,3 +149,62 @@ fn a_constant_model_with_clean_engineering_earns_nothing_for_signal() {
     assert!((group("contract") - 10.0).abs() < 0.01, "{:#}", r["checks"]);
     assert!(percent(&r) <= 40.0, "a constant scored {}%", percent(&r));
 }
+
+/// Issue 14's kinds, each on a seed that plants it: the careful fixture
+/// finds it (credited in full, and `/drift` names it live), the careless
+/// one does not. Returns both results.
+fn new_kinds_on(seed: u64, expected: &[&str]) -> (Value, Value) {
+    let t = TempDir::new().unwrap();
+    let (o, reference, _) = grade(&fixture("reference"), seed, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    let (o, naive, _) = grade(&fixture("naive"), seed, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let naive = naive.unwrap();
+    let matched = |r: &Value| -> Vec<(String, f64)> {
+        let f = &r["metrics"]["findings"]["value"];
+        ["leakage", "drift"]
+            .iter()
+            .flat_map(|s| f[s]["matched"].as_array().unwrap().iter())
+            .map(|m| (m["planted"].as_str().unwrap().to_string(), m["credit"].as_f64().unwrap()))
+            .collect()
+    };
+    let planted: Vec<String> = matched(&reference).into_iter().map(|(p, _)| p).collect();
+    for kind in expected {
+        assert!(planted.iter().any(|p| p.starts_with(&format!("{kind}:"))), "seed {seed} no longer plants {kind}: {planted:?}");
+    }
+    for (p, credit) in matched(&reference) {
+        assert_eq!(credit, 1.0, "seed {seed}: the reference's credit for {p}: {:#}", reference["metrics"]["findings"]);
+    }
+    for (p, credit) in matched(&naive) {
+        assert_eq!(credit, 0.0, "seed {seed}: naive found {p}");
+    }
+    let live = |r: &Value| r["metrics"]["drift"]["value"].clone();
+    assert_eq!(live(&reference)["missed"], serde_json::json!([]), "seed {seed}: {:#}", live(&reference));
+    assert_eq!(live(&reference)["false_positives"], serde_json::json!([]), "seed {seed}: {:#}", live(&reference));
+    assert_eq!(live(&naive)["true_positives"], serde_json::json!([]));
+    assert!(percent(&reference) >= 90.0, "seed {seed}: reference scored {}%: {:#}", percent(&reference), reference["checks"]);
+    assert!(percent(&naive) < 50.0, "seed {seed}: naive scored {}%", percent(&naive));
+    (reference, naive)
+}
+
+#[test]
+fn temporal_leakage_and_serving_skew_are_found_by_care_alone() {
+    let (reference, naive) = new_kinds_on(12, &["temporal", "serving_skew"]);
+    // monthly_charges arrives in cents: the careful service undoes it and
+    // keeps its quality; the careless one trusts the training encoding (and
+    // the extract's leaks).
+    let served = |r: &Value| r["metrics"]["correctness"]["value"]["serving"]["auc"].as_f64().unwrap();
+    assert!(served(&reference) > served(&naive) + 0.01, "served AUC {} vs {}", served(&reference), served(&naive));
+    assert_eq!(check(&reference, "correctness.discrimination")["status"], "pass", "{}", check(&reference, "correctness.discrimination"));
+    // The temporal leak: the careless model relies on the extract's values.
+    assert_eq!(check(&reference, "leak_reliance.gap")["status"], "pass");
+    assert_ne!(check(&naive, "leak_reliance.gap")["status"], "pass");
+}
+
+#[test]
+fn contamination_and_a_prior_shift_are_found_by_care_alone() {
+    let (reference, _) = new_kinds_on(2, &["contamination", "prior_shift"]);
+    let flagged = &reference["metrics"]["drift"]["value"]["flagged"];
+    assert!(flagged.as_array().unwrap().iter().any(|f| f == datasets::PREDICTION), "{flagged}");
+}

@@ -7,8 +7,13 @@ use serde_json::Value;
 use super::{excerpt, parse_predictions, predict_body, Target};
 use datasets::sealed::Row;
 
-pub const LEAK_KINDS: [&str; 5] = ["target_leakage", "identifier", "duplicate_rows", "temporal", "other"];
-pub const DRIFT_KINDS: [&str; 5] = ["mean_shift", "scale_change", "new_category", "missing_rate", "other"];
+/// Contract v1's kinds. Issue 14 added `contamination`, `serving_skew` and
+/// `prior_shift` (and gave `temporal` a planted defect of its own): new
+/// values, no field changed, so reports written for v1 stay valid.
+pub const LEAK_KINDS: [&str; 6] = ["target_leakage", "identifier", "duplicate_rows", "temporal", "contamination", "other"];
+pub const DRIFT_KINDS: [&str; 7] = ["mean_shift", "scale_change", "new_category", "missing_rate", "serving_skew", "prior_shift", "other"];
+/// Leak kinds about rows, not a column (`feature` may be null).
+pub const ROW_LEAK_KINDS: [&str; 2] = ["duplicate_rows", "contamination"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LeakFlag {
