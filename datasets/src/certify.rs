@@ -256,10 +256,16 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     // unless a prior shift is planted). Without a prior shift, the score
     // over the clean columns is one more aspect: it must not move either.
     let shifted = draw.plan.prior_shift.is_some();
-    let (base_ref, published_ref) = if shifted {
+    // Resampled only when a prior shift is planted; otherwise the tests
+    // reuse the presorted training columns.
+    let reweighted = shifted.then(|| {
         (at_rate_reference(&draw.train_base, draw.serving_rate), at_rate_reference(&draw.train, draw.serving_rate))
-    } else {
-        (draw.train_base.clone(), draw.train.clone())
+    });
+    let clean_against = |test: TestKind, i: usize, batch: &Values, published: bool| match (&reweighted, published) {
+        (Some((base, _)), false) => column_test(test, &base.features[i], batch),
+        (Some((_, published)), true) => column_test(test, &published.features[i], batch),
+        (None, false) => against_train(test, i, batch),
+        (None, true) => against_published(test, i, batch),
     };
     let mut tests = Vec::new();
     let mut label_shift_consequences = Vec::new();
@@ -271,26 +277,15 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             kinds.push(TestKind::MissingRateZ);
         }
         for test in kinds {
-            let t = if shifted {
-                CleanTest {
-                    feature: f.name.clone(),
-                    test,
-                    production: column_test(test, &base_ref.features[i], &draw.production.features[i]),
-                    traffic: column_test(test, &base_ref.features[i], &draw.traffic.features[i]),
-                    production_published: column_test(test, &published_ref.features[i], &draw.production.features[i]),
-                    traffic_published: column_test(test, &published_ref.features[i], &draw.traffic.features[i]),
-                }
-            } else {
-                CleanTest {
-                    feature: f.name.clone(),
-                    test,
-                    production: against_train(test, i, &draw.production.features[i]),
-                    traffic: against_train(test, i, &draw.traffic.features[i]),
-                    production_published: against_published(test, i, &draw.production.features[i]),
-                    traffic_published: against_published(test, i, &draw.traffic.features[i]),
-                }
-            };
-            tests.push(t);
+            let (production, traffic) = (&draw.production.features[i], &draw.traffic.features[i]);
+            tests.push(CleanTest {
+                feature: f.name.clone(),
+                test,
+                production: clean_against(test, i, production, false),
+                traffic: clean_against(test, i, traffic, false),
+                production_published: clean_against(test, i, production, true),
+                traffic_published: clean_against(test, i, traffic, true),
+            });
         }
     }
     if !shifted {
