@@ -74,7 +74,7 @@ impl SeedSource {
 /// A secret's fingerprint: the first 8 bytes of its SHA-256, in hex. Says
 /// which secret was used without revealing it.
 pub fn fingerprint(secret: &[u8]) -> String {
-    crate::variant::hex(&Sha256::digest(secret)[..8])
+    hex::encode(&Sha256::digest(secret)[..8])
 }
 
 #[cfg(test)]

@@ -449,7 +449,7 @@ impl Exercise {
     /// SHA-256 of exercise.toml's bytes (hex): variants depend on them and the seed.
     pub fn sha256(&self) -> String {
         use sha2::{Digest, Sha256};
-        crate::variant::hex(&Sha256::digest(self.raw.as_bytes()))
+        hex::encode(&Sha256::digest(self.raw.as_bytes()))
     }
 
     /// The exercise's folder (holds README.md, fixtures' score bands, …).

@@ -126,10 +126,6 @@ pub fn public_columns(spec: &ExerciseSpec, d: &Draw) -> Vec<String> {
     cols
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

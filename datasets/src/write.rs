@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{DatasetError, Result};
 use crate::generate::{Split, Values};
 use crate::spec::ExerciseSpec;
-use crate::variant::{hex, Variant};
+use crate::variant::Variant;
 
 /// File names of a variant directory; the grader reads them from here.
 pub mod layout {
@@ -244,7 +244,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
-    Ok(hex(&Sha256::digest(&bytes)))
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn rel(base: &Path, path: &Path) -> String {

@@ -1,32 +1,24 @@
 //! grader: an automated grader for MLOps take-home exercises.
 //!
-//! The binary is a thin layer over this library: `cli` parses arguments once
-//! into validated requests, each command module does the work and returns
-//! typed results or a [`error::GraderError`], and only `main` turns errors into
-//! the exit codes of [`exit::Exit`].
+//! The tree follows the pipeline. `cli` parses arguments once into
+//! validated requests; `commands` holds one module per subcommand; a
+//! grading flows `pipeline::material` (exercise and seed, or a kit) →
+//! `pipeline::session` (the `sandbox`: image, container, healthy service)
+//! → `probe` → `evaluate` (findings, checks, score: pure) → `report`; `batch`
+//! runs many gradings, `fairness` keeps their latency windows apart, and
+//! `schema` names every document written for machines. `support` holds
+//! what every stage uses (errors and exit codes, sanitising, files,
+//! progress, shutdown). Only `main` turns a [`support::error::GraderError`]
+//! into the exit codes of [`support::exit::Exit`].
 
-pub mod cli;
-pub mod error;
-pub mod evaluate;
 pub mod batch;
-pub mod clean;
-pub mod exit;
-pub mod findings;
-pub mod grade;
-pub mod host;
-pub mod kit;
-pub mod material;
+pub mod cli;
+pub mod commands;
+pub mod evaluate;
+pub mod fairness;
+pub mod pipeline;
 pub mod probe;
-pub mod progress;
-pub mod quiet;
 pub mod report;
-pub mod run_submission;
-pub mod sanitize;
-pub mod schema;
 pub mod sandbox;
-pub mod score;
-pub mod selfcheck;
-pub mod session;
-pub mod shutdown;
-pub mod validate;
-pub mod variant;
+pub mod schema;
+pub mod support;

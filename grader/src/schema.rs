@@ -16,6 +16,13 @@
 //! | `grader run --json` | [`RunSummary`] | [`RUN_SUMMARY_VERSION`] |
 //! | `grader variant --json` | [`VariantSummary`] | [`VARIANT_SUMMARY_VERSION`] |
 //!
+//! | `grader merge --json` | [`MergeSummary`] | [`MERGE_SUMMARY_VERSION`] |
+//! | a blind batch's `identities.json` | [`Identities`] | [`IDENTITIES_VERSION`] |
+//! | `grader clean --json` | [`Removed`] | [`CLEAN_VERSION`] |
+//!
+//! Enums written as words (an outcome, a mode, a status, a failure class)
+//! have `as_str()` giving the same word as their JSON, for text.
+//!
 //! result.json embeds the checks ([`Check`], [`Status`]) and every probe's
 //! metrics ([`ProbeResults`]); those types live beside the code that fills
 //! them and are re-exported here, so this module names every serialized
@@ -27,20 +34,116 @@
 //! `timings.shared` and `timings.exclusive` (turns in a batch). Version 1
 //! files still read.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use datasets::SeedSource;
 use serde::{Deserialize, Serialize};
 
-use crate::sandbox::FailureClass;
 
-pub use crate::findings::{Findings, Matched, SectionScore};
+/// `as_str()`, `Display` and `ALL` for an enum written as one word in JSON:
+/// text uses the same word the JSON does (a test holds them together).
+macro_rules! names {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// Every value, for tests and documentation.
+            pub const ALL: &'static [$t] = &[$($t::$v),*];
+            /// The value's name as written in JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($t::$v => $s),* }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use names;
+
+pub use crate::evaluate::findings::{Findings, Matched, SectionScore};
 pub use crate::probe::contract::{CandidateReport, ContractMetrics, DriftFlag, LeakFlag};
 pub use crate::probe::correctness::{CorrectnessMetrics, Quality};
 pub use crate::probe::drift::DriftMetrics;
 pub use crate::probe::latency::{HostCheck, LatencyMetrics};
 pub use crate::probe::robustness::{Case, RobustnessMetrics};
-pub use crate::score::{Check, Outcome, ProbeResults, Status, Visibility};
+pub use crate::evaluate::score::{Check, Outcome, ProbeResults, Status, Visibility};
+
+/// Version of `grader merge --json`'s summary.
+pub const MERGE_SUMMARY_VERSION: u32 = 1;
+/// Version of a blind batch's identities.json (the one file mapping
+/// pseudonyms to candidates).
+pub const IDENTITIES_VERSION: u32 = 1;
+/// Version of `grader clean --json`. Added in this grader: before it the
+/// output had no version (the same fields, without `schema_version`).
+pub const CLEAN_VERSION: u32 = 1;
+
+/// How a grading ended, whatever its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradeOutcome {
+    /// The probes ran (whatever the score).
+    Graded,
+    /// The submission never became a healthy service (see `failure`).
+    Failed,
+    /// The grader's side failed: nothing is charged.
+    InfrastructureError,
+}
+names!(GradeOutcome { Graded => "graded", Failed => "failed", InfrastructureError => "infrastructure_error" });
+
+/// How the service under test was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Built and run in the sandbox.
+    Docker,
+    /// A service already running (`grader probe --url`).
+    Url,
+}
+names!(Mode { Docker => "docker", Url => "url" });
+
+/// Where a batch's seeds come from, as batch.json writes it: `fixed:<seed>`
+/// (one variant for everyone) or `secret:<fingerprint>` (a variant per
+/// candidate from the team's secret; the fingerprint names the secret
+/// without revealing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedPolicy {
+    Fixed(u64),
+    Secret(String),
+}
+
+impl std::fmt::Display for SeedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeedPolicy::Fixed(s) => write!(f, "fixed:{s}"),
+            SeedPolicy::Secret(fp) => write!(f, "secret:{fp}"),
+        }
+    }
+}
+
+impl std::str::FromStr for SeedPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("fixed", n)) => n.parse().map(SeedPolicy::Fixed).map_err(|_| format!("seed policy {s:?}: not a seed")),
+            Some(("secret", fp)) if !fp.is_empty() => Ok(SeedPolicy::Secret(fp.into())),
+            _ => Err(format!("seed policy {s:?}: expected fixed:<seed> or secret:<fingerprint>")),
+        }
+    }
+}
+
+impl Serialize for SeedPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeedPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 // ---- result.json (`grader grade`, `grader probe`, each candidate of a batch)
 
@@ -55,7 +158,7 @@ pub struct GradeResult {
     pub exercise: ExerciseInfo,
     pub seed: SeedSource,
     /// `docker` (built and run in the sandbox) or `url` (`grader probe`).
-    pub mode: String,
+    pub mode: Mode,
     /// The candidate's id as given (a batch's folder name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate: Option<String>,
@@ -66,7 +169,7 @@ pub struct GradeResult {
     /// `graded`: the probes ran (whatever the score); `failed`: the
     /// submission never became a healthy service (see `failure`);
     /// `infrastructure_error`: the grader's side failed, nothing is charged.
-    pub outcome: String,
+    pub outcome: GradeOutcome,
     pub failure: Option<FailureInfo>,
     pub score: Score,
     pub checks: Vec<Check>,
@@ -161,10 +264,10 @@ pub struct Manifest {
     pub exercise: String,
     pub spec_sha256: String,
     /// `fixed:<seed>` or `secret:<fingerprint>`.
-    pub seeds: String,
+    pub seeds: SeedPolicy,
     /// `grader batch --shard`: the part of the candidates this directory holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::batch::shard::Shard>,
+    pub shard: Option<Shard>,
     /// The candidates this directory is for (folder names, lossy UTF-8), as
     /// of the last run: what `grader merge` expects to find graded.
     #[serde(default)]
@@ -195,6 +298,7 @@ pub enum State {
     /// The grader's side failed after every retry: no score.
     Ungraded,
 }
+names!(State { Graded => "graded", Failed => "failed", Ungraded => "ungraded" });
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
@@ -306,7 +410,7 @@ pub struct SelfCheck {
     pub schema_version: u32,
     pub exercise: String,
     pub practice_seed: u64,
-    pub outcome: String,
+    pub outcome: GradeOutcome,
     pub failure: Option<FailureInfo>,
     pub checks: Vec<Check>,
     pub visible_points: f64,
@@ -396,4 +500,108 @@ pub struct VariantSummary {
     pub drifts_planted: usize,
     pub answer_key: PathBuf,
     pub elapsed_ms: u128,
+}
+
+// ---- the sandbox's failure classes (result.json's `failure.class`)
+
+/// Why a run did not produce a gradeable service. Part of result.json's
+/// documented schema: values are only ever added, never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The submission was refused before building (symlink leaving the
+    /// directory, context too large, no Dockerfile).
+    BuildRejected,
+    BuildFailed,
+    BuildTimeout,
+    /// Not healthy within the startup deadline.
+    StartupTimeout,
+    OomKilled,
+    /// Exited on its own (before ready, or while being probed).
+    Crashed,
+    /// Running but `/health` never answered 200 (answered something else).
+    Unhealthy,
+    /// The engine could not start the candidate's container for a reason of
+    /// the image's (its command does not exist, no command at all, …).
+    StartFailed,
+    /// The grader's side failed (Docker Engine unreachable, …): never the
+    /// candidate's fault, never scored.
+    Infrastructure,
+}
+names!(FailureClass {
+    BuildRejected => "build_rejected",
+    BuildFailed => "build_failed",
+    BuildTimeout => "build_timeout",
+    StartupTimeout => "startup_timeout",
+    OomKilled => "oom_killed",
+    Crashed => "crashed",
+    Unhealthy => "unhealthy",
+    StartFailed => "start_failed",
+    Infrastructure => "infrastructure",
+});
+
+// ---- shards (batch.json's `shard`)
+
+/// Shard `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+// ---- `grader merge --json`
+
+/// What `grader merge` found (also `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeSummary {
+    pub schema_version: u32,
+    pub out: PathBuf,
+    pub exercise: String,
+    pub shards: Vec<String>,
+    pub candidates: usize,
+    /// Shard numbers of the batch no directory holds.
+    pub missing_shards: Vec<u32>,
+    /// Candidates a shard was given and holds no result for.
+    pub missing: Vec<String>,
+    /// Candidates with results in more than one shard (the first is kept).
+    pub duplicated: Vec<String>,
+    pub ungraded: Vec<String>,
+}
+
+// ---- a blind batch's identities.json
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Identities {
+    pub schema_version: u32,
+    pub note: String,
+    /// `secret` (derived from the batch's secret: not stored) or `random`.
+    pub key_source: String,
+    /// The random key, hex; absent when derived from the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Pseudonym → candidate id (folder name, lossy UTF-8).
+    pub candidates: BTreeMap<String, String>,
+}
+
+// ---- `grader clean --json`
+
+/// What a cleanup removed (`grader clean --json`, with `schema_version`).
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct Removed {
+    /// [`CLEAN_VERSION`]; absent in output of graders before it.
+    #[serde(default)]
+    pub schema_version: u32,
+    pub containers: usize,
+    pub networks: usize,
+    pub images: usize,
+    #[serde(default)]
+    pub volumes: usize,
+    /// Objects that could not be removed, with the engine's reason.
+    pub errors: Vec<String>,
 }

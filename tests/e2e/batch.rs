@@ -103,7 +103,7 @@ fn render_and_check_summary(html: &Path, dir: &Path) {
     assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("src="), "external assets in summary.html");
     let shot = crate::support::screenshot(html, dir, "1400,1400");
     let count = |rgb| crate::support::pixels_of(&shot, rgb);
-    use grader::batch::summary::{BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
+    use grader::report::palette::{BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
     assert!(count(HEADER_RGB) > 2000, "no table header visible ({} px)", count(HEADER_RGB));
     assert!(count(PASS_RGB) > 1000 && count(FAIL_RGB) > 500, "no pass/fail matrix visible");
     assert!(count(BAR_RGB) > 500, "no latency chart visible ({} px)", count(BAR_RGB));

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use grader::quiet::{QuietGate, Turns};
+use grader::fairness::turns::{QuietGate, Turns};
 use serde_json::Value;
 use tempfile::TempDir;
 

@@ -34,7 +34,7 @@ fn report_html_shows_a_hostile_candidates_text_as_text_in_chromium() {
     let count = |rgb| crate::support::pixels_of(&shot, rgb);
     let not_white = shot.0.chunks(shot.1).filter(|p| p[0] < 240 || p[1] < 240 || p[2] < 240).count();
     assert!(not_white > 20_000, "a blank page ({not_white} non-white pixels)");
-    use grader::batch::summary::{BAR_RGB, HEADER_RGB};
+    use grader::report::palette::{BAR_RGB, HEADER_RGB};
     assert!(count(HEADER_RGB) > 2000, "no table header visible ({} px)", count(HEADER_RGB));
     assert!(count(BAR_RGB) > 500, "no chart visible ({} px)", count(BAR_RGB));
 }

@@ -13,35 +13,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::Seeds;
-use crate::error::{GraderError, Result};
+use crate::support::error::{GraderError, Result};
 
 pub const IDENTITIES: &str = "identities.json";
-pub const IDENTITIES_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Identities {
-    pub schema_version: u32,
-    pub note: String,
-    /// `secret` (derived from the batch's secret: not stored) or `random`.
-    pub key_source: String,
-    /// The random key, hex; absent when derived from the secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Pseudonym → candidate id (folder name, lossy UTF-8).
-    pub candidates: BTreeMap<String, String>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
-}
+pub use crate::schema::{Identities, IDENTITIES_VERSION};
 
 /// The pseudonym key of this batch, and where it came from.
 fn key(out: &Path, seeds: &Seeds) -> Result<(Vec<u8>, Option<Identities>)> {
@@ -57,7 +35,7 @@ fn key(out: &Path, seeds: &Seeds) -> Result<(Vec<u8>, Option<Identities>)> {
             mac.update(b"grader blind review v1");
             Ok((mac.finalize().into_bytes().to_vec(), existing))
         }
-        Seeds::Fixed(_) => match existing.as_ref().and_then(|i| i.key.as_deref()).and_then(unhex) {
+        Seeds::Fixed(_) => match existing.as_ref().and_then(|i| i.key.as_deref()).and_then(|h| hex::decode(h).ok()) {
             Some(k) => Ok((k, existing)),
             None => {
                 let mut k = vec![0u8; 32];
@@ -75,7 +53,7 @@ pub fn assign(out: &Path, seeds: &Seeds, ids: &[String]) -> Result<(BTreeMap<Str
     let name = |id: &str, digits: usize| {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("any key length");
         mac.update(id.as_bytes());
-        format!("candidate-{}", &hex(&mac.finalize().into_bytes())[..digits])
+        format!("candidate-{}", &hex::encode(mac.finalize().into_bytes())[..digits])
     };
     let mut by_id: BTreeMap<String, String> = ids.iter().map(|id| (id.clone(), name(id, 8))).collect();
     // Two ids on one 8-digit pseudonym (about one in 4 billion per pair):
@@ -100,7 +78,7 @@ pub fn assign(out: &Path, seeds: &Seeds, ids: &[String]) -> Result<(BTreeMap<Str
         },
         key: match seeds {
             Seeds::Secret(_) => None,
-            Seeds::Fixed(_) => Some(hex(&key)),
+            Seeds::Fixed(_) => Some(hex::encode(key)),
         },
         candidates,
     };
@@ -108,12 +86,7 @@ pub fn assign(out: &Path, seeds: &Seeds, ids: &[String]) -> Result<(BTreeMap<Str
 }
 
 pub fn write(out: &Path, identities: &Identities) -> Result<()> {
-    let path = out.join(IDENTITIES);
-    let tmp = out.join(".identities.json.tmp");
-    let mut text = serde_json::to_string_pretty(identities).expect("plain data");
-    text.push('\n');
-    std::fs::write(&tmp, text).map_err(|source| GraderError::Io { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, &path).map_err(|source| GraderError::Io { path, source })
+    crate::support::fs::write_json_atomic(&out.join(IDENTITIES), identities)
 }
 
 #[cfg(test)]

@@ -8,30 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use super::shard::Shard;
 use super::{read_result, state_of, Candidate, Manifest, State, CANDIDATES_DIR};
-use crate::error::{GraderError, Result};
+use crate::support::error::{GraderError, Result};
 
-pub const MERGE_VERSION: u32 = 1;
-
-/// What `grader merge` found (also `--json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct MergeSummary {
-    pub schema_version: u32,
-    pub out: PathBuf,
-    pub exercise: String,
-    pub shards: Vec<String>,
-    pub candidates: usize,
-    /// Shard numbers of the batch no directory holds.
-    pub missing_shards: Vec<u32>,
-    /// Candidates a shard was given and holds no result for.
-    pub missing: Vec<String>,
-    /// Candidates with results in more than one shard (the first is kept).
-    pub duplicated: Vec<String>,
-    pub ungraded: Vec<String>,
-}
+pub use crate::schema::{MergeSummary, MERGE_SUMMARY_VERSION as MERGE_VERSION};
 
 impl MergeSummary {
     pub fn complete(&self) -> bool {
@@ -40,7 +21,7 @@ impl MergeSummary {
 
     pub fn human(&self) -> String {
         let mut s = format!("merged {} shard(s) of {}: {} candidates into {}\n", self.shards.len(), self.exercise, self.candidates, self.out.display());
-        let list = |v: &[String]| v.iter().map(|n| crate::sanitize::terminal_line(n).into_owned()).collect::<Vec<_>>().join(", ");
+        let list = |v: &[String]| v.iter().map(|n| crate::support::sanitize::terminal_line(n).into_owned()).collect::<Vec<_>>().join(", ");
         if !self.missing_shards.is_empty() {
             s += &format!("  missing shards: {:?}\n", self.missing_shards);
         }
@@ -69,7 +50,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     if shards.is_empty() {
         return Err(GraderError::Usage("give at least one shard directory".into()));
     }
-    crate::report::check_out_dir(out).map_err(GraderError::Usage)?;
+    crate::support::fs::check_out_dir(out).map_err(GraderError::Usage)?;
     let manifests: Vec<Manifest> = shards.iter().map(|d| manifest_of(d)).collect::<Result<_>>()?;
     let first = &manifests[0];
     let count = first.shard.map_or(1, |s| s.count);
@@ -89,7 +70,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             return Err(differs("exercise.toml SHA-256", &first.spec_sha256, &m.spec_sha256));
         }
         if m.seeds != first.seeds {
-            return Err(differs("seed source", &first.seeds, &m.seeds));
+            return Err(differs("seed source", &first.seeds.to_string(), &m.seeds.to_string()));
         }
         let shard = m.shard.unwrap_or(Shard { index: 1, count: 1 });
         if shard.count != count {
@@ -140,7 +121,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
     duplicated.dedup();
 
     // Written beside `out` and renamed into place, like every batch output.
-    let candidates: Vec<Candidate> = crate::report::build_then_rename(out, ".merge-partial-", |root| {
+    let candidates: Vec<Candidate> = crate::support::fs::build_then_rename(out, ".merge-partial-", |root| {
         for (from, _) in found.values() {
             copy_dir(from, &root.join(CANDIDATES_DIR).join(from.file_name().expect("a folder")))?;
         }

@@ -23,12 +23,12 @@ use datasets::{Exercise, SeedSource};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::Semaphore;
 
-use crate::error::{GraderError, Result};
-use crate::exit::Exit;
-use crate::grade::{grade, GradeRequest};
-use crate::progress::Progress;
+use crate::support::error::{GraderError, Result};
+use crate::support::exit::Exit;
+use crate::pipeline::grading::{grade, GradeRequest};
+use crate::support::progress::Progress;
 use crate::report::GradeResult;
-use crate::session::Overrides;
+use crate::pipeline::session::Overrides;
 pub use crate::schema::{MANIFEST_VERSION, Manifest, State, Candidate, BatchSummary};
 
 /// How each candidate's variant is chosen.
@@ -67,11 +67,13 @@ pub struct BatchRequest {
     pub similarity_threshold: f64,
 }
 
+use crate::schema::GradeOutcome;
+
 fn state_of(r: &GradeResult) -> State {
-    match r.outcome.as_str() {
-        "graded" => State::Graded,
-        "failed" => State::Failed,
-        _ => State::Ungraded,
+    match r.outcome {
+        GradeOutcome::Graded => State::Graded,
+        GradeOutcome::Failed => State::Failed,
+        GradeOutcome::InfrastructureError => State::Ungraded,
     }
 }
 
@@ -109,7 +111,7 @@ pub fn encode_id(id: &std::ffi::OsStr) -> String {
             cut -= 1;
         }
         let hash = sha2::Sha256::digest(bytes);
-        let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&hash[..8]);
         out = format!("{}~{hex}", &out[..cut]);
     }
     out
@@ -158,7 +160,7 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
         let e = e.map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
         let os_name = e.file_name();
         let name = os_name.to_string_lossy().into_owned();
-        let shown = crate::sanitize::terminal_line(&name).into_owned();
+        let shown = crate::support::sanitize::terminal_line(&name).into_owned();
         let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
         let note = if !is_dir {
             Some("not a folder (a file or a link)")
@@ -185,10 +187,10 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
 
 fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, names: &[CandidateDir], blind: bool) -> Result<Manifest> {
     let seeds = match seeds {
-        Seeds::Fixed(s) => format!("fixed:{s}"),
+        Seeds::Fixed(s) => crate::schema::SeedPolicy::Fixed(*s),
         Seeds::Secret(path) => {
             let bytes = std::fs::read(path).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", path.display())))?;
-            format!("secret:{}", datasets::seed::fingerprint(&bytes))
+            crate::schema::SeedPolicy::Secret(datasets::seed::fingerprint(&bytes))
         }
     };
     Ok(Manifest {
@@ -241,12 +243,7 @@ pub(crate) fn claim(out: &Path, m: &Manifest) -> Result<()> {
 }
 
 pub(crate) fn write_manifest(out: &Path, m: &Manifest) -> Result<()> {
-    let path = out.join("batch.json");
-    let tmp = out.join(".batch.json.tmp");
-    let mut text = serde_json::to_string_pretty(m).expect("plain data");
-    text.push('\n');
-    std::fs::write(&tmp, text).map_err(|source| GraderError::Io { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, &path).map_err(|source| GraderError::Io { path, source })
+    crate::support::fs::write_json_atomic(&out.join("batch.json"), m)
 }
 
 /// Engines and their free slots; a grading takes the engine with most.
@@ -307,7 +304,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     let total = bars.add(ProgressBar::new(names.len() as u64));
     total.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}").unwrap().progress_chars("=> "));
     total.set_prefix("batch");
-    let gate = (!req.overlap_latency).then(crate::quiet::QuietGate::new);
+    let gate = (!req.overlap_latency).then(crate::fairness::turns::QuietGate::new);
     let sources: Vec<(String, std::ffi::OsString)> = names.iter().map(|c| (c.shown.clone(), c.os_name.clone())).collect();
     let req = Arc::new(req);
     let mut tasks = Vec::new();
@@ -325,7 +322,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
         }
         let bar = bars.insert_before(&total, ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {wide_msg}").unwrap());
-        bar.set_prefix(crate::sanitize::terminal_line(&name).into_owned());
+        bar.set_prefix(crate::support::sanitize::terminal_line(&name).into_owned());
         bar.set_message("waiting for a slot");
         bar.enable_steady_tick(Duration::from_millis(200));
         let (req, jobs, hosts, total, gate) = (req.clone(), jobs.clone(), hosts.clone(), total.clone(), gate.clone());
@@ -334,7 +331,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
             let c = grade_one(&req, &cand, &hosts, gate, &bar).await;
             bar.finish_and_clear();
             total.inc(1);
-            let shown = crate::sanitize::terminal_line(&name).into_owned();
+            let shown = crate::support::sanitize::terminal_line(&name).into_owned();
             let line = match (&c.result, c.state) {
                 (Some(r), State::Graded | State::Failed) => format!(
                     "{shown}: {} / {} ({}%){}",
@@ -343,7 +340,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
                     r.score.percent,
                     r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
                 ),
-                _ => format!("{shown}: ungraded after {} attempt(s): {}", c.attempts, crate::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))),
+                _ => format!("{shown}: ungraded after {} attempt(s): {}", c.attempts, crate::support::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))),
             };
             if !quiet {
                 if tty {
@@ -370,7 +367,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
 /// the new one in, the older one removed. Nothing happens once a shutdown
 /// began; if a rename fails, the staging folder is kept and named.
 fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
-    crate::shutdown::commit(|| {
+    crate::support::shutdown::commit(|| {
         let kept = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{e}; the graded result is kept in {}", staging.display()));
         if let Some(parent) = final_dir.parent() {
             std::fs::create_dir_all(parent).map_err(kept)?;
@@ -395,7 +392,7 @@ fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
 }
 
 /// Grades one candidate, retrying infrastructure failures on any engine.
-async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate: Option<Arc<crate::quiet::QuietGate>>, bar: &ProgressBar) -> Candidate {
+async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate: Option<Arc<crate::fairness::turns::QuietGate>>, bar: &ProgressBar) -> Candidate {
     let name = cand.name.as_str();
     let encoded = cand.folder.clone();
     let submission = req.submissions.join(&cand.os_name);
@@ -418,7 +415,7 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         return c;
     }
     for attempt in 1..=req.retries + 1 {
-        if crate::shutdown::is_shutting_down() {
+        if crate::support::shutdown::is_shutting_down() {
             break;
         }
         c.attempts = attempt;
@@ -426,14 +423,14 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         c.host = host.clone();
         let _ = std::fs::remove_dir_all(&staging); // ours: a leftover of an interrupted run
         let bar2 = bar.clone();
-        let progress = Progress::to_sink(move |m| bar2.set_message(crate::sanitize::terminal_line(m).into_owned()));
+        let progress = Progress::to_sink(move |m| bar2.set_message(crate::support::sanitize::terminal_line(m).into_owned()));
         let mut overrides = req.overrides.clone();
         if let Some(h) = &host {
             overrides.docker_host = vec![h.clone()];
         }
         let request = GradeRequest {
             submission: submission.clone(),
-            source: crate::material::Source::Exercise { path: req.exercise.clone(), seed: seed.clone() },
+            source: crate::pipeline::material::Source::Exercise { path: req.exercise.clone(), seed: seed.clone() },
             out: staging.clone(),
             overrides,
             candidate: Some(cand.shown.clone()),
@@ -456,7 +453,7 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
             }
             Err(e) if e.exit() == Exit::Infrastructure => {
                 c.error = Some(e.to_string());
-                bar.set_message(format!("infrastructure failure, retrying: {}", crate::sanitize::terminal_line(&e.to_string())));
+                bar.set_message(format!("infrastructure failure, retrying: {}", crate::support::sanitize::terminal_line(&e.to_string())));
                 tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
             }
             Err(e) => {

@@ -9,21 +9,8 @@
 
 use std::ffi::OsStr;
 
-use serde::{Deserialize, Serialize};
+pub use crate::schema::Shard;
 use sha2::{Digest, Sha256};
-
-/// Shard `index` (1-based) of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
 
 /// The 0-based bucket of `id` among `count`.
 pub fn bucket(id: &OsStr, count: u32) -> u32 {

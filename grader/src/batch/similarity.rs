@@ -256,7 +256,7 @@ fn spans(pa: &[Print], pb: &[Print], shared: &BTreeSet<u64>) -> Vec<String> {
 /// `similarity.csv`: one row per flagged pair (through the csv writer, with
 /// spreadsheet formulas defused like every other CSV the grader writes).
 pub fn csv(pairs: &[Pair]) -> String {
-    use crate::sanitize::csv_text;
+    use crate::support::sanitize::csv_text;
     let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
     w.write_record(["candidate_a", "candidate_b", "score", "shared_fingerprints", "matched_spans"]).expect("in memory");
     for p in pairs {

@@ -15,8 +15,8 @@ use crate::probe::drift::DriftMetrics;
 use crate::probe::latency::{HostCheck, LatencyMetrics};
 use crate::probe::robustness::{Case, RobustnessMetrics};
 use crate::report::{ExerciseInfo, GradeResult, Timings, RESULT_VERSION};
-use crate::score::tests::q;
-use crate::score::{Outcome, ProbeResults, Status};
+use crate::evaluate::score::tests::q;
+use crate::evaluate::score::{Outcome, ProbeResults, Status};
 
 fn exercise() -> &'static (Terms, AnswerKey) {
     static EX: OnceLock<(Terms, AnswerKey)> = OnceLock::new();
@@ -84,7 +84,7 @@ fn engineering(report: CandidateReport) -> ProbeResults {
 /// Correctness with the generating model at AUC 0.80 and log-loss 0.43
 /// (score.rs's helper, as an outcome).
 fn correctness(serving: Quality, offline: Quality) -> Outcome<CorrectnessMetrics> {
-    crate::score::tests::correctness(serving, offline).correctness
+    crate::evaluate::score::tests::correctness(serving, offline).correctness
 }
 
 fn drift(flagged: Vec<String>, key: &AnswerKey) -> Outcome<DriftMetrics> {
@@ -159,13 +159,13 @@ fn result(e: &Evaluation) -> GradeResult {
         grader_version: "snapshot".into(),
         exercise: ExerciseInfo { id: key.exercise.id.clone(), version: key.exercise.version, spec_sha256: "<spec>".into() },
         seed: SeedSource::given(1),
-        mode: "docker".into(),
+        mode: crate::schema::Mode::Docker,
         candidate: Some("archetype".into()),
         submission: None,
         image: None,
         limits: None,
         timings: Timings::default(),
-        outcome: "graded".into(),
+        outcome: crate::schema::GradeOutcome::Graded,
         failure: None,
         score: e.score.clone(),
         checks: e.checks.clone(),
@@ -174,6 +174,11 @@ fn result(e: &Evaluation) -> GradeResult {
 }
 
 /// Id, status, points and evidence of every check: what a grade consists of.
+/// A full result (the leak-reliant model's), for renderers' own tests.
+pub(crate) fn sample_result() -> GradeResult {
+    result(&leak_reliant())
+}
+
 fn table(e: &Evaluation) -> String {
     let mut s = format!("score {} / {} ({}%)\n", e.score.points, e.score.max_points, e.score.percent);
     for c in &e.checks {
@@ -256,9 +261,9 @@ fn a_practice_kit_evaluates_the_visible_checks_alone() {
         // A kit has no extract view of its holdout.
         (c.offline, c.auc_gap, c.log_loss_gap) = (None, None, None);
     }
-    r.drift = Outcome::NotRun(crate::score::NOT_IN_PRACTICE.into());
+    r.drift = Outcome::NotRun(crate::evaluate::score::NOT_IN_PRACTICE.into());
     let e = evaluate(terms, None, r);
-    let hidden: Vec<_> = e.checks.iter().filter(|c| c.visibility == crate::score::Visibility::Hidden).collect();
+    let hidden: Vec<_> = e.checks.iter().filter(|c| c.visibility == crate::evaluate::score::Visibility::Hidden).collect();
     assert_eq!(hidden.len(), 4, "{}", table(&e));
     assert!(hidden.iter().all(|c| c.status == Status::Skipped && c.max_points == 0.0 && c.points == 0.0), "{}", table(&e));
     assert!(matches!(e.metrics.findings, Outcome::NotRun(_)), "no key, no findings scored");

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::clock::wait_until;
 use super::{parse_predictions, Failure, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,7 +80,7 @@ pub struct HostCheck {
     pub load_average: Option<f64>,
     /// Cores the rest of the host (neither the grader nor the candidate's
     /// containers) kept busy on average during the window, and the most a
-    /// fair window allows ([`crate::host`]); absent when it cannot be told.
+    /// fair window allows ([`crate::fairness::host`]); absent when it cannot be told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_cores: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,20 +262,6 @@ pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> L
         buckets: buckets(&hist),
         error_examples: examples,
         host: None,
-    }
-}
-
-/// Waits until `deadline` within tens of microseconds: tokio's timer has a
-/// 1 ms granularity (a send up to 1 ms late would count as latency, since
-/// latency runs from the intended time), so it sleeps to 1.5 ms before and
-/// yields the rest of the way.
-pub async fn wait_until(deadline: Instant) {
-    let coarse = Duration::from_micros(1500);
-    if deadline.saturating_duration_since(Instant::now()) > coarse {
-        tokio::time::sleep_until(deadline - coarse).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
     }
 }
 

@@ -84,7 +84,7 @@ async fn connection(mut sock: tokio::net::TcpStream, delay: Duration, stall: Arc
         }
         // Precisely, not to the timer's millisecond: this is the truth the
         // probe is measured against.
-        crate::probe::latency::wait_until(ready + delay).await;
+        super::clock::wait_until(ready + delay).await;
         if sock.write_all(&response).await.is_err() {
             return;
         }

@@ -2,6 +2,7 @@
 //! `score` turns metrics into checks. Probes never see the answer key except
 //! where they must (which rows to send, which labels to compare with).
 
+pub mod clock;
 pub mod contract;
 pub mod correctness;
 pub mod drift;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::GradeResult;
-use crate::score::{Status, Visibility};
+use crate::evaluate::score::{Status, Visibility};
 
 pub fn render(r: &GradeResult) -> Value {
     let tests: Vec<Value> = r
@@ -23,7 +23,7 @@ pub fn render(r: &GradeResult) -> Value {
         })
         .collect();
     let output = match &r.failure {
-        Some(f) => format!("{}: {}\n\n{}", serde_json::to_value(f.class).unwrap().as_str().unwrap_or(""), f.message, f.log_excerpt),
+        Some(f) => format!("{}: {}\n\n{}", f.class.as_str(), f.message, f.log_excerpt),
         None => format!("{} of {} points", r.score.points, r.score.max_points),
     };
     json!({

@@ -6,11 +6,10 @@
 
 use serde::Serialize;
 
-use crate::batch::summary::{BAR_RGB, HEADER_RGB};
+use super::palette::{css as rgb, BAR_RGB, HEADER_RGB};
 use crate::schema::GradeResult;
-use crate::score::Status;
+use crate::evaluate::score::Status;
 
-const TEMPLATE: &str = include_str!("report.html");
 /// What a page shows of a candidate's NOTES.md and log, at most.
 pub const MAX_TEXT: usize = 64 * 1024;
 
@@ -63,10 +62,6 @@ struct Bucket {
     label: String,
 }
 
-fn rgb((r, g, b): (u8, u8, u8)) -> String {
-    format!("#{r:02x}{g:02x}{b:02x}")
-}
-
 /// At most `MAX_TEXT` bytes of `s`, cut at a character boundary, saying so.
 fn capped(s: &str) -> String {
     if s.len() <= MAX_TEXT {
@@ -107,7 +102,7 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
         .map(|c| CheckRow {
             id: c.id.clone(),
             title: c.title.clone(),
-            status: serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            status: c.status.as_str().to_string(),
             class: match c.status {
                 Status::Pass => "pass",
                 Status::Fail | Status::Error => "fail",
@@ -194,7 +189,7 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
 
     let failure = r.failure.as_ref().map(|f| {
         serde_json::json!({
-            "class": serde_json::to_value(f.class).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            "class": f.class.as_str(),
             "message": capped(&f.message),
             "log": capped(&f.log_excerpt),
         })
@@ -233,8 +228,5 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
         grader_version => r.grader_version,
         schema_version => r.schema_version,
     };
-    let mut env = minijinja::Environment::new();
-    // The name's `.html` turns on HTML escaping of every value.
-    env.add_template("report.html", TEMPLATE).expect("the template parses (a unit test renders it)");
-    env.get_template("report.html").expect("added").render(ctx).expect("the template renders (a unit test renders it)")
+    super::template::render(super::template::REPORT, ctx)
 }

@@ -1,51 +1,70 @@
-//! JUnit XML: one test case per check, for CI systems.
+//! JUnit XML: one test case per check, for CI systems, written by
+//! quick-junit (nextest's writer) rather than by hand.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::GradeResult;
-use crate::score::Status;
+use crate::evaluate::score::Status;
 
-fn esc(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .map(|c| match c {
-            '&' => "&amp;".into(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            '"' => "&quot;".into(),
-            '\'' => "&apos;".into(),
-            c => c.to_string(),
-        })
-        .collect()
+/// Text XML 1.0 can carry: quick-junit drops C0 controls and escapes
+/// markup, but U+FFFE and U+FFFF (and C1 controls some parsers refuse)
+/// would still make the file unparseable. A candidate's evidence text can
+/// hold anything.
+fn xml_text(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, '\u{fffe}' | '\u{ffff}' | '\u{80}'..='\u{9f}')).collect()
 }
 
 pub fn render(r: &GradeResult) -> String {
-    let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
-    let failures = count(Status::Fail) + count(Status::Partial);
-    let errors = count(Status::Error);
-    let skipped = count(Status::Skipped) + count(Status::Ungraded);
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x += &format!(
-        "<testsuites name=\"grader\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">\n",
-        r.checks.len()
-    );
-    x += &format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
-        esc(&r.exercise.id),
-        r.checks.len(),
-        r.timings.total_ms as f64 / 1000.0
-    );
-    x += &format!("    <properties><property name=\"score\" value=\"{}/{}\"/><property name=\"outcome\" value=\"{}\"/></properties>\n",
-        r.score.points, r.score.max_points, esc(&r.outcome));
+    let mut suite = TestSuite::new(xml_text(&r.exercise.id));
+    suite.set_time(Duration::from_millis(r.timings.total_ms as u64));
+    suite.add_property(("score", format!("{}/{}", r.score.points, r.score.max_points).as_str()));
+    suite.add_property(("outcome", r.outcome.as_str()));
     for c in &r.checks {
-        x += &format!("    <testcase classname=\"grader.{}\" name=\"{}\">\n", esc(&c.group), esc(&c.id));
-        let msg = format!("{}/{} points: {}", c.points, c.max_points, c.evidence);
+        let msg = xml_text(&format!("{}/{} points: {}", c.points, c.max_points, c.evidence));
+        let mut status = match c.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Partial | Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Status::Skipped | Status::Ungraded => TestCaseStatus::skipped(),
+        };
         match c.status {
             Status::Pass => {}
-            Status::Partial | Status::Fail => x += &format!("      <failure message=\"{}\">{}</failure>\n", esc(&msg), esc(&c.title)),
-            Status::Error => x += &format!("      <error message=\"{}\">{}</error>\n", esc(&msg), esc(&c.title)),
-            Status::Skipped | Status::Ungraded => x += &format!("      <skipped message=\"{}\"/>\n", esc(&c.evidence)),
+            Status::Skipped | Status::Ungraded => {
+                status.set_message(xml_text(&c.evidence));
+            }
+            _ => {
+                status.set_message(msg).set_description(xml_text(&c.title));
+            }
         }
-        x += &format!("      <system-out>{}</system-out>\n    </testcase>\n", esc(&c.evidence));
+        let mut case = TestCase::new(xml_text(&c.id), status);
+        case.set_classname(xml_text(&format!("grader.{}", c.group)));
+        case.set_system_out(xml_text(&c.evidence));
+        suite.add_test_case(case);
     }
-    x += "  </testsuite>\n</testsuites>\n";
-    x
+    let mut report = Report::new("grader");
+    report.add_test_suite(suite);
+    report.to_string().expect("a report in memory serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_with_characters_xml_forbids_still_parses() {
+        let mut r = crate::evaluate::tests::sample_result();
+        let hostile = "a\u{ffff}b\u{fffe}c\u{1}\u{8}\u{1b}[31md\u{85}e<f>&\"g'";
+        for c in &mut r.checks {
+            c.evidence = hostile.into();
+            c.title = hostile.into();
+        }
+        r.exercise.id = hostile.into();
+        let xml = render(&r);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("junit.xml does not parse: {e}\n{xml}"));
+        let outs: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("system-out")).filter_map(|n| n.text()).collect();
+        assert_eq!(outs.len(), r.checks.len());
+        assert!(outs.iter().all(|t| t.contains("<f>&\"g'") && t.starts_with("abc")), "{outs:?}");
+    }
 }

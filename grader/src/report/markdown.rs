@@ -1,9 +1,9 @@
 //! report.md: the grade for a person to read.
 
 use super::GradeResult;
-use crate::score::Status;
+use crate::evaluate::score::Status;
 
-use crate::sanitize::{md_code_block, md_inline};
+use crate::support::sanitize::{md_code_block, md_inline};
 
 fn cell(s: &str) -> String {
     md_inline(s)
@@ -38,7 +38,7 @@ pub fn render(r: &GradeResult) -> String {
     if let Some(f) = &r.failure {
         m += &format!(
             "\n## Why it failed\n\n**{}**: {}\n\n{}",
-            serde_json::to_value(f.class).unwrap().as_str().unwrap_or(""),
+            f.class.as_str(),
             md_inline(&f.message),
             md_code_block(&f.log_excerpt)
         );

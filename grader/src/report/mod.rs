@@ -6,16 +6,17 @@ pub mod gradescope;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod palette;
+pub mod template;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-
-use crate::score::Check;
+use crate::evaluate::score::Check;
 pub use crate::schema::{RESULT_VERSION, GradeResult, ExerciseInfo, ImageInfo, LimitsInfo, Timings, FailureInfo, Score};
 
 impl Score {
     pub fn of(checks: &[Check]) -> Score {
-        let (points, max_points) = crate::score::total(checks);
+        let (points, max_points) = crate::evaluate::score::total(checks);
         Score { points, max_points, percent: if max_points > 0.0 { (1000.0 * points / max_points).round() / 10.0 } else { 0.0 } }
     }
 }
@@ -27,40 +28,12 @@ pub struct Logs {
     pub notes: Option<String>,
 }
 
-/// Builds a directory beside `out` (hidden, named `prefix…`) with `fill`,
-/// then renames it into place, so `out` is never half-written and a failure
-/// leaves nothing under its name. `out` must not exist, or be empty.
-pub fn build_then_rename<T>(out: &Path, prefix: &str, fill: impl FnOnce(&Path) -> crate::error::Result<T>) -> crate::error::Result<T> {
-    use crate::error::GraderError;
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
-    let staging = tempfile::Builder::new().prefix(prefix).tempdir_in(&parent).map_err(|source| GraderError::Io { path: parent.clone(), source })?;
-    let value = fill(staging.path())?;
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(|source| GraderError::Io { path: out.into(), source })?;
-    }
-    let kept = staging.keep();
-    std::fs::rename(&kept, out).map_err(|source| {
-        let _ = std::fs::remove_dir_all(&kept);
-        GraderError::Io { path: out.into(), source }
-    })?;
-    Ok(value)
-}
-
 /// Writes every output into `out` (which must not exist, or be empty):
 /// into a temporary directory beside it first, renamed into place at the
 /// end, so results are never half-written.
 pub fn write(out: &Path, result: &GradeResult, logs: &Logs) -> std::io::Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let tmp = tempfile::Builder::new().prefix(".results-partial-").tempdir_in(&parent)?;
-    let dir = tmp.path();
+    let staging = crate::support::fs::Staging::new(out, ".results-partial-")?;
+    let dir = staging.path();
     let mut json = serde_json::to_string_pretty(result).expect("plain data");
     json.push('\n');
     std::fs::write(dir.join("result.json"), json)?;
@@ -78,32 +51,9 @@ pub fn write(out: &Path, result: &GradeResult, logs: &Logs) -> std::io::Result<(
     if let Some(c) = &logs.container {
         std::fs::write(dir.join("logs/container.log"), c)?;
     }
-    let kept = tmp.keep();
     // Published only if no shutdown has begun; a failed rename keeps the
     // results where they are and names them, never discards them.
-    crate::shutdown::commit(|| {
-        if out.exists() {
-            std::fs::remove_dir(out)?; // empty: checked before grading started
-        }
-        std::fs::rename(&kept, out)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{e}; the results are kept in {}", kept.display())))
-    })
-    .inspect_err(|e| {
-        if e.kind() == std::io::ErrorKind::Interrupted {
-            let _ = std::fs::remove_dir_all(&kept);
-        }
-    })
-}
-
-/// Refuses an output directory that exists and holds anything.
-pub fn check_out_dir(out: &Path) -> Result<(), String> {
-    if out.exists() {
-        let empty = out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
-        if !empty {
-            return Err(format!("results directory {} exists and is not empty; choose a new directory or empty it first", out.display()));
-        }
-    }
-    Ok(())
+    staging.publish_with(|rename| crate::support::shutdown::commit(rename))
 }
 
 /// A few lines for a terminal: score per group, failure, where the files are.
@@ -123,7 +73,7 @@ pub fn summary(r: &GradeResult, out: Option<&Path>) -> String {
         s += &format!("  {g:<17} {p:>6.2} / {m:.2}\n");
     }
     if let Some(f) = &r.failure {
-        s += &format!("  failure: {:?}: {}\n", f.class, crate::sanitize::terminal(&f.message));
+        s += &format!("  failure: {:?}: {}\n", f.class, crate::support::sanitize::terminal(&f.message));
     }
     match out {
         Some(out) => s += &format!("results: {}", out.display()),

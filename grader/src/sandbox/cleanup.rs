@@ -15,21 +15,9 @@ use bollard::query_parameters::{
     RemoveVolumeOptions,
 };
 use bollard::Docker;
-use serde::Serialize;
+pub use crate::schema::Removed;
 
 use super::{RunId, LABEL_MANAGED};
-
-/// What a cleanup removed.
-#[derive(Debug, Default, Clone, Serialize, PartialEq)]
-pub struct Removed {
-    pub containers: usize,
-    pub networks: usize,
-    pub images: usize,
-    #[serde(default)]
-    pub volumes: usize,
-    /// Objects that could not be removed, with the engine's reason.
-    pub errors: Vec<String>,
-}
 
 /// Runs still holding objects, for the signal handler; `None` once the
 /// handler has taken them (no run may register after that).
@@ -55,12 +43,12 @@ impl RunGuard {
     /// Arms cleanup for `run`. With `keep_image`, the built image survives
     /// (still labelled, so `grader clean` finds it). Refused once a signal
     /// began the shutdown: no new run starts then.
-    pub fn new(docker: &Docker, run: &RunId, keep_image: bool) -> Result<RunGuard, crate::shutdown::Interrupted> {
+    pub fn new(docker: &Docker, run: &RunId, keep_image: bool) -> Result<RunGuard, crate::support::shutdown::Interrupted> {
         match active().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             Some(m) => {
                 m.insert(run.clone(), (docker.clone(), keep_image));
             }
-            None => return Err(crate::shutdown::Interrupted),
+            None => return Err(crate::support::shutdown::Interrupted),
         }
         Ok(RunGuard { docker: docker.clone(), run: run.clone(), keep_image, armed: true })
     }
@@ -210,7 +198,7 @@ fn is_gone(e: &bollard::errors::Error) -> bool {
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: no new run starts and no result is
-/// committed from then on ([`crate::shutdown`]), every registered run is
+/// committed from then on ([`crate::support::shutdown`]), every registered run is
 /// cleaned, then the process exits with 130, 143 or 129. Call once, inside
 /// the runtime, before starting work.
 pub fn install_interrupt_handler() {
@@ -236,7 +224,7 @@ pub fn install_interrupt_handler() {
             })
         });
         let (number, _, _) = futures_util::future::select_all(waits).await;
-        crate::shutdown::begin(number);
+        crate::support::shutdown::begin(number);
         // On a thread and runtime of its own: the grade's runtime may be
         // torn down meanwhile (its work ends in errors once the shutdown
         // began), and `main` waits for this thread to exit the process.
@@ -273,7 +261,7 @@ pub fn install_interrupt_handler() {
                     eprintln!("  removed {late} object(s) that appeared after the first sweep");
                 }
             }
-            std::process::exit(crate::exit::Exit::from_signal(number).code() as i32);
+            std::process::exit(crate::support::exit::Exit::from_signal(number).code() as i32);
         });
     });
 }

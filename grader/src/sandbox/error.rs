@@ -3,32 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// Why a run did not produce a gradeable service. Part of result.json's
-/// documented schema: values are only ever added, never renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// The submission was refused before building (symlink leaving the
-    /// directory, context too large, no Dockerfile).
-    BuildRejected,
-    BuildFailed,
-    BuildTimeout,
-    /// Not healthy within the startup deadline.
-    StartupTimeout,
-    OomKilled,
-    /// Exited on its own (before ready, or while being probed).
-    Crashed,
-    /// Running but `/health` never answered 200 (answered something else).
-    Unhealthy,
-    /// The engine could not start the candidate's container for a reason of
-    /// the image's (its command does not exist, no command at all, …).
-    StartFailed,
-    /// The grader's side failed (Docker Engine unreachable, …): never the
-    /// candidate's fault, never scored.
-    Infrastructure,
-}
+pub use crate::schema::FailureClass;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {

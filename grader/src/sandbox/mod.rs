@@ -103,7 +103,7 @@ impl RunId {
     pub fn new() -> RunId {
         let mut b = [0u8; 8];
         getrandom::fill(&mut b).expect("the operating system's random source");
-        RunId(b.iter().map(|x| format!("{x:02x}")).collect())
+        RunId(hex::encode(b))
     }
 
     pub fn as_str(&self) -> &str {

@@ -17,7 +17,7 @@
 //! busy batch").
 //!
 //! The grader also measures its own lateness during every window
-//! ([`crate::probe::latency::calibrated`], [`crate::host`]): outside a batch, or when
+//! ([`crate::probe::latency::calibrated`], [`crate::fairness::host`]): outside a batch, or when
 //! something outside the grader loads the host, that is what tells.
 
 use std::sync::{Arc, Mutex};

@@ -35,7 +35,7 @@ impl Progress {
         if !self.enabled {
             return;
         }
-        let message = crate::sanitize::terminal(message.as_ref());
+        let message = crate::support::sanitize::terminal(message.as_ref());
         match &self.sink {
             Some(sink) => sink(&message),
             None => eprintln!("[{:>6.1}s] {}", self.started.elapsed().as_secs_f64(), message),

@@ -4,12 +4,15 @@
 //! without a service (`evaluate/tests.rs`: a constant model, an
 //! over-flagger, a leak-reliant model and a perfect one).
 
+pub mod findings;
+pub mod score;
+
 use datasets::spec::Terms;
 use datasets::AnswerKey;
 
-use crate::findings;
+
 use crate::report::Score;
-use crate::score::{self, Check, Outcome, ProbeResults, Status, Visibility};
+use score::{Check, Outcome, ProbeResults, Status, Visibility};
 
 /// What the probes' results are worth.
 #[derive(Debug, Clone)]
@@ -51,8 +54,8 @@ pub fn evaluate(terms: &Terms, key: Option<&AnswerKey>, mut metrics: ProbeResult
 pub fn hidden_weight(terms: &Terms) -> (usize, f64) {
     let all = score::checks(terms, &ProbeResults::none("-"));
     let hidden: Vec<&Check> = all.iter().filter(|c| c.visibility == Visibility::Hidden).collect();
-    (hidden.len(), crate::score::round2(hidden.iter().map(|c| c.max_points).sum()))
+    (hidden.len(), crate::evaluate::score::round2(hidden.iter().map(|c| c.max_points).sum()))
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

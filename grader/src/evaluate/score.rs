@@ -4,7 +4,7 @@
 use datasets::spec::{Rubric, Terms};
 use serde::{Deserialize, Serialize};
 
-use crate::findings::Findings;
+use crate::evaluate::findings::Findings;
 use crate::probe::contract::ContractMetrics;
 use crate::probe::correctness::CorrectnessMetrics;
 use crate::probe::drift::DriftMetrics;
@@ -25,6 +25,15 @@ pub enum Status {
     /// host): counts towards neither points nor maximum, and says why.
     Ungraded,
 }
+
+crate::schema::names!(Status {
+    Pass => "pass",
+    Partial => "partial",
+    Fail => "fail",
+    Error => "error",
+    Skipped => "skipped",
+    Ungraded => "ungraded",
+});
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use datasets::{generate, write_variant, Exercise, SeedSource};
 
-use crate::error::Result;
+use crate::support::error::Result;
 pub use crate::schema::VariantSummary;
 
 /// A validated request for one variant.
@@ -55,4 +55,14 @@ impl VariantSummary {
             self.answer_key.display()
         )
     }
+}
+
+pub fn execute(req: &VariantRequest, ui: super::Ui) -> Result<()> {
+    let summary = run(req)?;
+    if ui.json {
+        ui.print_json(&summary);
+    } else if !ui.quiet {
+        eprintln!("{}", summary.human());
+    }
+    Ok(())
 }

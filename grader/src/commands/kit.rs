@@ -16,22 +16,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use datasets::sealed::Row;
 use datasets::{Exercise, SeedSource};
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{GraderError, Result};
+use crate::support::error::{GraderError, Result};
 use crate::probe::correctness::Quality;
-use crate::progress::Progress;
+use crate::support::progress::Progress;
 use crate::schema::{KitBaseImage, KitExercise, KitManifest, KitPractice, KIT_VERSION};
 
-pub const MANIFEST: &str = "kit.json";
-pub const README: &str = "README.md";
-pub const DATA: &str = "data";
-pub const HOLDOUT: &str = "practice/holdout.parquet";
-pub const BASE_IMAGE_ARCHIVE: &str = "base-image/image.tar";
+use crate::pipeline::kit::{walk, BASE_IMAGE_ARCHIVE, DATA, HOLDOUT, MANIFEST, README};
 
 pub struct KitRequest {
     pub exercise: PathBuf,
@@ -44,7 +38,7 @@ pub struct KitRequest {
 /// beside it and renamed into place, so a failed run leaves nothing half
 /// written under that name.
 pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest> {
-    crate::report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
+    crate::support::fs::check_out_dir(&req.out).map_err(GraderError::Usage)?;
     let exercise = Exercise::load(&req.exercise)?;
     let spec = &exercise.spec;
     let prompt = exercise.dir().join(README);
@@ -72,7 +66,7 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
         None
     };
     progress.phase(format!("generating the practice variant (seed {})", spec.exercise.practice_seed));
-    crate::report::build_then_rename(&req.out, ".kit-partial-", |root| {
+    crate::support::fs::build_then_rename(&req.out, ".kit-partial-", |root| {
         let mut variant = datasets::generate(&exercise, SeedSource::given(spec.exercise.practice_seed))?;
         let scratch = tempfile::Builder::new().prefix("grader-kit-variant-").tempdir().map_err(io(&std::env::temp_dir()))?;
         let written = scratch.path().join("variant");
@@ -103,7 +97,7 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
             if rel == BASE_IMAGE_ARCHIVE {
                 continue; // content-addressed by its image id; hashing 1 GB on every self-check is waste
             }
-            files.insert(rel.clone(), sha256_file(&root.join(&rel))?);
+            files.insert(rel.clone(), crate::support::fs::sha256_file(&root.join(&rel))?);
         }
         let labels = &variant.draw.holdout_serving.labels;
         let manifest = KitManifest {
@@ -153,105 +147,6 @@ async fn save_image(host: Option<&str>, image: &str, to: &Path) -> Result<KitBas
     Ok(KitBaseImage { image: image.into(), id, archive: BASE_IMAGE_ARCHIVE.into() })
 }
 
-/// A kit as the grader reads it back, checked against its manifest.
-pub struct Kit {
-    pub manifest: KitManifest,
-    /// The practice variant's public data: mounted at `/data`.
-    pub data: PathBuf,
-    pub holdout_serving: Vec<Row>,
-    pub labels: Vec<bool>,
-}
-
-impl Kit {
-    /// `kit.json` alone, version checked: the grading terms, without
-    /// reading or verifying the data ([`Kit::load`] does that).
-    pub fn manifest(dir: &Path) -> Result<KitManifest> {
-        let bad = |what: String| GraderError::Usage(format!("kit {}: {what}", dir.display()));
-        let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| bad(format!("cannot read {MANIFEST} ({e}); a kit is the folder `grader kit` writes")))?;
-        let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is not JSON: {e}")))?;
-        match version["schema_version"].as_u64() {
-            Some(v) if v <= KIT_VERSION as u64 => {}
-            Some(v) => return Err(bad(format!("{MANIFEST} has version {v}; this grader reads up to {KIT_VERSION}: use a newer grader"))),
-            None => return Err(bad(format!("{MANIFEST} has no schema_version"))),
-        }
-        serde_json::from_value(version).map_err(|e| bad(format!("{MANIFEST}: {e}")))
-    }
-
-    /// The kit, every file checked against `kit.json`, the holdout read.
-    pub fn load(dir: &Path) -> Result<Kit> {
-        let bad = |what: String| GraderError::Usage(format!("kit {}: {what}", dir.display()));
-        let manifest = Kit::manifest(dir)?;
-        for (rel, want) in &manifest.files {
-            if rel.split('/').any(|c| c == ".." || c.is_empty()) || rel.starts_with('/') {
-                return Err(bad(format!("{MANIFEST} names a path outside the kit: {rel}")));
-            }
-            let got = sha256_file(&dir.join(rel)).map_err(|_| bad(format!("{rel} is missing")))?;
-            if &got != want {
-                return Err(bad(format!("{rel} differs from the one the kit was made with (sha256 {got}, expected {want}); ask for a fresh copy of the kit")));
-            }
-        }
-        for needed in [format!("{DATA}/{}", datasets::layout::SCHEMA), manifest.practice.holdout.clone()] {
-            if !manifest.files.contains_key(&needed) {
-                return Err(bad(format!("{MANIFEST} lists no {needed}")));
-            }
-        }
-        let data = dir.join(DATA);
-        let schema_path = data.join(datasets::layout::SCHEMA);
-        let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&schema_path).map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?)
-            .map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?;
-        let columns: Vec<String> = schema["features"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        let label = schema["label"].as_str().ok_or_else(|| bad(format!("{DATA}/schema.json names no label")))?;
-        if columns.is_empty() {
-            return Err(bad(format!("{DATA}/schema.json lists no features")));
-        }
-        let (holdout_serving, labels) = datasets::sealed::read_served_holdout(&dir.join(&manifest.practice.holdout), &columns, label)?;
-        if labels.len() != manifest.practice.holdout_rows || holdout_serving.is_empty() {
-            return Err(bad(format!("{} has {} rows, {MANIFEST} says {}", manifest.practice.holdout, labels.len(), manifest.practice.holdout_rows)));
-        }
-        Ok(Kit { manifest, data, holdout_serving, labels })
-    }
-}
-
-/// Every regular file under `root`, as a `/`-separated relative path, sorted.
-fn walk(root: &Path) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|source| GraderError::Io { path: d.clone(), source })? {
-            let e = e.map_err(|source| GraderError::Io { path: d.clone(), source })?;
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-                out.push(rel);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| GraderError::Io { path: path.into(), source })?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|source| GraderError::Io { path: path.into(), source })?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
 impl KitManifest {
     /// What `grader kit` prints for the hiring team.
     pub fn human(&self, out: &Path) -> String {
@@ -259,7 +154,7 @@ impl KitManifest {
             "kit for {} (practice seed {}) in {}:\n",
             self.exercise.id,
             self.practice_seed,
-            crate::sanitize::terminal_line(&out.display().to_string())
+            crate::support::sanitize::terminal_line(&out.display().to_string())
         );
         s += &format!("  {README}  the candidate's prompt\n  {MANIFEST}  contract, probe settings, SLOs, rubric; no defects, no pools\n");
         s += &format!("  {DATA}/  the practice variant's public data\n  {HOLDOUT}  {} labelled rows as served\n", self.practice.holdout_rows);
@@ -269,4 +164,14 @@ impl KitManifest {
         s += "Send the whole folder with the grader binary. Never send exercise.toml, a variant's sealed/ folder, or results.";
         s
     }
+}
+
+pub fn execute(req: &KitRequest, ui: super::Ui) -> Result<()> {
+    let manifest = super::runtime()?.block_on(write(req, &ui.progress()))?;
+    if ui.json {
+        ui.print_json(&manifest);
+    } else if !ui.quiet {
+        eprintln!("{}", manifest.human(&req.out));
+    }
+    Ok(())
 }

@@ -11,14 +11,14 @@ use std::path::PathBuf;
 
 use datasets::{Exercise, SeedSource, Terms};
 
-use crate::error::{GraderError, Result};
-use crate::grade::{grade, GradeRequest};
-use crate::material::Source;
-use crate::progress::Progress;
+use crate::support::error::{GraderError, Result};
+use crate::pipeline::grading::{grade, GradeRequest};
+use crate::pipeline::material::Source;
+use crate::support::progress::Progress;
 use crate::report::GradeResult;
 use crate::sandbox::FailureClass;
-use crate::score::{round2, Check, Status, Visibility};
-use crate::session::Overrides;
+use crate::evaluate::score::{round2, Check, Status, Visibility};
+use crate::pipeline::session::Overrides;
 pub use crate::schema::SelfCheck;
 
 pub struct SelfCheckRequest {
@@ -46,7 +46,7 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
     let (source, terms, hints) = match &req.source {
         SelfCheckSource::Kit(dir) => {
             // The kit is checked and read once, by the grading itself.
-            let terms = crate::kit::Kit::manifest(dir)?.terms;
+            let terms = crate::pipeline::kit::Kit::manifest(dir)?.terms;
             let hints = Hints { submission: req.submission.display().to_string(), source: format!("--kit {}", dir.display()) };
             (Source::Kit(dir.clone()), terms, hints)
         }
@@ -195,4 +195,14 @@ impl SelfCheck {
         }
         s
     }
+}
+
+pub fn execute(req: SelfCheckRequest, ui: super::Ui) -> Result<()> {
+    let report = super::runtime()?.block_on(run(req, &ui.progress()))?;
+    if ui.json {
+        ui.print_json(&report);
+    } else {
+        println!("{}", crate::support::sanitize::terminal(&report.human()));
+    }
+    Ok(())
 }

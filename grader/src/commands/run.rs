@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 
-use crate::error::{GraderError, Result};
-use crate::material::{Material, Source};
-use crate::progress::Progress;
+use crate::support::error::{GraderError, Result};
+use crate::pipeline::material::{Material, Source};
+use crate::support::progress::Progress;
 use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::Limits;
-use crate::session::{self, Overrides};
+use crate::pipeline::session::{self, Overrides};
 pub use crate::schema::RunSummary;
 
 pub struct RunRequest {
@@ -26,7 +26,7 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
         Source::Kit(_) => "reading the kit",
     });
     let mut material = Material::load(&req.source)?;
-    let limits = req.overrides.apply(Limits::from_contract(&material.terms.contract)).map_err(GraderError::Usage)?;
+    let limits = req.overrides.apply(Limits::from_contract(&material.terms.contract));
     let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await?;
     let s = match opened {
         Ok(s) => s,
@@ -97,10 +97,23 @@ impl RunSummary {
         } else {
             format!(
                 "not healthy: {} ({:?})\n--- last log lines ---\n{}",
-                crate::sanitize::terminal(self.error.as_deref().unwrap_or("?")),
+                crate::support::sanitize::terminal(self.error.as_deref().unwrap_or("?")),
                 self.failure_class,
-                crate::sanitize::terminal(&self.log_tail)
+                crate::support::sanitize::terminal(&self.log_tail)
             )
         }
     }
+}
+
+pub fn execute(req: RunRequest, ui: super::Ui) -> Result<()> {
+    let summary = super::runtime()?.block_on(run(req, &ui.progress()))?;
+    if ui.json {
+        ui.print_json(&summary);
+    } else if !ui.quiet {
+        eprintln!("{}", crate::support::sanitize::terminal(&summary.human()));
+    }
+    if let Some(class) = summary.failure_class {
+        return Err(GraderError::NotHealthy(class));
+    }
+    Ok(())
 }

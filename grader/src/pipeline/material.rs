@@ -12,10 +12,9 @@ use datasets::sealed::{Row, Sealed};
 use datasets::{AnswerKey, Exercise, SeedSource, Terms};
 use tempfile::TempDir;
 
-use crate::error::Result;
+use crate::support::error::Result;
 use crate::probe::correctness::{Holdout, Quality};
 use crate::report::ExerciseInfo;
-use crate::session;
 
 /// Where a grading's data comes from.
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ impl Material {
     /// The variant for `seed`, written to a temporary directory (its
     /// `public/` is what the container sees) with the sealed data in memory.
     pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Material> {
-        let (tmp, dir, sealed) = session::variant_for(exercise, seed.clone())?;
+        let (tmp, dir, sealed) = variant_for(exercise, seed.clone())?;
         let Sealed { key, holdout_serving, holdout_offline, labels, true_probabilities, traffic } = sealed;
         let e = &key.exercise;
         Ok(Material {
@@ -80,7 +79,7 @@ impl Material {
     }
 
     fn from_kit(dir: &Path) -> Result<Material> {
-        let kit = crate::kit::Kit::load(dir)?;
+        let kit = crate::pipeline::kit::Kit::load(dir)?;
         let m = kit.manifest;
         Ok(Material {
             terms: m.terms,
@@ -108,4 +107,19 @@ impl Material {
             bayes: self.bayes,
         }
     }
+}
+
+/// Writes the variant for `seed` into a fresh temporary directory (its
+/// `public/` is what the container gets) and hands the sealed data over in
+/// memory: the grader never reads its answer key back from disk.
+pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, PathBuf, datasets::sealed::Sealed)> {
+    let tmp = tempfile::Builder::new()
+        .prefix("grader-variant-")
+        .tempdir()
+        .map_err(|source| datasets::DatasetError::Write { path: std::env::temp_dir(), source })?;
+    let mut v = datasets::generate(exercise, seed)?;
+    let dir = tmp.path().join("variant");
+    datasets::write_variant(&exercise.spec, &mut v, &dir)?;
+    let sealed = datasets::sealed::Sealed::from_variant(&exercise.spec, &v)?;
+    Ok((tmp, dir, sealed))
 }

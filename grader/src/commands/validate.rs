@@ -8,11 +8,11 @@ use std::sync::Arc;
 use datasets::{generate, Exercise, SeedSource};
 use tokio::sync::Semaphore;
 
-use crate::error::{GraderError, Result};
-use crate::material::Source;
-use crate::grade::{grade, GradeRequest};
-use crate::progress::Progress;
-use crate::session::Overrides;
+use crate::support::error::{GraderError, Result};
+use crate::pipeline::material::Source;
+use crate::pipeline::grading::{grade, GradeRequest};
+use crate::support::progress::Progress;
+use crate::pipeline::session::Overrides;
 pub use crate::schema::{ParitySeed, Parity, BandResult, Validation};
 
 pub struct ValidateRequest {
@@ -31,7 +31,7 @@ fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
 }
 
 /// Grades `dir` on `seed`.
-async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, overrides: Overrides, gate: Option<Arc<crate::quiet::QuietGate>>) -> Result<crate::report::GradeResult> {
+async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, overrides: Overrides, gate: Option<Arc<crate::fairness::turns::QuietGate>>) -> Result<crate::report::GradeResult> {
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
     grade(
         GradeRequest { submission: dir, source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) }, out: tmp.path().join("r"), overrides, candidate: None, gate, blind: false },
@@ -43,8 +43,8 @@ async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, override
 /// The score without the latency checks: parity compares what a seed makes
 /// hard, and latency measures the host of the moment as much as the
 /// submission.
-pub fn percent_without_latency(checks: &[crate::score::Check]) -> f64 {
-    let kept: Vec<&crate::score::Check> = checks.iter().filter(|c| c.group != "latency").collect();
+pub fn percent_without_latency(checks: &[crate::evaluate::score::Check]) -> f64 {
+    let kept: Vec<&crate::evaluate::score::Check> = checks.iter().filter(|c| c.group != "latency").collect();
     let (p, m): (f64, f64) = kept.iter().fold((0.0, 0.0), |(p, m), c| (p + c.points, m + c.max_points));
     if m > 0.0 { (1000.0 * p / m).round() / 10.0 } else { 0.0 }
 }
@@ -62,7 +62,7 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
     let jobs = Arc::new(Semaphore::new(req.jobs.max(1)));
     // Fixtures graded at once take turns for their latency windows, as in a
     // batch: a band must not depend on which fixtures ran beside it.
-    let gate = Some(crate::quiet::QuietGate::new());
+    let gate = Some(crate::fairness::turns::QuietGate::new());
     let mut tasks = Vec::new();
     for &seed in &v.seeds {
         for band in &v.fixtures {
@@ -73,7 +73,7 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
                 let _slot = jobs.acquire_owned().await.expect("never closed");
                 progress.phase(format!("grading {} on seed {seed}", band.path));
                 let r = grade_fixture(exercise_path, dir, seed, overrides, gate).await?;
-                let ungraded: Vec<&str> = r.checks.iter().filter(|c| c.status == crate::score::Status::Ungraded).map(|c| c.id.as_str()).collect();
+                let ungraded: Vec<&str> = r.checks.iter().filter(|c| c.status == crate::evaluate::score::Status::Ungraded).map(|c| c.id.as_str()).collect();
                 let mut note = r.failure.as_ref().map(|f| format!("{:?}", f.class)).unwrap_or_default();
                 if !ungraded.is_empty() {
                     // The band is judged on what could be graded; say what could not.
@@ -181,10 +181,23 @@ impl Validation {
     }
 }
 
+pub fn execute(req: ValidateRequest, ui: super::Ui) -> Result<()> {
+    let v = super::runtime()?.block_on(run(req, &ui.progress()))?;
+    if ui.json {
+        ui.print_json(&v);
+    } else if !ui.quiet {
+        eprint!("{}", v.human());
+    }
+    if v.violations > 0 {
+        return Err(GraderError::BandsViolated(v.violations));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::{Check, Status, Visibility};
+    use crate::evaluate::score::{Check, Status, Visibility};
 
     fn check(group: &str, points: f64, max: f64) -> Check {
         Check { id: format!("{group}.x"), group: group.into(), title: String::new(), points, max_points: max, status: Status::Partial, evidence: String::new(), visibility: Visibility::Visible }

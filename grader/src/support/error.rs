@@ -2,7 +2,7 @@
 
 use datasets::DatasetError;
 
-use crate::exit::Exit;
+use crate::support::exit::Exit;
 use crate::sandbox::{FailureClass, SandboxError};
 
 #[derive(Debug, thiserror::Error)]

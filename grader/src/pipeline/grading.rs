@@ -8,19 +8,20 @@ use std::time::{Duration, Instant};
 
 use datasets::Terms;
 
-use crate::error::{GraderError, Result};
+use crate::support::error::{GraderError, Result};
 use crate::evaluate::evaluate;
-use crate::material::{Material, Source};
+use crate::pipeline::material::{Material, Source};
 use crate::probe::latency::LatencyConfig;
 use crate::probe::service::{AtUrl, Crash, Sandboxed, ServiceUnderTest};
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
-use crate::progress::Progress;
-use crate::quiet::Turns;
+use crate::support::progress::Progress;
+use crate::fairness::turns::Turns;
 use crate::sandbox::logbuf::last_lines;
+use crate::schema::{GradeOutcome, Mode};
 use crate::report::{self, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
 use crate::sandbox::{FailureClass, Limits, SandboxError};
-use crate::score::{Outcome, ProbeResults};
-use crate::session::{self, Overrides};
+use crate::evaluate::score::{Outcome, ProbeResults};
+use crate::pipeline::session::{self, Overrides};
 
 pub struct GradeRequest {
     pub submission: PathBuf,
@@ -31,7 +32,7 @@ pub struct GradeRequest {
     /// The candidate's id, when a batch grades them (recorded in the result).
     pub candidate: Option<String>,
     /// Shared with the other gradings of a batch: latency windows alone.
-    pub gate: Option<std::sync::Arc<crate::quiet::QuietGate>>,
+    pub gate: Option<std::sync::Arc<crate::fairness::turns::QuietGate>>,
     /// Blind review: the submission's path (which names the candidate) is
     /// kept out of every output.
     pub blind: bool,
@@ -98,7 +99,7 @@ async fn probe_all<S: ServiceUnderTest>(
                 });
         }
         // A kit has no drifted traffic and no key: graded on the candidate's own variant only.
-        None => r.drift = Outcome::NotRun(crate::score::NOT_IN_PRACTICE.into()),
+        None => r.drift = Outcome::NotRun(crate::evaluate::score::NOT_IN_PRACTICE.into()),
     }
     let views = if material.hidden.is_some() { "as served and as extracted" } else { "as served" };
     step!(format!("correctness: {} holdout rows, {views}", material.labels.len()), correctness,
@@ -131,12 +132,12 @@ async fn probe_all<S: ServiceUnderTest>(
                 let own = containers.as_ref().map(|(d, ids, _)| (*d, ids.as_slice()));
                 // The first snapshot is taken during the warm-up, which is
                 // not measured anyway.
-                let (before, mut m) = tokio::join!(crate::host::snapshot(own),
+                let (before, mut m) = tokio::join!(crate::fairness::host::snapshot(own),
                     latency::calibrated(target, &bodies, cfg, terms.slo.p50_ms, terms.slo.p99_ms, window));
-                let after = crate::host::snapshot(own).await;
+                let after = crate::fairness::host::snapshot(own).await;
                 if let (Some(h), Some((_, _, cpus))) = (m.host.as_mut(), containers.as_ref()) {
-                    h.other_cores = crate::host::other_cores(&before, &after).map(|c| (c * 100.0).round() / 100.0);
-                    h.other_cores_limit = Some(crate::host::other_cores_limit(*cpus));
+                    h.other_cores = crate::fairness::host::other_cores(&before, &after).map(|c| (c * 100.0).round() / 100.0);
+                    h.other_cores_limit = Some(crate::fairness::host::other_cores_limit(*cpus));
                     h.fair = h.fair && !h.contended();
                 }
                 m
@@ -176,7 +177,7 @@ fn limits_info(l: &Limits) -> LimitsInfo {
 
 pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
-    report::check_out_dir(&req.out).map_err(GraderError::Usage)?;
+    crate::support::fs::check_out_dir(&req.out).map_err(GraderError::Usage)?;
     if req.gate.is_some() {
         progress.phase("waiting for another grading's latency window to end");
     }
@@ -187,7 +188,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     });
     let mut material = Material::load(&req.source)?;
     let terms = &material.terms.clone();
-    let limits = req.overrides.apply(Limits::from_contract(&terms.contract)).map_err(GraderError::Usage)?;
+    let limits = req.overrides.apply(Limits::from_contract(&terms.contract));
     let variant_ms = started.elapsed().as_millis();
 
     let mut result = GradeResult {
@@ -195,13 +196,13 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         grader_version: env!("CARGO_PKG_VERSION").into(),
         exercise: material.exercise.clone(),
         seed: material.seed.clone(),
-        mode: "docker".into(),
+        mode: Mode::Docker,
         candidate: req.candidate.clone(),
         submission: (!req.blind).then(|| req.submission.display().to_string()),
         image: None,
         limits: Some(limits_info(&limits)),
         timings: Timings { variant_ms, ..Default::default() },
-        outcome: "graded".into(),
+        outcome: GradeOutcome::Graded,
         failure: None,
         score: Score { points: 0.0, max_points: 0.0, percent: 0.0 },
         checks: Vec::new(),
@@ -213,7 +214,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await;
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
-            finish_failed(&mut result, "infrastructure_error", e.class(), e.to_string(), String::new(), &material);
+            finish_failed(&mut result, GradeOutcome::InfrastructureError, e.class(), e.to_string(), String::new(), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             write_results(&req, &result, &logs)?;
@@ -228,7 +229,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 (SandboxError::Exited(_), Some(l)) if l.oom_killed => FailureClass::OomKilled,
                 _ => failed.error.class(),
             };
-            finish_failed(&mut result, "failed", class, failed.error.to_string(), last_lines(&log, 30), &material);
+            finish_failed(&mut result, GradeOutcome::Failed, class, failed.error.to_string(), last_lines(&log, 30), &material);
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             write_results(&req, &result, &logs)?;
@@ -270,7 +271,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         let excerpt = stopped.as_ref().map(|s| last_lines(&s.logs, 30)).unwrap_or_default();
         result.failure = Some(FailureInfo { class, message, log_excerpt: excerpt });
         if class == FailureClass::Infrastructure {
-            result.outcome = "infrastructure_error".into();
+            result.outcome = GradeOutcome::InfrastructureError;
         }
     }
     if !removed.errors.is_empty() {
@@ -279,7 +280,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     (result.timings.shared, result.timings.exclusive) = turns.finish();
     result.timings.total_ms = started.elapsed().as_millis();
     write_results(&req, &result, &logs)?;
-    if result.outcome == "infrastructure_error" {
+    if result.outcome == GradeOutcome::InfrastructureError {
         return Err(GraderError::Infrastructure(result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()));
     }
     Ok(result)
@@ -289,14 +290,14 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
 /// every check errors, with the failure as evidence.
 fn finish_failed(
     result: &mut GradeResult,
-    outcome: &str,
+    outcome: GradeOutcome,
     class: FailureClass,
     message: String,
     log_excerpt: String,
     material: &Material,
 ) {
-    let label = serde_json::to_value(class).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    result.outcome = outcome.into();
+    let label = class.as_str();
+    result.outcome = outcome;
     let graded = evaluate(&material.terms, material.key(), ProbeResults::none(&format!("not run: {label}: {message}")));
     (result.metrics, result.checks, result.score) = (graded.metrics, graded.checks, graded.score);
     result.failure = Some(FailureInfo { class, message, log_excerpt });
@@ -307,7 +308,7 @@ fn finish_failed(
 pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
     if let Some(out) = &req.out {
-        report::check_out_dir(out).map_err(GraderError::Usage)?;
+        crate::support::fs::check_out_dir(out).map_err(GraderError::Usage)?;
     }
     progress.phase(match &req.source {
         Source::Exercise { .. } => "generating the variant",
@@ -319,7 +320,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         .map_err(GraderError::Usage)?;
     let variant_ms = started.elapsed().as_millis();
     if let Some(wait) = req.wait {
-        progress.phase(format!("waiting up to {}s for {}/health to answer 200", wait.as_secs(), crate::sanitize::terminal_line(&req.url)));
+        progress.phase(format!("waiting up to {}s for {}/health to answer 200", wait.as_secs(), crate::support::sanitize::terminal_line(&req.url)));
         wait_healthy(&target, wait).await?;
     }
     let report_bytes = req.output.as_ref().map(|dir| {
@@ -334,7 +335,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         grader_version: env!("CARGO_PKG_VERSION").into(),
         exercise: material.exercise.clone(),
         seed: material.seed.clone(),
-        mode: "url".into(),
+        mode: Mode::Url,
         candidate: None,
         submission: Some(req.url.clone()),
         image: None,
@@ -348,7 +349,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
             shared: Vec::new(),
             exclusive: turns.finish().1,
         },
-        outcome: "graded".into(),
+        outcome: GradeOutcome::Graded,
         failure: crash.map(|(class, message)| FailureInfo { class, message, log_excerpt: String::new() }),
         score: graded.score,
         checks: graded.checks,

@@ -5,8 +5,48 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use datasets::SeedSource;
 
-use crate::error::{GraderError, Result};
-use crate::variant::VariantRequest;
+use crate::commands::variant::VariantRequest;
+use crate::support::error::{GraderError, Result};
+
+pub mod overrides;
+mod ranges;
+
+pub use overrides::OverrideArgs;
+use ranges::{at_least, existing_dir, exercise_path, fresh_out, percent, share};
+
+/// A command's arguments, parsed and checked: what the commands run on.
+/// Every value is in range and every input path exists before any work
+/// begins, so a bad argument exits 2 and creates nothing.
+pub enum Request {
+    Variant(VariantRequest),
+    Grade { req: crate::pipeline::grading::GradeRequest, fail_under: Option<f64> },
+    Batch(crate::batch::BatchRequest),
+    Merge(crate::commands::merge::MergeRequest),
+    Kit(crate::commands::kit::KitRequest),
+    SelfCheck(crate::commands::self_check::SelfCheckRequest),
+    Validate(crate::commands::validate::ValidateRequest),
+    Probe { req: crate::pipeline::grading::ProbeRequest, fail_under: Option<f64> },
+    Run(crate::commands::run::RunRequest),
+    Clean(crate::commands::clean::CleanRequest),
+}
+
+impl Cli {
+    /// The validated request of the command given.
+    pub fn request(&self) -> Result<Request> {
+        Ok(match &self.command {
+            Command::Variant(a) => Request::Variant(a.request()?),
+            Command::Grade(a) => Request::Grade { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? },
+            Command::Batch(a) => Request::Batch(a.request()?),
+            Command::Merge(a) => Request::Merge(a.request()?),
+            Command::Kit(a) => Request::Kit(a.request()?),
+            Command::SelfCheck(a) => Request::SelfCheck(a.request()?),
+            Command::Validate(a) => Request::Validate(a.request()?),
+            Command::Probe(a) => Request::Probe { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? },
+            Command::Run(a) => Request::Run(a.request()?),
+            Command::Clean(a) => Request::Clean(crate::commands::clean::CleanRequest { docker_host: a.docker_host.clone(), run: a.run.clone() }),
+        })
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "grader", version, about = "Automated grader for MLOps take-home exercises")]
@@ -69,19 +109,20 @@ pub struct GradeArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
-    pub overrides: crate::session::Overrides,
+    pub overrides: OverrideArgs,
     /// Exit with 1 when the score is below this percentage.
     #[arg(long, value_name = "PERCENT")]
     pub fail_under: Option<f64>,
 }
 
 impl GradeArgs {
-    pub fn request(&self) -> Result<crate::grade::GradeRequest> {
-        Ok(crate::grade::GradeRequest {
-            submission: self.submission.clone(),
-            source: crate::material::Source::Exercise { path: self.exercise.clone(), seed: self.seed.resolve()? },
-            out: self.out.clone(),
-            overrides: self.overrides.clone(),
+    pub fn request(&self) -> Result<crate::pipeline::grading::GradeRequest> {
+        let overrides = self.overrides.validate()?;
+        Ok(crate::pipeline::grading::GradeRequest {
+            submission: existing_dir("SUBMISSION", &self.submission)?,
+            source: crate::pipeline::material::Source::Exercise { path: exercise_path("--exercise", &self.exercise)?, seed: self.seed.resolve()? },
+            out: fresh_out("--out", &self.out)?,
+            overrides,
             candidate: None,
             gate: None,
             blind: false,
@@ -141,7 +182,7 @@ pub struct BatchArgs {
     #[arg(long, value_name = "SHARE", default_value_t = crate::batch::similarity::THRESHOLD)]
     pub similarity_threshold: f64,
     #[command(flatten)]
-    pub overrides: crate::session::Overrides,
+    pub overrides: OverrideArgs,
 }
 
 #[derive(Debug, Args)]
@@ -154,43 +195,46 @@ pub struct MergeArgs {
     pub out: PathBuf,
 }
 
+impl MergeArgs {
+    pub fn request(&self) -> Result<crate::commands::merge::MergeRequest> {
+        let shards = self.shards.iter().map(|s| existing_dir("SHARD_DIR", s)).collect::<Result<Vec<_>>>()?;
+        Ok(crate::commands::merge::MergeRequest { shards, out: fresh_out("--out", &self.out)? })
+    }
+}
+
 impl BatchArgs {
     pub fn request(&self) -> Result<crate::batch::BatchRequest> {
-        if self.jobs == 0 {
-            return Err(GraderError::Usage("--jobs must be at least 1".into()));
-        }
-        self.overrides.check_hosts().map_err(GraderError::Usage)?;
-        if !(0.0..=1.0).contains(&self.similarity_threshold) {
-            return Err(GraderError::Usage(format!("--similarity-threshold {} is outside [0, 1]", self.similarity_threshold)));
-        }
-        if let Some(s) = &self.starter {
-            if !s.is_dir() {
-                return Err(GraderError::Usage(format!("--starter {}: not a directory", s.display())));
-            }
-        }
+        let jobs = at_least("--jobs", self.jobs, 1)?;
+        let host_jobs = at_least("--host-jobs", self.host_jobs.unwrap_or(jobs), 1)?;
+        let overrides = self.overrides.validate()?;
+        let similarity_threshold = share("--similarity-threshold", self.similarity_threshold)?;
+        let starter = match &self.starter {
+            Some(s) => Some(existing_dir("--starter", s)?),
+            None => None,
+        };
         Ok(crate::batch::BatchRequest {
-            submissions: self.submissions.clone(),
-            exercise: self.exercise.clone(),
+            submissions: existing_dir("SUBMISSIONS_DIR", &self.submissions)?,
+            exercise: exercise_path("--exercise", &self.exercise)?,
             seeds: match (&self.seed, &self.secret) {
                 (Some(s), _) => crate::batch::Seeds::Fixed(*s),
-                (None, Some(f)) => crate::batch::Seeds::Secret(f.clone()),
+                (None, Some(f)) => crate::batch::Seeds::Secret(ranges::readable_file("--secret", f)?),
                 _ => return Err(GraderError::Usage("give --seed N or --secret FILE".into())),
             },
             out: self.out.clone(),
-            jobs: self.jobs,
+            jobs,
             regrade: self.regrade,
-            hosts: self.overrides.docker_host.clone(),
-            host_jobs: self.host_jobs.unwrap_or(self.jobs),
+            hosts: overrides.docker_host.clone(),
+            host_jobs,
             retries: self.retries,
-            overrides: self.overrides.clone(),
+            overrides,
             overlap_latency: self.overlap_latency,
             shard: match &self.shard {
                 Some(spec) => Some(crate::batch::shard::Shard::parse(spec, &|k| std::env::var(k).ok()).map_err(GraderError::Usage)?),
                 None => None,
             },
             blind: self.blind,
-            starter: self.starter.clone(),
-            similarity_threshold: self.similarity_threshold,
+            starter,
+            similarity_threshold,
         })
     }
 }
@@ -212,13 +256,13 @@ pub struct KitArgs {
 }
 
 impl KitArgs {
-    pub fn request(&self) -> crate::kit::KitRequest {
-        crate::kit::KitRequest {
-            exercise: self.exercise.clone(),
-            out: self.out.clone(),
+    pub fn request(&self) -> Result<crate::commands::kit::KitRequest> {
+        Ok(crate::commands::kit::KitRequest {
+            exercise: exercise_path("EXERCISE", &self.exercise)?,
+            out: fresh_out("--out", &self.out)?,
             with_base_image: self.with_base_image,
             docker_host: self.docker_host.clone(),
-        }
+        })
     }
 }
 
@@ -234,18 +278,19 @@ pub struct SelfCheckArgs {
     #[arg(long, value_name = "DIR")]
     pub exercise: Option<PathBuf>,
     #[command(flatten)]
-    pub overrides: crate::session::Overrides,
+    pub overrides: OverrideArgs,
 }
 
 impl SelfCheckArgs {
-    pub fn request(&self) -> Result<crate::selfcheck::SelfCheckRequest> {
-        use crate::selfcheck::SelfCheckSource;
+    pub fn request(&self) -> Result<crate::commands::self_check::SelfCheckRequest> {
+        use crate::commands::self_check::SelfCheckSource;
+        let overrides = self.overrides.validate()?;
         let source = match (&self.kit, &self.exercise) {
-            (Some(k), _) => SelfCheckSource::Kit(k.clone()),
-            (None, Some(e)) => SelfCheckSource::Exercise(e.clone()),
+            (Some(k), _) => SelfCheckSource::Kit(existing_dir("--kit", k)?),
+            (None, Some(e)) => SelfCheckSource::Exercise(exercise_path("--exercise", e)?),
             (None, None) => return Err(GraderError::Usage("give --kit KIT_DIR (the kit you were sent)".into())),
         };
-        Ok(crate::selfcheck::SelfCheckRequest { submission: self.submission.clone(), source, overrides: self.overrides.clone() })
+        Ok(crate::commands::self_check::SelfCheckRequest { submission: existing_dir("DIR", &self.submission)?, source, overrides })
     }
 }
 
@@ -263,11 +308,11 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    pub fn resolve(&self) -> Result<crate::material::Source> {
-        use crate::material::Source;
+    pub fn resolve(&self) -> Result<crate::pipeline::material::Source> {
+        use crate::pipeline::material::Source;
         match (&self.kit, &self.exercise) {
-            (Some(k), _) => Ok(Source::Kit(k.clone())),
-            (None, Some(e)) => Ok(Source::Exercise { path: e.clone(), seed: self.seed.resolve()? }),
+            (Some(k), _) => Ok(Source::Kit(existing_dir("--kit", k)?)),
+            (None, Some(e)) => Ok(Source::Exercise { path: exercise_path("--exercise", e)?, seed: self.seed.resolve()? }),
             (None, None) => Err(GraderError::Usage("give --kit KIT_DIR, or --exercise DIR with a seed".into())),
         }
     }
@@ -286,7 +331,21 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "N")]
     pub parity: Option<usize>,
     #[command(flatten)]
-    pub overrides: crate::session::Overrides,
+    pub overrides: OverrideArgs,
+}
+
+impl ValidateArgs {
+    pub fn request(&self) -> Result<crate::commands::validate::ValidateRequest> {
+        Ok(crate::commands::validate::ValidateRequest {
+            exercise: exercise_path("EXERCISE", &self.exercise)?,
+            jobs: at_least("--jobs", self.jobs, 1)?,
+            overrides: self.overrides.validate()?,
+            parity: match self.parity {
+                Some(n) => Some(at_least("--parity", n, 2)?),
+                None => None,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -313,12 +372,18 @@ pub struct ProbeArgs {
 }
 
 impl ProbeArgs {
-    pub fn request(&self) -> Result<crate::grade::ProbeRequest> {
-        Ok(crate::grade::ProbeRequest {
+    pub fn request(&self) -> Result<crate::pipeline::grading::ProbeRequest> {
+        Ok(crate::pipeline::grading::ProbeRequest {
             url: self.url.clone(),
             source: self.source.resolve()?,
-            out: self.out.clone(),
-            output: self.output.clone(),
+            out: match &self.out {
+                Some(o) => Some(fresh_out("--out", o)?),
+                None => None,
+            },
+            output: match &self.output {
+                Some(o) => Some(existing_dir("--output", o)?),
+                None => None,
+            },
             wait: self.wait.map(std::time::Duration::from_secs),
         })
     }
@@ -332,18 +397,19 @@ pub struct RunArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
-    pub overrides: crate::session::Overrides,
+    pub overrides: OverrideArgs,
     /// Keep the service up after it is healthy, until Ctrl-C.
     #[arg(long)]
     pub serve: bool,
 }
 
 impl RunArgs {
-    pub fn request(&self) -> Result<crate::run_submission::RunRequest> {
-        Ok(crate::run_submission::RunRequest {
-            submission: self.submission.clone(),
+    pub fn request(&self) -> Result<crate::commands::run::RunRequest> {
+        let overrides = self.overrides.validate()?;
+        Ok(crate::commands::run::RunRequest {
+            submission: existing_dir("SUBMISSION", &self.submission)?,
             source: self.source.resolve()?,
-            overrides: self.overrides.clone(),
+            overrides,
             serve: self.serve,
         })
     }
@@ -401,9 +467,10 @@ pub struct VariantArgs {
 
 impl VariantArgs {
     pub fn request(&self) -> Result<VariantRequest> {
-        Ok(VariantRequest { exercise: self.exercise.clone(), seed: self.seed.resolve()?, out: self.out.clone() })
+        Ok(VariantRequest { exercise: exercise_path("--exercise", &self.exercise)?, seed: self.seed.resolve()?, out: fresh_out("--out", &self.out)? })
     }
 }
+
 
 #[cfg(test)]
 mod tests {
