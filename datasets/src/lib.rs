@@ -1,29 +1,40 @@
 //! Seeded exercise variants with planted, certified leakage and drift.
 //!
-//! Data flows one way: [`spec::Exercise`] (exercise.toml) → [`plan::Plan`]
-//! (which defects, per seed) → [`generate::Draw`] (rows) →
+//! Data flows one way: [`spec::Exercise`] (exercise.toml) →
+//! [`defects::plan::Plan`] (which defects, per seed) → [`draw::Draw`] (rows,
+//! each defect applied by its module in [`defects`]) →
 //! [`certify::Certificate`] (proof) → [`variant::Variant`] (answer key) →
-//! [`write::write_variant`] (files).
+//! [`io::write::write_variant`] (files), read back by [`io::sealed`].
+//!
+//! | folder | what |
+//! |---|---|
+//! | `spec/` | exercise.toml: its types, and every value checked |
+//! | `defects/` | the kinds (one vocabulary), `[defects]`, the plan, one module per kind |
+//! | `draw/` | rows from the generating model, defects applied |
+//! | `certify/` | the certificate on the generated rows |
+//! | `io/` | files on disk and back |
+//! | `stats`, `rng`, `seed` | two-sample tests and AUC; seeded streams; seeds from a secret |
 
 pub mod certify;
+pub mod defects;
+pub mod draw;
 pub mod error;
-pub mod generate;
-pub mod plan;
+pub mod io;
 pub mod rng;
-pub mod sealed;
 pub mod seed;
 pub mod spec;
 pub mod stats;
 pub mod variant;
-pub mod write;
 
 /// The name `/drift` and report.json give to a shift of the label's base
 /// rate (prior shift): it shows in the distribution of the model's own
 /// predictions, not in one column.
 pub const PREDICTION: &str = "__prediction__";
 
+pub use defects::{DriftKind, LeakKind};
 pub use error::{DatasetError, Result};
+pub use io::write::write_variant;
+pub use io::{layout, sealed};
 pub use seed::SeedSource;
 pub use spec::{Exercise, ExerciseSpec, Terms};
 pub use variant::{generate, AnswerKey, Variant};
-pub use write::{layout, write_variant};

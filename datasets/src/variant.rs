@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::certify::{certify, feature_categories, BayesCertificate, CleanCertificate, PlantedDrift, PlantedLeak};
 use crate::error::{DatasetError, Result};
-use crate::generate::{draw, Draw};
+use crate::draw::{draw, Draw};
 use crate::seed::SeedSource;
 use crate::spec::{Exercise, ExerciseSpec, Rows};
 
@@ -151,11 +151,11 @@ mod tests {
                 assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
                 for l in &v.key.leakage {
                     assert!(l.certificate.passed);
-                    *kinds.entry(l.kind.clone()).or_default() += 1;
+                    *kinds.entry(l.kind.to_string()).or_default() += 1;
                 }
                 for d in &v.key.drift {
                     assert!(d.certificate.passed);
-                    *kinds.entry(d.change.report_kind().to_string()).or_default() += 1;
+                    *kinds.entry(d.change.kind().to_string()).or_default() += 1;
                 }
             }
             eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 40 seeds");

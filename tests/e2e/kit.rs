@@ -130,7 +130,7 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
     let holdout = parquet(&kit.join("practice/holdout.parquet"));
     let col = |name: &str| holdout.columns[holdout.header.iter().position(|h| h == name).unwrap()].clone();
     let labels: Vec<bool> = col(&practice.key.label).iter().map(|v| v.as_deref() == Some("1")).collect();
-    for leak in practice.key.leakage.iter().filter(|l| l.kind == "target_leakage") {
+    for leak in practice.key.leakage.iter().filter(|l| l.kind == datasets::LeakKind::TargetLeakage) {
         let f = leak.feature.as_deref().unwrap();
         let values: Vec<f64> = col(f).iter().map(|v| v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect();
         let auc = datasets::stats::auc(&values, &labels).unwrap();

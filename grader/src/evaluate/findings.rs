@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use datasets::AnswerKey;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::contract::{CandidateReport, ROW_LEAK_KINDS};
+use crate::probe::contract::CandidateReport;
 
 /// Cost of one false flag, in planted findings.
 pub const FALSE_FLAG_COST: f64 = 0.5;
@@ -47,9 +47,9 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
     let mut credit: Vec<f64> = vec![0.0; key.leakage.len()];
     let mut false_flags = Vec::new();
     for flag in &report.leakage {
-        let row_flag = ROW_LEAK_KINDS.contains(&flag.kind.as_str());
+        let row_flag = flag.is_about_rows();
         let planted = key.leakage.iter().position(|l| match &l.feature {
-            None => row_flag && l.kind == flag.kind,
+            None => row_flag && flag.kind.is(l.kind),
             Some(f) => flag.feature.as_deref() == Some(f.as_str()) && !row_flag,
         });
         match planted {
@@ -58,8 +58,8 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
                 // A post-outcome column and a feature measured too late both
                 // carry information from after the prediction time: either
                 // name is right for either.
-                let after_prediction = |k: &str| k == "target_leakage" || k == "temporal";
-                let c = if flag.kind == l.kind || (after_prediction(&l.kind) && after_prediction(&flag.kind)) { 1.0 } else { 0.75 };
+                let after_prediction = l.kind.is_after_prediction() && flag.kind.known().is_some_and(|k| k.is_after_prediction());
+                let c = if flag.kind.is(l.kind) || after_prediction { 1.0 } else { 0.75 };
                 credit[i] = credit[i].max(c);
             }
             None => false_flags.push(match &flag.feature {
@@ -86,7 +86,7 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
         judged += 1;
         match key.drift.iter().position(|d| d.feature == flag.feature) {
             Some(i) => {
-                let c = if key.drift[i].change.report_kind() == flag.kind { 1.0 } else { 0.5 };
+                let c = if flag.kind.is(key.drift[i].change.kind()) { 1.0 } else { 0.5 };
                 credit[i] = credit[i].max(c);
             }
             None if !columns.contains(flag.feature.as_str()) => {
@@ -96,7 +96,7 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
         }
     }
     let drift = section(
-        key.drift.iter().map(|d| format!("{}:{}", d.change.report_kind(), d.feature)).zip(credit).collect(),
+        key.drift.iter().map(|d| format!("{}:{}", d.change.kind(), d.feature)).zip(credit).collect(),
         false_flags,
         judged,
     );
@@ -129,16 +129,16 @@ mod tests {
     }
 
     fn leak(feature: Option<&str>, kind: &str) -> LeakFlag {
-        LeakFlag { feature: feature.map(String::from), kind: kind.into(), evidence: "e".into() }
+        LeakFlag { feature: feature.map(String::from), kind: kind.parse().expect("a kind"), evidence: "e".into() }
     }
 
     fn drift(feature: &str, kind: &str) -> DriftFlag {
-        DriftFlag { feature: feature.into(), kind: kind.into(), evidence: "e".into() }
+        DriftFlag { feature: feature.into(), kind: kind.parse().expect("a kind"), evidence: "e".into() }
     }
 
     fn planted(k: &AnswerKey) -> Vec<String> {
         k.leakage.iter().map(|l| format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-")))
-            .chain(k.drift.iter().map(|d| format!("{}:{}", d.change.report_kind(), d.feature)))
+            .chain(k.drift.iter().map(|d| format!("{}:{}", d.change.kind(), d.feature)))
             .collect()
     }
 

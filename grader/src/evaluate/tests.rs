@@ -112,8 +112,8 @@ fn constant() -> Evaluation {
 fn over_flagger() -> Evaluation {
     let (spec, key) = exercise();
     let report = CandidateReport {
-        leakage: key.columns.iter().map(|c| LeakFlag { feature: Some(c.clone()), kind: "target_leakage".into(), evidence: "all".into() }).collect(),
-        drift: key.columns.iter().map(|c| DriftFlag { feature: c.clone(), kind: "mean_shift".into(), evidence: "all".into() }).collect(),
+        leakage: key.columns.iter().map(|c| LeakFlag { feature: Some(c.clone()), kind: datasets::LeakKind::TargetLeakage.into(), evidence: "all".into() }).collect(),
+        drift: key.columns.iter().map(|c| DriftFlag { feature: c.clone(), kind: datasets::DriftKind::MeanShift.into(), evidence: "all".into() }).collect(),
         excluded_features: Vec::new(),
     };
     let mut r = engineering(report);
@@ -136,8 +136,8 @@ fn leak_reliant() -> Evaluation {
 fn perfect() -> Evaluation {
     let (spec, key) = exercise();
     let report = CandidateReport {
-        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.clone(), evidence: "found".into() }).collect(),
-        drift: key.drift.iter().map(|d| DriftFlag { feature: d.feature.clone(), kind: d.change.report_kind().into(), evidence: "found".into() }).collect(),
+        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() }).collect(),
+        drift: key.drift.iter().map(|d| DriftFlag { feature: d.feature.clone(), kind: d.change.kind().into(), evidence: "found".into() }).collect(),
         excluded_features: key.leakage.iter().filter_map(|l| l.feature.clone()).collect(),
     };
     let mut r = engineering(report);
@@ -234,7 +234,7 @@ fn the_reports_render_the_same_every_time() {
 fn a_report_cannot_inject_markdown_or_markup() {
     let (spec, key) = exercise();
     let hostile = CandidateReport {
-        leakage: vec![LeakFlag { feature: Some("x|y</td><script>alert(1)</script>\n# H".into()), kind: "identifier".into(), evidence: "`".into() }],
+        leakage: vec![LeakFlag { feature: Some("x|y</td><script>alert(1)</script>\n# H".into()), kind: datasets::LeakKind::Identifier.into(), evidence: "`".into() }],
         drift: Vec::new(),
         excluded_features: Vec::new(),
     };
@@ -250,7 +250,7 @@ fn a_report_cannot_inject_markdown_or_markup() {
 fn a_practice_kit_evaluates_the_visible_checks_alone() {
     let (terms, key) = exercise();
     let report = CandidateReport {
-        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.clone(), evidence: "found".into() }).collect(),
+        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() }).collect(),
         drift: Vec::new(),
         excluded_features: Vec::new(),
     };
@@ -281,8 +281,8 @@ fn report_html_shows_a_candidates_markup_as_text() {
     let (spec, key) = exercise();
     let script = "<script>alert(1)</script>";
     let hostile = CandidateReport {
-        leakage: vec![LeakFlag { feature: Some(format!("</td>{script}")), kind: "identifier".into(), evidence: format!("<img src=x onerror=alert(1)>{}", "z".repeat(200_000)) }],
-        drift: vec![DriftFlag { feature: "<b>x</b>".into(), kind: "mean_shift".into(), evidence: "</pre><style>body{display:none}</style>".into() }],
+        leakage: vec![LeakFlag { feature: Some(format!("</td>{script}")), kind: datasets::LeakKind::Identifier.into(), evidence: format!("<img src=x onerror=alert(1)>{}", "z".repeat(200_000)) }],
+        drift: vec![DriftFlag { feature: "<b>x</b>".into(), kind: datasets::DriftKind::MeanShift.into(), evidence: "</pre><style>body{display:none}</style>".into() }],
         excluded_features: Vec::new(),
     };
     let r = result(&evaluate(spec, Some(key), engineering(hostile)));

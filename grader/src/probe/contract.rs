@@ -6,26 +6,91 @@ use serde_json::Value;
 
 use super::{excerpt, parse_predictions, predict_body, Target};
 use datasets::sealed::Row;
+use datasets::{DriftKind, LeakKind};
 
-/// Contract v1's kinds. Issue 14 added `contamination`, `serving_skew` and
-/// `prior_shift` (and gave `temporal` a planted defect of its own): new
-/// values, no field changed, so reports written for v1 stay valid.
-pub const LEAK_KINDS: [&str; 6] = ["target_leakage", "identifier", "duplicate_rows", "temporal", "contamination", "other"];
-pub const DRIFT_KINDS: [&str; 7] = ["mean_shift", "scale_change", "new_category", "missing_rate", "serving_skew", "prior_shift", "other"];
-/// Leak kinds about rows, not a column (`feature` may be null).
-pub const ROW_LEAK_KINDS: [&str; 2] = ["duplicate_rows", "contamination"];
+/// A kind as a candidate's report names it: one of the taxonomy's
+/// ([`LeakKind`], [`DriftKind`], defined once in `datasets`), or `other`.
+/// Contract v1's kinds grew with the taxonomy (new values, no field
+/// changed), so reports written for v1 stay valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported<K> {
+    Kind(K),
+    Other,
+}
+
+/// What a report may write for `kind`: every kind of the taxonomy, then `other`.
+pub fn allowed<K: Copy + std::fmt::Display>(all: &[K]) -> Vec<String> {
+    all.iter().map(|k| k.to_string()).chain(std::iter::once("other".to_string())).collect()
+}
+
+impl<K: Copy + PartialEq> Reported<K> {
+    pub fn is(self, k: K) -> bool {
+        self == Reported::Kind(k)
+    }
+    pub fn known(self) -> Option<K> {
+        match self {
+            Reported::Kind(k) => Some(k),
+            Reported::Other => None,
+        }
+    }
+}
+
+impl<K: std::fmt::Display> std::fmt::Display for Reported<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reported::Kind(k) => k.fmt(f),
+            Reported::Other => f.write_str("other"),
+        }
+    }
+}
+
+impl<K: std::str::FromStr> std::str::FromStr for Reported<K> {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "other" => Ok(Reported::Other),
+            s => s.parse().map(Reported::Kind).map_err(|_| ()),
+        }
+    }
+}
+
+impl<K: std::fmt::Display> Serialize for Reported<K> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de, K: std::str::FromStr> Deserialize<'de> for Reported<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::custom(format!("unknown kind {s:?}")))
+    }
+}
+
+impl<K> From<K> for Reported<K> {
+    fn from(k: K) -> Self {
+        Reported::Kind(k)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LeakFlag {
     pub feature: Option<String>,
-    pub kind: String,
+    pub kind: Reported<LeakKind>,
     pub evidence: String,
+}
+
+impl LeakFlag {
+    /// About rows, not a column (`feature` may be null).
+    pub fn is_about_rows(&self) -> bool {
+        self.kind.known().is_some_and(LeakKind::is_about_rows)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DriftFlag {
     pub feature: String,
-    pub kind: String,
+    pub kind: Reported<DriftKind>,
     pub evidence: String,
 }
 
@@ -68,24 +133,24 @@ pub fn parse_report(bytes: &[u8]) -> (Option<CandidateReport>, Vec<String>) {
                 continue;
             }
         };
-        let Some(kind) = e.get("kind").and_then(Value::as_str).filter(|k| LEAK_KINDS.contains(k)) else {
-            problems.push(format!("leakage[{i}].kind must be one of {LEAK_KINDS:?}"));
+        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<LeakKind>>().ok()) else {
+            problems.push(format!("leakage[{i}].kind must be one of {:?}", allowed(LeakKind::ALL)));
             continue;
         };
         let evidence = e.get("evidence").and_then(Value::as_str).unwrap_or_default().to_string();
-        report.leakage.push(LeakFlag { feature, kind: kind.into(), evidence });
+        report.leakage.push(LeakFlag { feature, kind, evidence });
     }
     for (i, e) in list("drift", &mut problems).iter().enumerate() {
         let Some(feature) = e.get("feature").and_then(Value::as_str) else {
             problems.push(format!("drift[{i}].feature must be a column name"));
             continue;
         };
-        let Some(kind) = e.get("kind").and_then(Value::as_str).filter(|k| DRIFT_KINDS.contains(k)) else {
-            problems.push(format!("drift[{i}].kind must be one of {DRIFT_KINDS:?}"));
+        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<DriftKind>>().ok()) else {
+            problems.push(format!("drift[{i}].kind must be one of {:?}", allowed(DriftKind::ALL)));
             continue;
         };
         let evidence = e.get("evidence").and_then(Value::as_str).unwrap_or_default().to_string();
-        report.drift.push(DriftFlag { feature: feature.into(), kind: kind.into(), evidence });
+        report.drift.push(DriftFlag { feature: feature.into(), kind, evidence });
     }
     for (i, e) in list("excluded_features", &mut problems).iter().enumerate() {
         match e.as_str() {

@@ -124,9 +124,9 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
                 for m in &s.matched {
                     let feature = m.planted.split_once(':').map(|(_, f)| f).unwrap_or("-");
                     let flags: Vec<(String, String, String)> = if section == "leakage" {
-                        report.leakage.iter().map(|l| (l.feature.clone().unwrap_or_else(|| "-".into()), l.kind.clone(), l.evidence.clone())).collect()
+                        report.leakage.iter().map(|l| (l.feature.clone().unwrap_or_else(|| "-".into()), l.kind.to_string(), l.evidence.clone())).collect()
                     } else {
-                        report.drift.iter().map(|d| (d.feature.clone(), d.kind.clone(), d.evidence.clone())).collect()
+                        report.drift.iter().map(|d| (d.feature.clone(), d.kind.to_string(), d.evidence.clone())).collect()
                     };
                     let flag = flags.iter().find(|(f, _, _)| f == feature);
                     findings.push(FindingRow {

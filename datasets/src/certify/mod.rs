@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::generate::{Draw, Split, Values};
-use crate::plan::{categories_with_new, DriftChange, Leak};
+use crate::draw::{Draw, Split, Values};
+use crate::defects::plan::{categories_with_new, DriftChange, Leak};
+use crate::defects::{contamination, duplicate_rows, identifier, post_outcome, prior_shift, temporal, LeakKind};
 use crate::spec::{CertificateSpec, ExerciseSpec};
 use crate::stats::{self, TestResult};
 
@@ -64,7 +65,7 @@ pub struct LeakCertificate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlantedLeak {
     /// The kind a candidate's report should name (contract v1).
-    pub kind: String,
+    pub kind: LeakKind,
     /// The column, or none for row-level defects.
     pub feature: Option<String>,
     /// Which defect, and the parameters it was drawn with.
@@ -154,7 +155,7 @@ impl Certificate {
             if !d.certificate.passed {
                 out.push(format!(
                     "drift {} on {} too weak: p = {:e} (production), {:e} (traffic), {:e} / {:e} against train.csv as published",
-                    d.change.report_kind(), d.feature, d.certificate.production.p_value, d.certificate.traffic.p_value,
+                    d.change.kind(), d.feature, d.certificate.production.p_value, d.certificate.traffic.p_value,
                     d.certificate.production_published.p_value, d.certificate.traffic_published.p_value
                 ));
             }
@@ -259,7 +260,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     // Resampled only when a prior shift is planted; otherwise the tests
     // reuse the presorted training columns.
     let reweighted = shifted.then(|| {
-        (at_rate_reference(&draw.train_base, draw.serving_rate), at_rate_reference(&draw.train, draw.serving_rate))
+        (prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate), prior_shift::reference_at_rate(&draw.train, draw.serving_rate))
     });
     let clean_against = |test: TestKind, i: usize, batch: &Values, published: bool| match (&reweighted, published) {
         (Some((base, _)), false) => column_test(test, &base.features[i], batch),
@@ -347,72 +348,37 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
 fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
     let c = &spec.certificate;
     let (feature, certificate) = match leak {
-        Leak::DuplicateRows { .. } => {
-            let found = draw.train.len() - distinct(&draw.train.ids);
-            let cert = LeakCertificate {
-                train_auc: None,
-                holdout_offline_auc: None,
-                holdout_serving_auc: None,
-                duplicate_rows: Some(found),
-                train_positive_rate: Some(positive_rate(&draw.train.labels)),
-                deduplicated_positive_rate: Some(positive_rate(&draw.train_base.labels)),
-                train_vs_production: None,
-                contaminated_rows: None,
-                // The fan-out must show: duplicates found, and the base rate inflated.
-                passed: found > 0
-                    && found == draw.duplicated_rows
-                    && positive_rate(&draw.train.labels) > positive_rate(&draw.train_base.labels),
-            };
-            (None, cert)
-        }
-        Leak::PostOutcome { column, .. } => {
-            (Some(column.clone()), column_leak(c, draw, |s| s.leak.clone().unwrap_or_default()))
-        }
-        Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), column_leak(c, draw, |s| s.ids.iter().map(|&x| x as f64).collect())),
+        Leak::DuplicateRows { .. } => (None, duplicate_rows::certify(draw)),
+        Leak::PostOutcome { column, .. } => (Some(column.clone()), post_outcome::certify(c, draw)),
+        Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), identifier::certify(c, draw)),
         Leak::Temporal { column, .. } => {
             let i = spec.features.iter().position(|f| &f.name == column).expect("validated");
-            let values = |s: &Split| match &s.features[i] {
-                Values::Num(v) => v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>(),
-                Values::Cat(_) => unreachable!("validated: numeric"),
-            };
-            let mut cert = column_leak(c, draw, |s| median_filled(values(s)));
-            let (train_auc, serving) = (cert.train_auc.unwrap_or(0.5), cert.holdout_serving_auc.unwrap_or(0.5));
-            let ks = column_test(TestKind::Ks, &draw.train.features[i], &draw.production.features[i]);
-            cert.train_vs_production = Some(ks);
-            // It separates in the extract as no honest feature does, and
-            // much less as served (a real feature: some signal remains).
-            // How far train.csv's column differs from production.csv's is
-            // recorded, not required: with few positives (fraud) their
-            // trace moves the whole column little.
-            cert.passed = (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
-                && (cert.holdout_offline_auc.unwrap_or(0.5) - 0.5).abs() + 0.5 >= c.leak_min_train_auc
-                && (train_auc - 0.5).abs() - (serving - 0.5).abs() >= c.temporal_min_auc_drop;
-            (Some(column.clone()), cert)
+            (Some(column.clone()), temporal::certify(c, draw, i))
         }
-        Leak::Contamination { .. } => {
-            let production: std::collections::BTreeSet<i64> = draw.production.ids.iter().copied().collect();
-            let mut found: Vec<i64> = draw.train.ids.iter().copied().filter(|id| production.contains(id)).collect();
-            found.sort_unstable();
-            found.dedup();
-            let cert = LeakCertificate {
-                train_auc: None,
-                holdout_offline_auc: None,
-                holdout_serving_auc: None,
-                duplicate_rows: None,
-                train_positive_rate: None,
-                deduplicated_positive_rate: None,
-                train_vs_production: None,
-                contaminated_rows: Some(found.len()),
-                passed: !found.is_empty() && found.len() == draw.contaminated_rows,
-            };
-            (None, cert)
-        }
+        Leak::Contamination { .. } => (None, contamination::certify(draw)),
     };
-    PlantedLeak { kind: leak.report_kind().into(), feature, params: leak.clone(), certificate }
+    PlantedLeak { kind: leak.kind(), feature, params: leak.clone(), certificate }
+}
+
+impl LeakCertificate {
+    /// No evidence yet, not passed: each kind fills in its own.
+    pub(crate) fn none() -> LeakCertificate {
+        LeakCertificate {
+            train_auc: None,
+            holdout_offline_auc: None,
+            holdout_serving_auc: None,
+            duplicate_rows: None,
+            train_positive_rate: None,
+            deduplicated_positive_rate: None,
+            train_vs_production: None,
+            contaminated_rows: None,
+            passed: false,
+        }
+    }
 }
 
 /// A leak column must separate the labels in the extract and not at serving.
-fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Split) -> Vec<f64>) -> LeakCertificate {
+pub(crate) fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Split) -> Vec<f64>) -> LeakCertificate {
     let auc_of = |s: &Split| stats::auc(&values(s), &s.labels).unwrap_or(0.5);
     let train_auc = auc_of(&draw.train);
     let serving = auc_of(&draw.holdout_serving);
@@ -441,7 +407,7 @@ fn fitting_test(change: &DriftChange) -> TestKind {
 }
 
 /// Missing values at the median, for single-feature AUCs.
-fn median_filled(mut v: Vec<f64>) -> Vec<f64> {
+pub(crate) fn median_filled(mut v: Vec<f64>) -> Vec<f64> {
     let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
     present.sort_unstable_by(f64::total_cmp);
     let median = present.get(present.len() / 2).copied().unwrap_or(0.0);
@@ -480,24 +446,6 @@ pub fn partial_score(spec: &ExerciseSpec, split: &Split, cols: &[usize]) -> Vec<
     out
 }
 
-/// The rows of `split` resampled to positive rate `rate`: every row of the
-/// scarcer class, the first rows of the other (the order is random).
-fn at_rate_reference(split: &Split, rate: f64) -> Split {
-    let pos: Vec<usize> = (0..split.len()).filter(|&i| split.labels[i]).collect();
-    let neg: Vec<usize> = (0..split.len()).filter(|&i| !split.labels[i]).collect();
-    let have = pos.len() as f64 / split.len().max(1) as f64;
-    let (pos, neg) = if rate > have {
-        let n = ((pos.len() as f64) * (1.0 - rate) / rate).round() as usize;
-        (pos, neg[..n.min(neg.len())].to_vec())
-    } else {
-        let n = ((neg.len() as f64) * rate / (1.0 - rate)).round() as usize;
-        (pos[..n.min(pos.len())].to_vec(), neg)
-    };
-    let mut idx: Vec<usize> = pos.into_iter().chain(neg).collect();
-    idx.sort_unstable();
-    split.take(&idx)
-}
-
 /// Runs one two-sample test of a column between two batches.
 pub fn column_test(test: TestKind, a: &Values, b: &Values) -> TestResult {
     match (test, a, b) {
@@ -522,11 +470,11 @@ pub fn column_test(test: TestKind, a: &Values, b: &Values) -> TestResult {
     }
 }
 
-fn positive_rate(labels: &[bool]) -> f64 {
+pub(crate) fn positive_rate(labels: &[bool]) -> f64 {
     labels.iter().filter(|y| **y).count() as f64 / labels.len().max(1) as f64
 }
 
-fn distinct(ids: &[i64]) -> usize {
+pub(crate) fn distinct(ids: &[i64]) -> usize {
     let mut v = ids.to_vec();
     v.sort_unstable();
     v.dedup();

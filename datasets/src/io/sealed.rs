@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{DatasetError, Result};
 use crate::variant::AnswerKey;
-use crate::write::layout;
+use super::frames::{sealed_frames, write_parquet, Frames};
+use super::layout;
 
 /// One request row: feature name → value or null.
 pub type Row = Map<String, Value>;
@@ -25,14 +26,6 @@ pub struct Sealed {
     pub true_probabilities: Vec<f64>,
     /// Drifted rows for the live monitoring probe.
     pub traffic: Vec<Row>,
-}
-
-/// The sealed frames, as written to (or read from) `sealed/`.
-pub(crate) struct Frames {
-    pub serving: DataFrame,
-    pub offline: DataFrame,
-    pub traffic: DataFrame,
-    pub truth: DataFrame,
 }
 
 impl Sealed {
@@ -57,7 +50,7 @@ impl Sealed {
     /// grader never reads the answer key back from disk. Equal to
     /// [`Sealed::load`] of the written variant (a test checks it).
     pub fn from_variant(spec: &crate::spec::ExerciseSpec, variant: &crate::Variant) -> Result<Sealed> {
-        let frames = crate::write::sealed_frames(spec, variant)?;
+        let frames = sealed_frames(spec, variant)?;
         Sealed::from_frames(variant.key.clone(), &frames, Path::new("<in memory>"))
     }
 
@@ -94,8 +87,8 @@ impl Sealed {
 /// rows (it would show which columns leak), not the generating model's
 /// probabilities (they would give away the model every variant shares).
 pub fn write_served_holdout(spec: &crate::spec::ExerciseSpec, variant: &crate::Variant, path: &Path) -> Result<()> {
-    let mut frames = crate::write::sealed_frames(spec, variant)?;
-    crate::write::write_parquet(path, &mut frames.serving)
+    let mut frames = sealed_frames(spec, variant)?;
+    write_parquet(path, &mut frames.serving)
 }
 
 /// Reads a file written by [`write_served_holdout`]: the rows with

@@ -1,7 +1,10 @@
-//! Which defects a variant plants, drawn per seed from the exercise's catalog.
+//! Which defects a variant plants, drawn per seed from the exercise's
+//! catalog: the mix here, each kind's parameters in its own module.
 
 use serde::{Deserialize, Serialize};
 
+use super::kind::{DriftKind, LeakKind};
+use super::{column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew, temporal};
 use crate::rng::Rng;
 use crate::spec::{Distribution, ExerciseSpec};
 
@@ -35,13 +38,13 @@ pub enum Leak {
 
 impl Leak {
     /// The kind as the candidate's report names it (contract v1).
-    pub fn report_kind(&self) -> &'static str {
+    pub fn kind(&self) -> LeakKind {
         match self {
-            Leak::PostOutcome { .. } => "target_leakage",
-            Leak::Identifier { .. } => "identifier",
-            Leak::DuplicateRows { .. } => "duplicate_rows",
-            Leak::Temporal { .. } => "temporal",
-            Leak::Contamination { .. } => "contamination",
+            Leak::PostOutcome { .. } => LeakKind::TargetLeakage,
+            Leak::Identifier { .. } => LeakKind::Identifier,
+            Leak::DuplicateRows { .. } => LeakKind::DuplicateRows,
+            Leak::Temporal { .. } => LeakKind::Temporal,
+            Leak::Contamination { .. } => LeakKind::Contamination,
         }
     }
 }
@@ -72,14 +75,15 @@ pub enum DriftChange {
 }
 
 impl DriftChange {
-    pub fn report_kind(&self) -> &'static str {
+    /// The kind as the candidate's report and `/drift` name it.
+    pub fn kind(&self) -> DriftKind {
         match self {
-            DriftChange::MeanShift { .. } => "mean_shift",
-            DriftChange::ScaleChange { .. } => "scale_change",
-            DriftChange::MissingRate { .. } => "missing_rate",
-            DriftChange::NewCategory { .. } => "new_category",
-            DriftChange::ServingSkew { .. } => "serving_skew",
-            DriftChange::PriorShift { .. } => "prior_shift",
+            DriftChange::MeanShift { .. } => DriftKind::MeanShift,
+            DriftChange::ScaleChange { .. } => DriftKind::ScaleChange,
+            DriftChange::MissingRate { .. } => DriftKind::MissingRate,
+            DriftChange::NewCategory { .. } => DriftKind::NewCategory,
+            DriftChange::ServingSkew { .. } => DriftKind::ServingSkew,
+            DriftChange::PriorShift { .. } => DriftKind::PriorShift,
         }
     }
 }
@@ -103,11 +107,6 @@ pub struct Plan {
     pub prior_shift: Option<f64>,
 }
 
-/// How the serving pipeline spells a category under serving skew.
-pub fn serving_spelling(category: &str) -> String {
-    category.to_uppercase().replace(['-', ' '], "_")
-}
-
 impl Plan {
     /// Draws the defects. `shift_sd` for mean shifts is resolved into column
     /// units later, once the training rows exist.
@@ -118,75 +117,51 @@ impl Plan {
         // duplicated rows, contamination or a temporal leak (a real feature
         // keeps some honest signal as served) hurt it less. Every seed thus
         // costs a careless model alike (`grader validate --parity`).
-        let mut column_kinds = Vec::new();
-        if d.post_outcome.is_some() {
-            column_kinds.push("post_outcome");
-        }
-        if d.identifier.is_some() {
-            column_kinds.push("identifier");
-        }
+        let configured = |k: LeakKind| match k {
+            LeakKind::TargetLeakage => d.post_outcome.is_some(),
+            LeakKind::Identifier => d.identifier.is_some(),
+            LeakKind::DuplicateRows => d.duplicate_rows.is_some(),
+            LeakKind::Temporal => d.temporal.is_some(),
+            LeakKind::Contamination => d.contamination.is_some(),
+        };
+        let column_kinds: Vec<LeakKind> = [LeakKind::TargetLeakage, LeakKind::Identifier].into_iter().filter(|k| configured(*k)).collect();
         let n_leaks = rng.count(d.leak_count);
         let mut chosen = Vec::new();
         if !column_kinds.is_empty() {
             chosen.push(column_kinds[rng.below(column_kinds.len())]);
         }
-        let mut rest: Vec<&str> = ["post_outcome", "identifier", "duplicate_rows", "temporal", "contamination"]
-            .into_iter()
-            .filter(|k| !chosen.contains(k))
-            .filter(|k| match *k {
-                "duplicate_rows" => d.duplicate_rows.is_some(),
-                "contamination" => d.contamination.is_some(),
-                "temporal" => d.temporal.is_some(),
-                k => column_kinds.contains(&k),
-            })
-            .collect();
+        let mut rest: Vec<LeakKind> = LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
         rng.shuffle(&mut rest);
         chosen.extend(rest.into_iter().take(n_leaks.saturating_sub(chosen.len())));
+        let configured_spec = "planned from the catalog";
         let mut leaks: Vec<Leak> = chosen
             .into_iter()
             .map(|k| match k {
-                "post_outcome" => {
-                    let p = d.post_outcome.as_ref().expect("configured");
-                    Leak::PostOutcome {
-                        column: p.names[rng.below(p.names.len())].clone(),
-                        strength: rng.range(p.strength),
-                        position: rng.below(spec.features.len() + 1),
-                    }
-                }
-                "identifier" => Leak::Identifier {
-                    strength: rng.range(d.identifier.as_ref().expect("configured").strength),
-                },
-                "temporal" => {
-                    let t = d.temporal.as_ref().expect("configured");
-                    Leak::Temporal { column: t.features[rng.below(t.features.len())].clone(), strength: rng.range(t.strength) }
-                }
-                "contamination" => Leak::Contamination {
-                    fraction: rng.range(d.contamination.as_ref().expect("configured").strength),
-                },
-                _ => {
-                    let p = d.duplicate_rows.as_ref().expect("configured");
-                    Leak::DuplicateRows { fraction: rng.range(p.strength), positive_share: p.positive_share, copies: p.copies }
-                }
+                LeakKind::TargetLeakage => post_outcome::draw(d.post_outcome.as_ref().expect(configured_spec), spec.features.len(), rng),
+                LeakKind::Identifier => identifier::draw(d.identifier.as_ref().expect(configured_spec), rng),
+                LeakKind::Temporal => temporal::draw(d.temporal.as_ref().expect(configured_spec), rng),
+                LeakKind::Contamination => contamination::draw(d.contamination.as_ref().expect(configured_spec), rng),
+                LeakKind::DuplicateRows => duplicate_rows::draw(d.duplicate_rows.as_ref().expect(configured_spec), rng),
             })
             .collect();
-        // A stable order makes the answer key easy to read and diff.
-        leaks.sort_by_key(|l| l.report_kind());
+        // A stable order (by report name) makes the answer key easy to read and diff.
+        leaks.sort_by_key(|l| l.kind().as_str());
 
         // Every (kind, feature) pair the catalog allows, then distinct features.
-        let mut pairs: Vec<(&str, String)> = Vec::new();
-        for (kind, s) in [("mean_shift", &d.mean_shift), ("scale_change", &d.scale_change), ("missing_rate", &d.missing_rate)] {
-            if let Some(s) = s {
+        let mut pairs: Vec<(DriftKind, String)> = Vec::new();
+        for kind in [DriftKind::MeanShift, DriftKind::ScaleChange, DriftKind::MissingRate] {
+            if let Some(s) = d.column_drift(kind) {
                 pairs.extend(s.features.iter().map(|f| (kind, f.clone())));
             }
         }
         if let Some(s) = &d.new_category {
-            pairs.extend(s.features.keys().map(|f| ("new_category", f.clone())));
+            pairs.extend(s.features.keys().map(|f| (DriftKind::NewCategory, f.clone())));
         }
         if let Some(s) = &d.serving_skew {
-            pairs.extend(s.unit.keys().chain(&s.spelling).map(|f| ("serving_skew", f.clone())));
+            pairs.extend(s.unit.keys().chain(&s.spelling).map(|f| (DriftKind::ServingSkew, f.clone())));
         }
         if d.prior_shift.is_some() {
-            pairs.push(("prior_shift", crate::PREDICTION.to_string()));
+            pairs.push((DriftKind::PriorShift, crate::PREDICTION.to_string()));
         }
         // A feature measured too late in the extract is a leak, not a drift.
         let temporal = leaks.iter().find_map(|l| match l {
@@ -199,7 +174,7 @@ impl Plan {
         // distribution that standard two-sample tests find (a missing rate
         // alone is invisible to tools that ignore nulls, a prior shift
         // shows in predictions): one such pair goes first.
-        if let Some(i) = pairs.iter().position(|(k, _)| !matches!(*k, "missing_rate" | "prior_shift")) {
+        if let Some(i) = pairs.iter().position(|(k, _)| !matches!(k, DriftKind::MissingRate | DriftKind::PriorShift)) {
             let first = pairs.remove(i);
             pairs.insert(0, first);
         }
@@ -213,41 +188,18 @@ impl Plan {
             if drifts.iter().any(|x| x.feature == feature) {
                 continue;
             }
-            if kind == "prior_shift" {
-                // Upwards only: a fall of the same factor moves a low base
-                // rate too little to show in a day's traffic.
-                prior_shift = Some(rng.range(d.prior_shift.as_ref().expect("configured").strength));
+            if kind == DriftKind::PriorShift {
+                prior_shift = Some(prior_shift::draw(d.prior_shift.as_ref().expect(configured_spec), rng));
                 continue;
             }
             let index = spec.features.iter().position(|f| f.name == feature).expect("validated");
             let change = match kind {
-                "mean_shift" => {
-                    let s = d.mean_shift.as_ref().expect("configured");
-                    let sign = if rng.bernoulli(0.5) { 1.0 } else { -1.0 };
-                    DriftChange::MeanShift { shift_sd: sign * rng.range(s.strength), shift: 0.0 }
+                DriftKind::MeanShift | DriftKind::ScaleChange | DriftKind::MissingRate => {
+                    column_drift::draw(kind, d.column_drift(kind).expect(configured_spec), rng)
                 }
-                "scale_change" => DriftChange::ScaleChange {
-                    factor: rng.range(d.scale_change.as_ref().expect("configured").strength),
-                },
-                "missing_rate" => DriftChange::MissingRate {
-                    added: rng.range(d.missing_rate.as_ref().expect("configured").strength),
-                },
-                "serving_skew" => {
-                    let s = d.serving_skew.as_ref().expect("configured");
-                    match (s.unit.get(&feature), &spec.features[index].dist) {
-                        (Some(factor), _) => DriftChange::ServingSkew { factor: Some(*factor), spelling: None },
-                        (None, Distribution::Categorical { categories, .. }) => DriftChange::ServingSkew {
-                            factor: None,
-                            spelling: Some(categories.iter().map(|c| serving_spelling(c)).collect()),
-                        },
-                        (None, _) => unreachable!("validated: spelling skew hits categorical features"),
-                    }
-                }
-                _ => {
-                    let s = d.new_category.as_ref().expect("configured");
-                    let names = &s.features[&feature];
-                    DriftChange::NewCategory { category: names[rng.below(names.len())].clone(), share: rng.range(s.strength) }
-                }
+                DriftKind::ServingSkew => serving_skew::draw(d.serving_skew.as_ref().expect(configured_spec), &feature, &spec.features[index]),
+                DriftKind::NewCategory => new_category::draw(d.new_category.as_ref().expect(configured_spec), &feature, rng),
+                DriftKind::PriorShift => unreachable!("handled above"),
             };
             drifts.push(Drift { feature, index, change });
         }

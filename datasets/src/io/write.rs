@@ -16,27 +16,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{DatasetError, Result};
-use crate::generate::{Split, Values};
+use super::frames::{write_parquet, Writer};
+use super::layout;
 use crate::spec::ExerciseSpec;
 use crate::variant::Variant;
-
-/// File names of a variant directory; the grader reads them from here.
-pub mod layout {
-    pub const PUBLIC: &str = "public";
-    pub const SEALED: &str = "sealed";
-    pub const TRAIN_PARQUET: &str = "train.parquet";
-    pub const TRAIN_CSV: &str = "train.csv";
-    pub const PRODUCTION_PARQUET: &str = "production.parquet";
-    pub const PRODUCTION_CSV: &str = "production.csv";
-    pub const SCHEMA: &str = "schema.json";
-    pub const HOLDOUT_SERVING: &str = "holdout_serving.parquet";
-    pub const HOLDOUT_OFFLINE: &str = "holdout_offline.parquet";
-    pub const HOLDOUT_TRUTH: &str = "holdout_truth.parquet";
-    pub const TRAFFIC: &str = "traffic.parquet";
-    pub const ANSWER_KEY: &str = "answer_key.json";
-    /// Column of `holdout_truth.parquet` with the generating model's probability.
-    pub const TRUE_PROBABILITY: &str = "true_probability";
-}
 
 /// `public/schema.json`: what the candidate is told about the columns.
 #[derive(Debug, Serialize)]
@@ -105,7 +88,7 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     put(&sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
 
     let schema_path = public.join(layout::SCHEMA);
-    write_json(&schema_path, &w.schema())?;
+    write_json(&schema_path, &schema(spec, variant))?;
     hashes.insert(rel(tmp.path(), &schema_path), sha256_file(&schema_path)?);
     variant.key.files = hashes;
     write_json(&sealed.join(layout::ANSWER_KEY), &variant.key)?;
@@ -119,111 +102,6 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
         let _ = std::fs::remove_dir_all(&tmp_path);
         DatasetError::Write { path: out.into(), source }
     })
-}
-
-/// The sealed frames of `variant`, as [`write_variant`] writes them.
-pub(crate) fn sealed_frames(spec: &ExerciseSpec, variant: &Variant) -> Result<crate::sealed::Frames> {
-    let w = Writer { spec, variant };
-    let d = &variant.draw;
-    Ok(crate::sealed::Frames {
-        serving: w.frame(&d.holdout_serving, true)?,
-        offline: w.frame(&d.holdout_offline, true)?,
-        traffic: w.frame(&d.traffic, false)?,
-        truth: w.truth(&d.holdout_serving)?,
-    })
-}
-
-struct Writer<'a> {
-    spec: &'a ExerciseSpec,
-    variant: &'a Variant,
-}
-
-impl Writer<'_> {
-    /// A split as a frame in public column order, optionally with the label.
-    fn frame(&self, split: &Split, with_label: bool) -> Result<DataFrame> {
-        let key = &self.variant.key;
-        let mut cols: Vec<Column> = Vec::with_capacity(key.columns.len() + 1);
-        for name in &key.columns {
-            let col = if *name == key.id_column {
-                Column::new(name.into(), &split.ids)
-            } else if let Some(i) = self.spec.features.iter().position(|f| f.name == *name) {
-                match &split.features[i] {
-                    Values::Num(v) if self.spec.features[i].is_integer() => {
-                        Column::new(name.into(), v.iter().map(|x| x.map(|x| x as i64)).collect::<Vec<_>>())
-                    }
-                    Values::Num(v) => Column::new(name.into(), v),
-                    Values::Cat(v) => {
-                        let cats = &self.variant.categories[i];
-                        Column::new(name.into(), v.iter().map(|x| x.map(|c| cats[c as usize].as_str())).collect::<Vec<_>>())
-                    }
-                }
-            } else {
-                let leak = split.leak.as_ref().expect("the post-outcome column exists when planted");
-                Column::new(name.into(), leak)
-            };
-            cols.push(col);
-        }
-        if with_label {
-            cols.push(Column::new(key.label.as_str().into(), labels(&split.labels)));
-        }
-        DataFrame::new(split.len(), cols).map_err(|e| frame_err("frame", e))
-    }
-
-    fn truth(&self, split: &Split) -> Result<DataFrame> {
-        let rows: Vec<i64> = (0..split.len() as i64).collect();
-        DataFrame::new(
-            split.len(),
-            vec![
-                Column::new("row".into(), rows),
-                Column::new(self.variant.key.label.as_str().into(), labels(&split.labels)),
-                Column::new(layout::TRUE_PROBABILITY.into(), &split.probs),
-            ],
-        )
-        .map_err(|e| frame_err("holdout truth", e))
-    }
-
-    fn schema(&self) -> PublicSchema {
-        let key = &self.variant.key;
-        let features = key
-            .columns
-            .iter()
-            .map(|name| {
-                let ty = match self.spec.feature(name) {
-                    Some(f) if f.dist.is_categorical() => "string",
-                    Some(f) if f.is_integer() => "integer",
-                    Some(_) => "number",
-                    None if *name == key.id_column => "integer",
-                    None => "number",
-                };
-                ColumnType { name: name.clone(), ty }
-            })
-            .collect();
-        PublicSchema {
-            schema_version: 1,
-            exercise: self.spec.exercise.id.clone(),
-            contract_version: self.spec.contract.version,
-            label: key.label.clone(),
-            features,
-            max_rows_per_request: self.spec.contract.max_rows_per_request,
-        }
-    }
-}
-
-fn labels(l: &[bool]) -> Vec<i64> {
-    l.iter().map(|&y| y as i64).collect()
-}
-
-fn frame_err(what: &str, e: PolarsError) -> DatasetError {
-    DatasetError::Frame { path: PathBuf::from(what), message: e.to_string() }
-}
-
-pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let file = File::create(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Snappy)
-        .finish(df)
-        .map_err(|e| DatasetError::Frame { path: path.into(), message: e.to_string() })?;
-    Ok(())
 }
 
 fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
@@ -249,4 +127,31 @@ fn sha256_file(path: &Path) -> Result<String> {
 
 fn rel(base: &Path, path: &Path) -> String {
     path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// `public/schema.json` of `variant`.
+fn schema(spec: &ExerciseSpec, variant: &Variant) -> PublicSchema {
+    let key = &variant.key;
+    let features = key
+        .columns
+        .iter()
+        .map(|name| {
+            let ty = match spec.feature(name) {
+                Some(f) if f.dist.is_categorical() => "string",
+                Some(f) if f.is_integer() => "integer",
+                Some(_) => "number",
+                None if *name == key.id_column => "integer",
+                None => "number",
+            };
+            ColumnType { name: name.clone(), ty }
+        })
+        .collect();
+    PublicSchema {
+        schema_version: 1,
+        exercise: spec.exercise.id.clone(),
+        contract_version: spec.contract.version,
+        label: key.label.clone(),
+        features,
+        max_rows_per_request: spec.contract.max_rows_per_request,
+    }
 }

@@ -1,7 +1,11 @@
 //! Rows of one draw: clean samples from the exercise's generating model,
-//! then the planned leaks and drifts applied to them.
+//! then the planned leaks and drifts applied to them, in a fixed order
+//! (each kind's application lives in its `defects` module; each step
+//! draws from a random stream of its own, so the order of the code is the
+//! order of the draw).
 
-use crate::plan::{DriftChange, Plan};
+use crate::defects::plan::{DriftChange, Plan};
+use crate::defects::{column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew, temporal};
 use crate::rng::{round_to, Rng};
 use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
 
@@ -56,7 +60,7 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
-    fn append(&mut self, other: &Split) {
+    pub(crate) fn append(&mut self, other: &Split) {
         self.ids.extend(&other.ids);
         for (a, b) in self.features.iter_mut().zip(&other.features) {
             match (a, b) {
@@ -120,22 +124,10 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // A prior shift samples the serving batches at another positive rate:
     // each class looks as in training (label shift).
     let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
-    let serving_rate = plan.prior_shift.map(|f| (train_rate * f).clamp(0.005, 0.95)).unwrap_or(train_rate);
+    let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
         None => clean_rows(spec, n, &mut Rng::stream(seed, attempt, name)),
-        Some(_) => {
-            // A pool with half again as many of the scarcer class as needed;
-            // in the rare pool that still falls short, a pool twice as big
-            // (from the same stream: the draw stays deterministic).
-            let need = (serving_rate / train_rate).max((1.0 - serving_rate) / (1.0 - train_rate));
-            let mut size = (n as f64 * need * 1.5) as usize + 50;
-            loop {
-                if let Some(rows) = at_rate(clean_rows(spec, size, &mut Rng::stream(seed, attempt, name)), n, serving_rate) {
-                    break rows;
-                }
-                size *= 2;
-            }
-        }
+        Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| clean_rows(spec, size, &mut Rng::stream(seed, attempt, name))),
     };
     let mut production = serving(rows.production, "production");
     let mut traffic = serving(rows.traffic, "traffic");
@@ -143,22 +135,23 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // Drift, resolved against the training rows (SDs and means in column units).
     let mut plan = plan;
     for d in &mut plan.drifts {
-        if let (DriftChange::MeanShift { shift_sd, shift }, Values::Num(v)) = (&mut d.change, &train.features[d.index]) {
-            let (_, sd) = mean_sd(v);
-            *shift = round_to(*shift_sd * sd, spec.features[d.index].decimals().max(2));
-        }
+        column_drift::resolve_shift(&spec.features[d.index], &mut d.change, &train.features[d.index]);
     }
     for (split, name) in [(&mut production, "production-drift"), (&mut traffic, "traffic-drift")] {
         let mut rng = Rng::stream(seed, attempt, name);
         for d in plan.drifts.iter().filter(|d| !matches!(d.change, DriftChange::ServingSkew { .. })) {
-            apply_drift(&spec.features[d.index], &d.change, &train.features[d.index], &mut split.features[d.index], &mut rng);
+            let (f, column) = (&spec.features[d.index], &mut split.features[d.index]);
+            match &d.change {
+                DriftChange::NewCategory { share, .. } => new_category::apply(f, *share, column, &mut rng),
+                change => column_drift::apply(f, change, &train.features[d.index], column, &mut rng),
+            }
         }
     }
 
     // Identifiers: the extract's ids for train and holdout, new ids at serving time.
     let mut id_rng = Rng::stream(seed, attempt, "ids");
     let (train_ids, holdout_offline_ids, next) =
-        extract_ids(spec.exercise.id_start, &train.labels, &holdout.labels, plan.identifier(), &mut id_rng);
+        identifier::extract_ids(spec.exercise.id_start, &train.labels, &holdout.labels, plan.identifier(), &mut id_rng);
     train.ids = train_ids;
     let mut next = next;
     let mut serving_ids = |n: usize, rng: &mut Rng| {
@@ -177,20 +170,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     if let Some((_, strength, _)) = plan.post_outcome() {
         let p = spec.defects.post_outcome.as_ref().expect("planned from the catalog");
         let mut rng = Rng::stream(seed, attempt, "post-outcome");
-        let col = |labels: &[bool], known: bool, rng: &mut Rng| -> Vec<f64> {
-            labels
-                .iter()
-                .map(|&y| {
-                    let z = rng.normal() + if known && y { strength } else { 0.0 };
-                    round_to((p.center + p.spread * z).max(0.0), p.decimals)
-                })
-                .collect()
-        };
-        train.leak = Some(col(&train.labels, true, &mut rng));
-        holdout_offline_leak = Some(col(&holdout.labels, true, &mut rng));
-        holdout.leak = Some(col(&holdout.labels, false, &mut rng));
-        production.leak = Some(col(&production.labels, false, &mut rng));
-        traffic.leak = Some(col(&traffic.labels, false, &mut rng));
+        holdout_offline_leak = Some(post_outcome::plant(p, strength, &mut rng, &mut train, &mut holdout, &mut production, &mut traffic));
     }
     let mut holdout_offline = Split {
         ids: holdout_offline_ids,
@@ -202,26 +182,13 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // trace along the feature's own effect, bounded by the column's range.
     if let Some((column, strength)) = plan.temporal() {
         let i = spec.features.iter().position(|f| f.name == column).expect("validated");
-        let f = &spec.features[i];
-        let Values::Num(v) = &train.features[i] else { unreachable!("validated: numeric") };
-        let (_, sd) = mean_sd(v);
-        let (lo, hi) = v.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
-        let sign = f.effect.map(|e| e.coef.signum()).unwrap_or(1.0);
-        for split in [&mut train, &mut holdout_offline] {
-            let labels = split.labels.clone();
-            let Values::Num(v) = &mut split.features[i] else { unreachable!("numeric") };
-            for (x, y) in v.iter_mut().zip(labels) {
-                if let (Some(x), true) = (x.as_mut(), y) {
-                    *x = round_to((*x + sign * strength * sd).clamp(lo, hi), f.decimals());
-                }
-            }
-        }
+        temporal::plant(&spec.features[i], i, strength, [&mut train, &mut holdout_offline]);
     }
 
     // Serving skew: the serving pipeline's encoding, in every batch served.
     for d in plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
         for split in [&mut holdout, &mut production, &mut traffic] {
-            skew(&spec.features[d.index], &d.change, &mut split.features[d.index]);
+            serving_skew::apply(&spec.features[d.index], &d.change, &mut split.features[d.index]);
         }
     }
 
@@ -229,13 +196,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let mut contaminated_rows = 0;
     if n_contam > 0 {
         let mut rng = Rng::stream(seed, attempt, "contamination");
-        let mut idx: Vec<usize> = (0..production.len()).collect();
-        rng.shuffle(&mut idx);
-        idx.truncate(n_contam);
-        idx.sort_unstable();
-        let copies = production.take(&idx);
-        train.append(&copies);
-        contaminated_rows = idx.len();
+        contaminated_rows = contamination::plant(n_contam, &production, &mut train, &mut rng);
     }
 
     // Duplicated rows, mostly positives, then one shuffle of the published train.
@@ -243,23 +204,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let mut rng = Rng::stream(seed, attempt, "duplicates");
     let mut idx: Vec<usize> = (0..train.len()).collect();
     if let Some((_, positive_share, copies)) = plan.duplicates() {
-        let mut pos: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i]).collect();
-        let mut neg: Vec<usize> = (0..train.len()).filter(|&i| !train.labels[i]).collect();
-        rng.shuffle(&mut pos);
-        rng.shuffle(&mut neg);
-        let n_pos = (n_dup as f64 * positive_share).round() as usize;
-        // Each source row is repeated `copies` times until the quota is met.
-        for (sources, quota) in [(pos, n_pos), (neg, n_dup - n_pos)] {
-            let mut left = quota;
-            for &row in &sources {
-                if left == 0 {
-                    break;
-                }
-                let c = rng.count(copies).min(left);
-                idx.extend(std::iter::repeat_n(row, c));
-                left -= c;
-            }
-        }
+        idx.extend(duplicate_rows::extra_rows(&train, n_dup, positive_share, copies, &mut rng));
     }
     let duplicated_rows = idx.len() - train.len();
     rng.shuffle(&mut idx);
@@ -277,42 +222,6 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         contaminated_rows,
         train_rate,
         serving_rate,
-    }
-}
-
-/// `n` rows of `pool` at positive rate `rate`, in the pool's (random)
-/// order; `None` when the pool holds too few of a class.
-fn at_rate(pool: Split, n: usize, rate: f64) -> Option<Split> {
-    let want_pos = (n as f64 * rate).round() as usize;
-    let (mut pos, mut neg) = (0, 0);
-    let idx: Vec<usize> = (0..pool.len())
-        .filter(|&i| {
-            let keep = if pool.labels[i] { pos < want_pos } else { neg < n - want_pos };
-            if keep {
-                if pool.labels[i] { pos += 1 } else { neg += 1 }
-            }
-            keep
-        })
-        .collect();
-    (idx.len() == n).then(|| pool.take(&idx))
-}
-
-/// The serving pipeline's encoding of one feature.
-fn skew(f: &FeatureSpec, change: &DriftChange, values: &mut Values) {
-    match (change, values) {
-        (DriftChange::ServingSkew { factor: Some(k), .. }, Values::Num(v)) => {
-            v.iter_mut().flatten().for_each(|x| *x = round_to(*x * k, f.decimals()));
-        }
-        (DriftChange::ServingSkew { spelling: Some(s), .. }, Values::Cat(v)) => {
-            // Spellings sit after the training categories (categories_with_new).
-            let n = (match &f.dist {
-                Distribution::Categorical { categories, .. } => categories.len(),
-                _ => unreachable!("categorical"),
-            }) as u32;
-            debug_assert_eq!(s.len() as u32, n);
-            v.iter_mut().flatten().for_each(|x| *x += n);
-        }
-        _ => unreachable!("validated: skew kinds match feature types"),
     }
 }
 
@@ -355,7 +264,7 @@ fn clean_rows(spec: &ExerciseSpec, n: usize, rng: &mut Rng) -> Split {
 }
 
 /// Clip and round a numeric value as the exercise declares.
-fn finish_numeric(f: &FeatureSpec, x: f64) -> f64 {
+pub(crate) fn finish_numeric(f: &FeatureSpec, x: f64) -> f64 {
     let x = match f.clip {
         Some([lo, hi]) => x.clamp(lo, hi),
         None => x,
@@ -364,7 +273,7 @@ fn finish_numeric(f: &FeatureSpec, x: f64) -> f64 {
 }
 
 /// Sets each present value missing with probability `p`.
-fn blank(values: &mut Values, p: f64, rng: &mut Rng) {
+pub(crate) fn blank(values: &mut Values, p: f64, rng: &mut Rng) {
     match values {
         Values::Num(v) => v.iter_mut().filter(|x| x.is_some()).for_each(|x| {
             if rng.bernoulli(p) {
@@ -377,64 +286,6 @@ fn blank(values: &mut Values, p: f64, rng: &mut Rng) {
             }
         }),
     }
-}
-
-fn apply_drift(f: &FeatureSpec, change: &DriftChange, train: &Values, values: &mut Values, rng: &mut Rng) {
-    match (change, values) {
-        (DriftChange::MeanShift { shift, .. }, Values::Num(v)) => {
-            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, *x + shift));
-        }
-        (DriftChange::ScaleChange { factor }, Values::Num(v)) => {
-            let Values::Num(t) = train else { unreachable!("numeric feature") };
-            let (mean, _) = mean_sd(t);
-            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, mean + (*x - mean) * factor));
-        }
-        (DriftChange::MissingRate { added }, values) => {
-            // Among values still present, blank enough to add `added` overall.
-            blank(values, added / (1.0 - f.missing_rate), rng);
-        }
-        (DriftChange::NewCategory { share, .. }, Values::Cat(v)) => {
-            let new = match &f.dist {
-                Distribution::Categorical { categories, .. } => categories.len() as u32,
-                _ => unreachable!("validated: new_category hits categorical features"),
-            };
-            v.iter_mut().flatten().for_each(|x| {
-                if rng.bernoulli(*share) {
-                    *x = new
-                }
-            });
-        }
-        _ => unreachable!("validated: drift kinds match feature types"),
-    }
-}
-
-/// Ids as the extract has them, for train and holdout jointly, and the first
-/// id free for serving time. With the identifier leak, a share of positives
-/// sort after everyone else (their ids come from a late block).
-fn extract_ids(
-    start: i64,
-    train: &[bool],
-    holdout: &[bool],
-    leak: Option<f64>,
-    rng: &mut Rng,
-) -> (Vec<i64>, Vec<i64>, i64) {
-    let labels: Vec<bool> = train.iter().chain(holdout).copied().collect();
-    let keys: Vec<f64> = labels
-        .iter()
-        .map(|&y| {
-            let late = matches!(leak, Some(s) if y && rng.bernoulli(s));
-            rng.uniform() + if late { 1.0 } else { 0.0 }
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
-    let mut ids = vec![0i64; labels.len()];
-    for (rank, &row) in order.iter().enumerate() {
-        ids[row] = start + 4 * rank as i64 + rng.below(4) as i64;
-    }
-    let next = start + 4 * labels.len() as i64 + 1000;
-    let holdout_ids = ids.split_off(train.len());
-    (ids, holdout_ids, next)
 }
 
 /// Mean and SD of the present values.

@@ -1,0 +1,56 @@
+//! Identifiers that encode the label (report name `identifier`): the
+//! extract appended an archive of churned accounts, so a share of positives
+//! got late ids; new customers at serving time get new, larger ids.
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::Leak;
+use super::Invalid;
+use crate::certify::{column_leak, LeakCertificate};
+use crate::draw::Draw;
+use crate::rng::Rng;
+use crate::spec::{check_range, CertificateSpec, Range};
+
+/// `[defects.identifier]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierSpec {
+    /// Share of positives whose id comes from the late block.
+    pub strength: Range,
+}
+
+pub(crate) fn validate(p: &IdentifierSpec) -> Result<(), Invalid> {
+    check_range("identifier.strength", p.strength, 0.05, 1.0)
+}
+
+pub(crate) fn draw(p: &IdentifierSpec, rng: &mut Rng) -> Leak {
+    Leak::Identifier { strength: rng.range(p.strength) }
+}
+
+/// Ids as the extract has them, for train and holdout jointly, and the first
+/// id free for serving time. With the identifier leak, a share of positives
+/// sort after everyone else (their ids come from a late block).
+pub(crate) fn extract_ids(start: i64, train: &[bool], holdout: &[bool], leak: Option<f64>, rng: &mut Rng) -> (Vec<i64>, Vec<i64>, i64) {
+    let labels: Vec<bool> = train.iter().chain(holdout).copied().collect();
+    let keys: Vec<f64> = labels
+        .iter()
+        .map(|&y| {
+            let late = matches!(leak, Some(s) if y && rng.bernoulli(s));
+            rng.uniform() + if late { 1.0 } else { 0.0 }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    let mut ids = vec![0i64; labels.len()];
+    for (rank, &row) in order.iter().enumerate() {
+        ids[row] = start + 4 * rank as i64 + rng.below(4) as i64;
+    }
+    let next = start + 4 * labels.len() as i64 + 1000;
+    let holdout_ids = ids.split_off(train.len());
+    (ids, holdout_ids, next)
+}
+
+/// The id separates the labels in the extract and not as served.
+pub(crate) fn certify(c: &CertificateSpec, draw: &Draw) -> LeakCertificate {
+    column_leak(c, draw, |s| s.ids.iter().map(|&x| x as f64).collect())
+}

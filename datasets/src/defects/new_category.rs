@@ -1,0 +1,59 @@
+//! A new category (report name `new_category`): a share of serving rows
+//! carry a category train never had.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::DriftChange;
+use super::{invalid, Invalid};
+use crate::draw::Values;
+use crate::rng::Rng;
+use crate::spec::{check_range, Distribution, ExerciseSpec, FeatureSpec, Range};
+
+/// `[defects.new_category]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCategorySpec {
+    /// Categorical feature -> names its new category may take.
+    pub features: BTreeMap<String, Vec<String>>,
+    /// Share of production rows that carry the new category.
+    pub strength: Range,
+}
+
+pub(crate) fn validate(s: &NewCategorySpec, spec: &ExerciseSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
+    check_range("new_category.strength", s.strength, 0.01, 0.9)?;
+    for (name, new) in &s.features {
+        let Some(Distribution::Categorical { categories, .. }) = spec.feature(name).map(|f| &f.dist) else {
+            return invalid("new_category.features", format!("`{name}` is not a categorical feature of this exercise"));
+        };
+        if new.is_empty() {
+            return invalid(&format!("new_category.features.{name}"), "needs at least one new category name".into());
+        }
+        if let Some(c) = new.iter().find(|c| categories.contains(c)) {
+            return invalid(&format!("new_category.features.{name}"), format!("`{c}` already is a category of `{name}`"));
+        }
+        eligible.insert(name.clone());
+    }
+    Ok(())
+}
+
+pub(crate) fn draw(s: &NewCategorySpec, feature: &str, rng: &mut Rng) -> DriftChange {
+    let names = &s.features[feature];
+    DriftChange::NewCategory { category: names[rng.below(names.len())].clone(), share: rng.range(s.strength) }
+}
+
+/// Each value becomes the new category (index after the training ones)
+/// with probability `share`.
+pub(crate) fn apply(f: &FeatureSpec, share: f64, values: &mut Values, rng: &mut Rng) {
+    let new = match &f.dist {
+        Distribution::Categorical { categories, .. } => categories.len() as u32,
+        _ => unreachable!("validated: new_category hits categorical features"),
+    };
+    let Values::Cat(v) = values else { unreachable!("validated: new_category hits categorical features") };
+    v.iter_mut().flatten().for_each(|x| {
+        if rng.bernoulli(share) {
+            *x = new
+        }
+    });
+}

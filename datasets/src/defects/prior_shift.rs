@@ -1,0 +1,94 @@
+//! Prior shift (report name `prior_shift`, feature [`crate::PREDICTION`]):
+//! production and live traffic are drawn at a higher positive rate than
+//! training, each class as in training (label shift). No column is to
+//! blame; it shows in the distribution of a model's predictions.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::Invalid;
+use crate::draw::Split;
+use crate::rng::Rng;
+use crate::spec::{check_range, Range};
+
+/// `[defects.prior_shift]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorShiftSpec {
+    /// Factor on the training positive rate at serving time (upwards).
+    pub strength: Range,
+}
+
+pub(crate) fn validate(p: &PriorShiftSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
+    check_range("prior_shift.strength", p.strength, 1.1, 4.0)?;
+    eligible.insert(crate::PREDICTION.to_string());
+    Ok(())
+}
+
+/// The factor on the positive rate. Upwards only: a fall of the same
+/// factor moves a low base rate too little to show in a day's traffic.
+pub(crate) fn draw(p: &PriorShiftSpec, rng: &mut Rng) -> f64 {
+    rng.range(p.strength)
+}
+
+/// The serving positive rate for a training rate and a factor.
+pub(crate) fn serving_rate(train_rate: f64, factor: Option<f64>) -> f64 {
+    factor.map(|f| (train_rate * f).clamp(0.005, 0.95)).unwrap_or(train_rate)
+}
+
+/// A serving batch of `n` rows at `serving_rate`, drawn from pools of clean
+/// rows (`pool(size)`): a pool with half again as many of the scarcer class
+/// as needed; in the rare pool that still falls short, one twice as big
+/// (from the same stream: the draw stays deterministic).
+pub(crate) fn sample(n: usize, train_rate: f64, serving_rate: f64, mut pool: impl FnMut(usize) -> Split) -> Split {
+    let need = (serving_rate / train_rate).max((1.0 - serving_rate) / (1.0 - train_rate));
+    let mut size = (n as f64 * need * 1.5) as usize + 50;
+    loop {
+        if let Some(rows) = at_rate(pool(size), n, serving_rate) {
+            break rows;
+        }
+        size *= 2;
+    }
+}
+
+/// `n` rows of `pool` at positive rate `rate`, in the pool's (random)
+/// order; `None` when the pool holds too few of a class.
+fn at_rate(pool: Split, n: usize, rate: f64) -> Option<Split> {
+    let want_pos = (n as f64 * rate).round() as usize;
+    let (mut pos, mut neg) = (0, 0);
+    let idx: Vec<usize> = (0..pool.len())
+        .filter(|&i| {
+            let keep = if pool.labels[i] { pos < want_pos } else { neg < n - want_pos };
+            if keep {
+                if pool.labels[i] {
+                    pos += 1
+                } else {
+                    neg += 1
+                }
+            }
+            keep
+        })
+        .collect();
+    (idx.len() == n).then(|| pool.take(&idx))
+}
+
+/// The rows of `split` resampled to positive rate `rate`: every row of the
+/// scarcer class, the first rows of the other (the order is random). Clean
+/// columns are certified against train so resampled under a prior shift:
+/// a column that moves only with the label is not drift.
+pub(crate) fn reference_at_rate(split: &Split, rate: f64) -> Split {
+    let pos: Vec<usize> = (0..split.len()).filter(|&i| split.labels[i]).collect();
+    let neg: Vec<usize> = (0..split.len()).filter(|&i| !split.labels[i]).collect();
+    let have = pos.len() as f64 / split.len().max(1) as f64;
+    let (pos, neg) = if rate > have {
+        let n = ((pos.len() as f64) * (1.0 - rate) / rate).round() as usize;
+        (pos, neg[..n.min(neg.len())].to_vec())
+    } else {
+        let n = ((neg.len() as f64) * rate / (1.0 - rate)).round() as usize;
+        (pos[..n.min(pos.len())].to_vec(), neg)
+    };
+    let mut idx: Vec<usize> = pos.into_iter().chain(neg).collect();
+    idx.sort_unstable();
+    split.take(&idx)
+}

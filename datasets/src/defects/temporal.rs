@@ -1,0 +1,86 @@
+//! Temporal leakage (report name `temporal`): a real feature that the
+//! extract measured after the prediction time. For positives it already
+//! carries the outcome's trace (logins counted after the customer left),
+//! `strength` training SDs along the feature's own effect, bounded by the
+//! column's range. Served, it is measured when it should be.
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::Leak;
+use super::{invalid, Invalid};
+use crate::certify::{column_leak, column_test, median_filled, LeakCertificate, TestKind};
+use crate::draw::{mean_sd, Draw, Split, Values};
+use crate::rng::{round_to, Rng};
+use crate::spec::{check_range, CertificateSpec, ExerciseSpec, FeatureSpec, Range};
+
+/// `[defects.temporal]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalSpec {
+    /// Numeric features with an effect on the label that it may hit.
+    pub features: Vec<String>,
+    /// How far positives' values move in the extract, in training SDs, in
+    /// the direction their effect already points.
+    pub strength: Range,
+}
+
+pub(crate) fn validate(t: &TemporalSpec, spec: &ExerciseSpec) -> Result<(), Invalid> {
+    check_range("temporal.strength", t.strength, 0.2, 10.0)?;
+    if t.features.is_empty() {
+        return invalid("temporal.features", "needs at least one feature".into());
+    }
+    for name in &t.features {
+        match spec.feature(name) {
+            Some(f) if !f.dist.is_categorical() && f.effect.is_some_and(|x| x.coef != 0.0) => {}
+            Some(_) => {
+                return invalid(
+                    "temporal.features",
+                    format!("`{name}` needs to be numeric with a nonzero `effect.coef` (the outcome's trace follows it)"),
+                )
+            }
+            None => return invalid("temporal.features", format!("`{name}` is not a feature of this exercise")),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn draw(t: &TemporalSpec, rng: &mut Rng) -> Leak {
+    Leak::Temporal { column: t.features[rng.below(t.features.len())].clone(), strength: rng.range(t.strength) }
+}
+
+/// Moves positives' values of feature `f` (column `i`) in the extract's
+/// splits, bounded by the training column's range. `train` gives the SD
+/// and the range before anything moved.
+pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, extract: [&mut Split; 2]) {
+    let Values::Num(v) = &extract[0].features[i] else { unreachable!("validated: numeric") };
+    let (_, sd) = mean_sd(v);
+    let (lo, hi) = v.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    let sign = f.effect.map(|e| e.coef.signum()).unwrap_or(1.0);
+    for split in extract {
+        let labels = split.labels.clone();
+        let Values::Num(v) = &mut split.features[i] else { unreachable!("numeric") };
+        for (x, y) in v.iter_mut().zip(labels) {
+            if let (Some(x), true) = (x.as_mut(), y) {
+                *x = round_to((*x + sign * strength * sd).clamp(lo, hi), f.decimals());
+            }
+        }
+    }
+}
+
+/// It separates in the extract as no honest feature does, and much less as
+/// served (a real feature: some signal remains). How far train.csv's column
+/// differs from production.csv's is recorded, not required: with few
+/// positives (fraud) their trace moves the whole column little.
+pub(crate) fn certify(c: &CertificateSpec, draw: &Draw, i: usize) -> LeakCertificate {
+    let values = |s: &Split| match &s.features[i] {
+        Values::Num(v) => v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>(),
+        Values::Cat(_) => unreachable!("validated: numeric"),
+    };
+    let mut cert = column_leak(c, draw, |s| median_filled(values(s)));
+    let (train_auc, serving) = (cert.train_auc.unwrap_or(0.5), cert.holdout_serving_auc.unwrap_or(0.5));
+    cert.train_vs_production = Some(column_test(TestKind::Ks, &draw.train.features[i], &draw.production.features[i]));
+    cert.passed = (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
+        && (cert.holdout_offline_auc.unwrap_or(0.5) - 0.5).abs() + 0.5 >= c.leak_min_train_auc
+        && (train_auc - 0.5).abs() - (serving - 0.5).abs() >= c.temporal_min_auc_drop;
+    cert
+}

@@ -1,0 +1,16 @@
+//! File names of a variant directory; the grader reads them from here.
+
+pub const PUBLIC: &str = "public";
+pub const SEALED: &str = "sealed";
+pub const TRAIN_PARQUET: &str = "train.parquet";
+pub const TRAIN_CSV: &str = "train.csv";
+pub const PRODUCTION_PARQUET: &str = "production.parquet";
+pub const PRODUCTION_CSV: &str = "production.csv";
+pub const SCHEMA: &str = "schema.json";
+pub const HOLDOUT_SERVING: &str = "holdout_serving.parquet";
+pub const HOLDOUT_OFFLINE: &str = "holdout_offline.parquet";
+pub const HOLDOUT_TRUTH: &str = "holdout_truth.parquet";
+pub const TRAFFIC: &str = "traffic.parquet";
+pub const ANSWER_KEY: &str = "answer_key.json";
+/// Column of `holdout_truth.parquet` with the generating model's probability.
+pub const TRUE_PROBABILITY: &str = "true_probability";
