@@ -605,3 +605,59 @@ pub struct Removed {
     /// Objects that could not be removed, with the engine's reason.
     pub errors: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(version: u32) -> GradeResult {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/schema/result-v{version}.json"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn result_json_of_every_version_reads_back() {
+        let v1 = golden(1);
+        assert_eq!((v1.schema_version, v1.mode, v1.outcome), (1, Mode::Docker, GradeOutcome::Graded));
+        assert!(v1.timings.shared.is_empty() && v1.candidate.is_none());
+        assert!(v1.metrics.latency.ran().is_some_and(|l| l.host.is_none()));
+        let v2 = golden(2);
+        assert_eq!(v2.schema_version, RESULT_VERSION);
+        assert_eq!(v2.timings.exclusive, vec![[1764000030000, 1764000045000]]);
+        assert!(v2.metrics.latency.ran().is_some_and(|l| l.host.is_some()));
+        for r in [v1, v2] {
+            assert_eq!(r.checks.len(), 18);
+            assert_eq!(r.score.points, crate::evaluate::score::total(&r.checks).0);
+            // What this grader writes of it reads back the same.
+            let again: GradeResult = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&r).unwrap());
+        }
+    }
+
+    /// Every enum written as a word: its `as_str()` is its JSON.
+    #[test]
+    fn as_str_is_the_json_word() {
+        fn same<T: Serialize + Copy>(all: &[T], name: impl Fn(T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(*v));
+            }
+        }
+        same(GradeOutcome::ALL, GradeOutcome::as_str);
+        same(Mode::ALL, Mode::as_str);
+        same(State::ALL, State::as_str);
+        same(FailureClass::ALL, FailureClass::as_str);
+        same(Status::ALL, Status::as_str);
+    }
+
+    #[test]
+    fn seed_policies_read_and_write_as_batch_json_has_them() {
+        for (text, policy) in [("fixed:42", SeedPolicy::Fixed(42)), ("secret:0011aabb", SeedPolicy::Secret("0011aabb".into()))] {
+            assert_eq!(serde_json::to_value(&policy).unwrap(), text);
+            assert_eq!(serde_json::from_value::<SeedPolicy>(text.into()).unwrap(), policy);
+        }
+        for bad in ["fixed:x", "secret:", "random:1", "42"] {
+            assert!(serde_json::from_value::<SeedPolicy>(bad.into()).is_err(), "{bad}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! module per area, per-test temporary directories, helpers in `support`.
 //! Tests that need Docker fail loudly when it is missing; none skips.
 
+mod arguments;
 mod batch;
 mod build_policy;
 mod grade;

@@ -404,18 +404,29 @@ fn read_notes(submission: &std::path::Path) -> Option<String> {
 
 /// Polls `/health` once a second until it answers 200 or `wait` passes.
 async fn wait_healthy(target: &Target, wait: Duration) -> Result<()> {
-    let deadline = Instant::now() + wait;
-    let mut last;
-    loop {
+    use crate::support::health::{poll, Ending, Seen};
+    let ask = || async move {
         match target.get("/health").await {
-            Ok(a) if a.status == 200 => return Ok(()),
-            Ok(a) => last = format!("answered {}", a.status),
-            Err(e) => last = e.to_string(),
+            Ok(a) if a.status == 200 => Seen::Healthy,
+            Ok(a) => Seen::Status(a.status),
+            Err(e) => Seen::NoAnswer(e.to_string()),
         }
-        if Instant::now() >= deadline {
-            return Err(GraderError::NotReady(format!(
-                "{} did not answer /health with 200 within {}s (last: {last})", target.url(""), wait.as_secs())));
+    };
+    let polled: std::result::Result<(), Ending<()>> =
+        poll(Duration::from_secs(1), std::time::Instant::now() + wait, || async { None }, ask, |_| async { None }).await;
+    match polled {
+        Ok(()) => Ok(()),
+        Err(ending) => {
+            let last = match ending {
+                Ending::Deadline(Some(Seen::Status(s))) => format!("answered {s}"),
+                Ending::Deadline(Some(Seen::NoAnswer(e))) => e,
+                _ => "no answer".into(),
+            };
+            Err(GraderError::NotReady(format!(
+                "{} did not answer /health with 200 within {}s (last: {last})",
+                target.url(""),
+                wait.as_secs()
+            )))
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 
+use crate::support::health::{poll, Ending, Seen};
 use super::Target;
 use crate::sandbox::run::{Service, State};
 use crate::sandbox::FailureClass;
@@ -101,35 +102,36 @@ impl ServiceUnderTest for Sandboxed<'_> {
     /// grader's; an exit, an OOM kill or a service that stays silent is the
     /// candidate's.
     async fn alive(&self) -> Option<Crash> {
-        if let Some(crash) = self.exited().await {
-            return Some(crash);
-        }
-        if self.health_ok().await {
-            return None;
-        }
-        // The relay is the grader's: its death is never the candidate's.
-        if !self.service.relay_alive(&self.docker).await {
-            if let Ok(s) = self.service.state(&self.docker).await {
-                if self.dead(s).is_some() {
-                    return self.dead(s);
+        // Running, no answer: the relay's death is the grader's, never the
+        // candidate's. The engine records an exit asynchronously, and one
+        // slow answer on a loaded host is not a service that stopped
+        // answering: watch the state and ask again for a while first.
+        let relay_checked = std::sync::atomic::AtomicBool::new(false);
+        let checked = &relay_checked;
+        let polled = poll(
+            Duration::from_millis(200),
+            std::time::Instant::now() + HEALTH_GRACE,
+            || self.exited(),
+            || async move { if self.health_ok().await { Seen::Healthy } else { Seen::NoAnswer(String::new()) } },
+            |_| async move {
+                if checked.swap(true, std::sync::atomic::Ordering::SeqCst) || self.service.relay_alive(&self.docker).await {
+                    return None;
                 }
+                if let Ok(s) = self.service.state(&self.docker).await {
+                    if let Some(crash) = self.dead(s) {
+                        return Some(crash);
+                    }
+                }
+                Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()))
+            },
+        )
+        .await;
+        match polled {
+            Ok(()) => None,
+            Err(Ending::Stopped(crash)) => Some(crash),
+            Err(Ending::Deadline(_)) => {
+                Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
             }
-            return Some((FailureClass::Infrastructure, "the grader's relay to the service stopped answering".into()));
         }
-        // Running, relay up, no answer. The engine records an exit
-        // asynchronously, and one slow answer on a loaded host is not a
-        // service that stopped answering: watch the state and ask again
-        // for a while before deciding.
-        let until = tokio::time::Instant::now() + HEALTH_GRACE;
-        while tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if let Some(crash) = self.exited().await {
-                return Some(crash);
-            }
-            if self.health_ok().await {
-                return None;
-            }
-        }
-        Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
     }
 }

@@ -399,34 +399,54 @@ impl Service {
     /// Polls `GET /health` until it answers 200, the container exits, or
     /// the startup deadline (which covers training) passes.
     pub async fn wait_ready(&self, docker: &Docker) -> Result<Duration, SandboxError> {
+        use crate::support::health::{poll, Ending, Seen};
+        use std::sync::atomic::{AtomicU32, Ordering};
         let deadline = self.started + self.limits.startup_timeout;
-        let mut last_status = None;
-        loop {
-            let state = self.state(docker).await?;
-            if !state.running {
-                return Err(if state.oom_killed {
-                    SandboxError::OomKilled { limit_mb: self.limits.memory_mb }
-                } else {
-                    SandboxError::Exited(state.exit_code.unwrap_or(-1))
-                });
-            }
-            let probe = self.client.get(self.url("/health")).timeout(Duration::from_secs(2)).send();
-            match probe.await {
-                Ok(resp) if resp.status().as_u16() == 200 => return Ok(self.started.elapsed()),
-                Ok(resp) => last_status = Some(resp.status().as_u16()),
-                // No answer: the relay's own health decides whose it is.
-                Err(_) if !self.relay_alive(docker).await && self.state(docker).await?.running => {
-                    return Err(SandboxError::Setup("the grader's relay to the service stopped answering".into()))
+        // The last status other than 200 (0: none yet).
+        let last_status = AtomicU32::new(0);
+        let last = &last_status;
+        let polled = poll(
+            Duration::from_millis(250),
+            deadline,
+            || async move {
+                match self.state(docker).await {
+                    Err(e) => Some(e),
+                    Ok(s) if s.running => None,
+                    Ok(s) if s.oom_killed => Some(SandboxError::OomKilled { limit_mb: self.limits.memory_mb }),
+                    Ok(s) => Some(SandboxError::Exited(s.exit_code.unwrap_or(-1))),
                 }
-                Err(_) => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(match last_status {
-                    Some(status) => SandboxError::Unhealthy { status, after: self.limits.startup_timeout },
-                    None => SandboxError::StartupTimeout(self.limits.startup_timeout),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            },
+            || async move {
+                match self.client.get(self.url("/health")).timeout(Duration::from_secs(2)).send().await {
+                    Ok(resp) if resp.status().as_u16() == 200 => Seen::Healthy,
+                    Ok(resp) => Seen::Status(resp.status().as_u16()),
+                    Err(e) => Seen::NoAnswer(e.to_string()),
+                }
+            },
+            |seen| async move {
+                match seen {
+                    Seen::Status(status) => {
+                        last.store(status as u32, Ordering::SeqCst);
+                        None
+                    }
+                    // No answer: the relay's own health decides whose it is.
+                    Seen::NoAnswer(_) if !self.relay_alive(docker).await => match self.state(docker).await {
+                        Err(e) => Some(e),
+                        Ok(s) if s.running => Some(SandboxError::Setup("the grader's relay to the service stopped answering".into())),
+                        Ok(_) => None,
+                    },
+                    _ => None,
+                }
+            },
+        )
+        .await;
+        match polled {
+            Ok(()) => Ok(self.started.elapsed()),
+            Err(Ending::Stopped(e)) => Err(e),
+            Err(Ending::Deadline(_)) => Err(match last_status.into_inner() {
+                0 => SandboxError::StartupTimeout(self.limits.startup_timeout),
+                status => SandboxError::Unhealthy { status: status as u16, after: self.limits.startup_timeout },
+            }),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod exit;
 pub mod fs;
+pub mod health;
 pub mod progress;
 pub mod sanitize;
 pub mod shutdown;
