@@ -26,9 +26,13 @@ fn main() {
         return run_case(&args[i + 1]);
     }
     println!("\n### Variant generation (each case in a fresh process, {RUNS} runs)\n");
-    println!("| case | train rows × columns | Rust median | min – max | peak RSS | numpy + pandas median | ratio | target |");
+    println!(
+        "| case | train rows × columns | Rust median | min – max | peak RSS | numpy + pandas median | ratio | target |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
-    for (case, rows, extra, target) in [("default", 20_000, 0, "< 500 ms, ≥ 3× numpy"), ("million", 1_000_000, 6, "≥ 3× numpy")] {
+    for (case, rows, extra, target) in
+        [("default", 20_000, 0, "< 500 ms, ≥ 3× numpy"), ("million", 1_000_000, 6, "≥ 3× numpy")]
+    {
         let mut ms = Vec::new();
         let mut rss = Vec::new();
         for _ in 0..RUNS {

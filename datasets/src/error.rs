@@ -20,23 +20,14 @@ pub enum DatasetError {
 
     /// The exercise file parses but a value is impossible or inconsistent.
     #[error("invalid exercise file {path}: {field}: {message}")]
-    InvalidSpec {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
+    InvalidSpec { path: PathBuf, field: String, message: String },
 
     /// Every deterministic redraw failed its certificate: the exercise asks
     /// for defects too weak (or too strong) to be proven on these row counts.
     #[error(
         "exercise {exercise}: no certified variant for seed {seed} after {attempts} draws; last draw failed: {reasons}"
     )]
-    Uncertifiable {
-        exercise: String,
-        seed: u64,
-        attempts: u32,
-        reasons: String,
-    },
+    Uncertifiable { exercise: String, seed: u64, attempts: u32, reasons: String },
 
     /// The output directory exists and holds files: never overwritten.
     #[error("output directory {0} exists and is not empty; choose a new directory or empty it first")]

@@ -39,14 +39,10 @@ impl SeedSource {
 
     /// Derives the seed of `candidate` from the secret in `secret_path`.
     pub fn derive(candidate: &str, secret_path: &Path) -> Result<SeedSource> {
-        let secret = std::fs::read(secret_path).map_err(|e| DatasetError::Secret {
-            path: secret_path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        Self::derive_from_bytes(candidate, &secret).map_err(|message| DatasetError::Secret {
-            path: secret_path.to_path_buf(),
-            message,
-        })
+        let secret = std::fs::read(secret_path)
+            .map_err(|e| DatasetError::Secret { path: secret_path.to_path_buf(), message: e.to_string() })?;
+        Self::derive_from_bytes(candidate, &secret)
+            .map_err(|message| DatasetError::Secret { path: secret_path.to_path_buf(), message })
     }
 
     pub fn derive_from_bytes(candidate: &str, secret: &[u8]) -> std::result::Result<SeedSource, String> {
@@ -66,7 +62,11 @@ impl SeedSource {
         let secret_fingerprint = fingerprint(secret);
         Ok(SeedSource {
             value,
-            derivation: Some(Derivation { method: "hmac-sha256".into(), candidate: candidate.into(), secret_fingerprint }),
+            derivation: Some(Derivation {
+                method: "hmac-sha256".into(),
+                candidate: candidate.into(),
+                secret_fingerprint,
+            }),
         })
     }
 }

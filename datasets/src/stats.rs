@@ -142,7 +142,11 @@ pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
         .zip(labels)
         .map(|(p, y)| {
             let p = p.clamp(eps, 1.0 - eps);
-            if *y { -p.ln() } else { -(1.0 - p).ln() }
+            if *y {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
         })
         .sum();
     s / probs.len().max(1) as f64
@@ -150,11 +154,7 @@ pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
 
 /// Mean squared error of probabilities against 0/1 labels.
 pub fn brier(probs: &[f64], labels: &[bool]) -> f64 {
-    let s: f64 = probs
-        .iter()
-        .zip(labels)
-        .map(|(p, y)| (p - if *y { 1.0 } else { 0.0 }).powi(2))
-        .sum();
+    let s: f64 = probs.iter().zip(labels).map(|(p, y)| (p - if *y { 1.0 } else { 0.0 }).powi(2)).sum();
     s / probs.len().max(1) as f64
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::certify::{certify, feature_categories, BayesCertificate, CleanCertificate, PlantedDrift, PlantedLeak};
-use crate::error::{DatasetError, Result};
 use crate::draw::{draw, Draw};
+use crate::error::{DatasetError, Result};
 use crate::seed::SeedSource;
 use crate::spec::{Exercise, ExerciseSpec, Rows};
 
@@ -133,7 +133,8 @@ mod tests {
     use crate::{Exercise, SeedSource};
 
     fn exercise(id: &str) -> Exercise {
-        Exercise::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(id)).expect("the exercise loads")
+        Exercise::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(id))
+            .expect("the exercise loads")
     }
 
     /// Every kind of the taxonomy turns up in the keys of a few dozen seeds
@@ -145,7 +146,8 @@ mod tests {
             let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
             let mut attempts = 0;
             for seed in 0..40 {
-                let v = super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
+                let v =
+                    super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
                 attempts += v.key.attempt;
                 assert_eq!(v.key.leakage.len(), 2, "{id} seed {seed}: equal load");
                 assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
@@ -159,8 +161,19 @@ mod tests {
                 }
             }
             eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 40 seeds");
-            for kind in ["temporal", "contamination", "serving_skew", "prior_shift", "target_leakage", "identifier", "duplicate_rows"] {
-                assert!(kinds.get(kind).copied().unwrap_or(0) >= 2, "{id}: {kind} planted in fewer than 2 of 40 seeds: {kinds:?}");
+            for kind in [
+                "temporal",
+                "contamination",
+                "serving_skew",
+                "prior_shift",
+                "target_leakage",
+                "identifier",
+                "duplicate_rows",
+            ] {
+                assert!(
+                    kinds.get(kind).copied().unwrap_or(0) >= 2,
+                    "{id}: {kind} planted in fewer than 2 of 40 seeds: {kinds:?}"
+                );
             }
         }
     }

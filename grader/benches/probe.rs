@@ -55,10 +55,19 @@ async fn throughput() {
     let mut best = 0.0;
     for rate in [1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0, 32000.0, 48000.0, 64000.0, 96000.0] {
         let m = probe(&t, &[BODY.as_bytes().to_vec()], cfg(rate, 0.5, 3.0)).await;
-        let ok = m.achieved_rate >= 0.97 * rate && m.errors == 0 && m.dropped == 0 && (m.late_sends as f64) <= 0.01 * m.requests as f64;
+        let ok = m.achieved_rate >= 0.97 * rate
+            && m.errors == 0
+            && m.dropped == 0
+            && (m.late_sends as f64) <= 0.01 * m.requests as f64;
         println!(
             "| {rate} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} |",
-            m.achieved_rate, m.errors, m.dropped, m.late_sends, m.p50_ms, m.p99_ms, if ok { "yes" } else { "no" }
+            m.achieved_rate,
+            m.errors,
+            m.dropped,
+            m.late_sends,
+            m.p50_ms,
+            m.p99_ms,
+            if ok { "yes" } else { "no" }
         );
         if ok {
             best = rate;
@@ -69,7 +78,22 @@ async fn throughput() {
     let oha = which_oha();
     let oha_rps = oha.as_ref().and_then(|bin| {
         let out = Command::new(bin)
-            .args(["-z", "5s", "-c", "32", "--no-tui", "--output-format", "json", "-m", "POST", "-T", "application/json", "-d", BODY, &format!("{url}/predict")])
+            .args([
+                "-z",
+                "5s",
+                "-c",
+                "32",
+                "--no-tui",
+                "--output-format",
+                "json",
+                "-m",
+                "POST",
+                "-T",
+                "application/json",
+                "-d",
+                BODY,
+                &format!("{url}/predict"),
+            ])
             .output()
             .ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -83,9 +107,13 @@ async fn throughput() {
 
 fn which_oha() -> Option<PathBuf> {
     let home = std::env::var("HOME").unwrap_or_default();
-    [PathBuf::from(format!("{home}/.cargo/bin/oha")), PathBuf::from("/usr/local/bin/oha"), PathBuf::from("/usr/bin/oha")]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        PathBuf::from(format!("{home}/.cargo/bin/oha")),
+        PathBuf::from("/usr/local/bin/oha"),
+        PathBuf::from("/usr/bin/oha"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Reported percentiles against servers whose latency is known.
@@ -97,7 +125,10 @@ async fn accuracy() {
         let truth = ms as f64;
         println!(
             "| fixed {ms} ms delay | {truth} | {:.2} | {:+.1} % | {truth} | {:.2} | {:+.1} % |",
-            m.p50_ms, 100.0 * (m.p50_ms - truth) / truth, m.p99_ms, 100.0 * (m.p99_ms - truth) / truth
+            m.p50_ms,
+            100.0 * (m.p50_ms - truth) / truth,
+            m.p99_ms,
+            100.0 * (m.p99_ms - truth) / truth
         );
     }
     // A 1 s stall 2.5 s into a 5 s window at 100 req/s: requests due during
@@ -107,7 +138,10 @@ async fn accuracy() {
     let m = probe(&target(&url), &[BODY.as_bytes().to_vec()], cfg(100.0, 1.0, 5.0)).await;
     println!(
         "| 1 ms delay, 1 s stall mid-run | 1 | {:.2} | — | ≈ 950 (stall) | {:.1} (max {:.1}) | {:+.1} % |",
-        m.p50_ms, m.p99_ms, m.max_ms, 100.0 * (m.p99_ms - 950.0) / 950.0
+        m.p50_ms,
+        m.p99_ms,
+        m.max_ms,
+        100.0 * (m.p99_ms - 950.0) / 950.0
     );
 }
 
@@ -117,7 +151,8 @@ fn root() -> PathBuf {
 
 /// The churn exercise with a 1 s warm-up and 4 s window, in `dir`.
 fn short_exercise(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("exercises/churn/exercise.toml")).unwrap()
+    let text = std::fs::read_to_string(root().join("exercises/churn/exercise.toml"))
+        .unwrap()
         .replace("latency_warmup_seconds = 5", "latency_warmup_seconds = 1")
         .replace("latency_duration_seconds = 20", "latency_duration_seconds = 4");
     let d = dir.join("ex");
@@ -137,12 +172,23 @@ fn overhead() {
         let out = tmp.path().join(format!("r{i}"));
         let t0 = Instant::now();
         let o = Command::new(env!("CARGO_BIN_EXE_grader"))
-            .args(["grade", root().join("fixtures/submissions/trivial").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--quiet"])
+            .args([
+                "grade",
+                root().join("fixtures/submissions/trivial").to_str().unwrap(),
+                "--exercise",
+                ex.to_str().unwrap(),
+                "--seed",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ])
             .output()
             .unwrap();
         let wall = t0.elapsed().as_secs_f64();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
         let ms = |k: &str| r["timings"][k].as_f64().unwrap_or(0.0) / 1000.0;
         if i > 0 {
             rows.push((wall, wall - WINDOW_S, ms("build_ms"), ms("ready_ms"), ms("probes_ms") - WINDOW_S));
@@ -178,7 +224,19 @@ fn batch() {
         let out = tmp.path().join(format!("out{jobs}"));
         let t0 = Instant::now();
         let o = Command::new(env!("CARGO_BIN_EXE_grader"))
-            .args(["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--jobs", &jobs.to_string(), "--quiet"])
+            .args([
+                "batch",
+                subs.to_str().unwrap(),
+                "--exercise",
+                ex.to_str().unwrap(),
+                "--seed",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+                "--jobs",
+                &jobs.to_string(),
+                "--quiet",
+            ])
             .output()
             .unwrap();
         let wall = t0.elapsed().as_secs_f64();

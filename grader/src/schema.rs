@@ -40,7 +40,6 @@ use std::path::PathBuf;
 use datasets::SeedSource;
 use serde::{Deserialize, Serialize};
 
-
 /// `as_str()`, `Display` and `ALL` for an enum written as one word in JSON:
 /// text uses the same word the JSON does (a test holds them together).
 macro_rules! names {
@@ -63,12 +62,12 @@ macro_rules! names {
 pub(crate) use names;
 
 pub use crate::evaluate::findings::{Findings, Matched, SectionScore};
+pub use crate::evaluate::score::{Check, Outcome, ProbeResults, Status, Visibility};
 pub use crate::probe::contract::{CandidateReport, ContractMetrics, DriftFlag, LeakFlag};
 pub use crate::probe::correctness::{CorrectnessMetrics, Quality};
 pub use crate::probe::drift::DriftMetrics;
 pub use crate::probe::latency::{HostCheck, LatencyMetrics};
 pub use crate::probe::robustness::{Case, RobustnessMetrics};
-pub use crate::evaluate::score::{Check, Outcome, ProbeResults, Status, Visibility};
 
 /// Version of `grader merge --json`'s summary.
 pub const MERGE_SUMMARY_VERSION: u32 = 1;
@@ -126,7 +125,9 @@ impl std::str::FromStr for SeedPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.split_once(':') {
-            Some(("fixed", n)) => n.parse().map(SeedPolicy::Fixed).map_err(|_| format!("seed policy {s:?}: not a seed")),
+            Some(("fixed", n)) => {
+                n.parse().map(SeedPolicy::Fixed).map_err(|_| format!("seed policy {s:?}: not a seed"))
+            }
             Some(("secret", fp)) if !fp.is_empty() => Ok(SeedPolicy::Secret(fp.into())),
             _ => Err(format!("seed policy {s:?}: expected fixed:<seed> or secret:<fingerprint>")),
         }
@@ -611,7 +612,8 @@ mod tests {
     use super::*;
 
     fn golden(version: u32) -> GradeResult {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/schema/result-v{version}.json"));
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/schema/result-v{version}.json"));
         let text = std::fs::read_to_string(&path).unwrap();
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
@@ -652,7 +654,9 @@ mod tests {
 
     #[test]
     fn seed_policies_read_and_write_as_batch_json_has_them() {
-        for (text, policy) in [("fixed:42", SeedPolicy::Fixed(42)), ("secret:0011aabb", SeedPolicy::Secret("0011aabb".into()))] {
+        for (text, policy) in
+            [("fixed:42", SeedPolicy::Fixed(42)), ("secret:0011aabb", SeedPolicy::Secret("0011aabb".into()))]
+        {
             assert_eq!(serde_json::to_value(&policy).unwrap(), text);
             assert_eq!(serde_json::from_value::<SeedPolicy>(text.into()).unwrap(), policy);
         }

@@ -43,8 +43,16 @@ fn grade_refuses_a_bad_limit_before_any_work() {
         args.extend([flag, value]);
         refused(&args, &[flag, wanted], &out);
     }
-    refused(&["grade", s(&t.path().join("nope")), "--exercise", s(&ex), "--seed", "1", "--out", s(&out)], &["SUBMISSION", "no such directory"], &out);
-    refused(&["grade", s(&sub), "--exercise", s(t.path()), "--seed", "1", "--out", s(&out)], &["--exercise", "no exercise.toml"], &out);
+    refused(
+        &["grade", s(&t.path().join("nope")), "--exercise", s(&ex), "--seed", "1", "--out", s(&out)],
+        &["SUBMISSION", "no such directory"],
+        &out,
+    );
+    refused(
+        &["grade", s(&sub), "--exercise", s(t.path()), "--seed", "1", "--out", s(&out)],
+        &["--exercise", "no exercise.toml"],
+        &out,
+    );
 }
 
 #[test]
@@ -67,8 +75,16 @@ fn batch_refuses_a_bad_limit_jobs_or_shard_without_writing_its_results_directory
         args.extend(extra);
         refused(&args, &wanted, &out);
     }
-    refused(&["batch", s(&t.path().join("none")), "--exercise", s(&ex), "--seed", "1", "--out", s(&out)], &["SUBMISSIONS_DIR"], &out);
-    refused(&["batch", s(&subs), "--exercise", s(&ex), "--secret", s(&t.path().join("no.secret")), "--out", s(&out)], &["--secret"], &out);
+    refused(
+        &["batch", s(&t.path().join("none")), "--exercise", s(&ex), "--seed", "1", "--out", s(&out)],
+        &["SUBMISSIONS_DIR"],
+        &out,
+    );
+    refused(
+        &["batch", s(&subs), "--exercise", s(&ex), "--secret", s(&t.path().join("no.secret")), "--out", s(&out)],
+        &["--secret"],
+        &out,
+    );
 }
 
 #[test]
@@ -96,8 +112,16 @@ fn run_refuses_a_bad_limit_and_a_missing_submission() {
     let t = TempDir::new().unwrap();
     let out = t.path().join("never");
     let ex = churn();
-    refused(&["run", s(&fixture("reference")), "--exercise", s(&ex), "--seed", "1", "--memory-mb", "1"], &["--memory-mb 1 is below 64"], &out);
-    refused(&["run", s(&t.path().join("gone")), "--exercise", s(&ex), "--seed", "1"], &["SUBMISSION", "no such directory"], &out);
+    refused(
+        &["run", s(&fixture("reference")), "--exercise", s(&ex), "--seed", "1", "--memory-mb", "1"],
+        &["--memory-mb 1 is below 64"],
+        &out,
+    );
+    refused(
+        &["run", s(&t.path().join("gone")), "--exercise", s(&ex), "--seed", "1"],
+        &["SUBMISSION", "no such directory"],
+        &out,
+    );
 }
 
 #[test]
@@ -113,6 +137,26 @@ fn probe_refuses_a_used_results_directory_and_a_bad_threshold() {
     assert!(stderr(&o).contains("--out") && stderr(&o).contains("not empty"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(used.join("keep.txt")).unwrap(), "the user's");
     let out = t.path().join("new");
-    refused(&["probe", "--url", url, "--exercise", s(&ex), "--seed", "1", "--out", s(&out), "--fail-under=-1"], &["--fail-under -1"], &out);
-    refused(&["probe", "--url", url, "--exercise", s(&ex), "--seed", "1", "--out", s(&out), "--output", s(&t.path().join("x"))], &["--output"], &out);
+    refused(
+        &["probe", "--url", url, "--exercise", s(&ex), "--seed", "1", "--out", s(&out), "--fail-under=-1"],
+        &["--fail-under -1"],
+        &out,
+    );
+    refused(
+        &[
+            "probe",
+            "--url",
+            url,
+            "--exercise",
+            s(&ex),
+            "--seed",
+            "1",
+            "--out",
+            s(&out),
+            "--output",
+            s(&t.path().join("x")),
+        ],
+        &["--output"],
+        &out,
+    );
 }

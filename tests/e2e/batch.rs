@@ -47,15 +47,23 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(status.code(), Some(130), "{first}\n{rest:?}");
     // Every run that was in progress was cleaned up.
-    let runs: Vec<String> = rest.iter().filter_map(|l| l.trim().strip_prefix("run ").and_then(|r| r.split(':').next()).map(String::from)).collect();
+    let runs: Vec<String> = rest
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("run ").and_then(|r| r.split(':').next()).map(String::from))
+        .collect();
     for run in &runs {
-        let left = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=org.grader.run={run}")]).output().unwrap();
+        let left = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=org.grader.run={run}")])
+            .output()
+            .unwrap();
         assert!(left.stdout.is_empty(), "run {run} left containers");
     }
     // What finished before the interrupt landed (at least the first one).
     let finished: Vec<(String, Vec<u8>)> = ["alice", "bob", "carol"]
         .iter()
-        .filter_map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).ok().map(|b| (c.to_string(), b)))
+        .filter_map(|c| {
+            std::fs::read(out.join("candidates").join(c).join("result.json")).ok().map(|b| (c.to_string(), b))
+        })
         .collect();
     assert!(finished.iter().any(|(c, _)| *c == done), "finished results are kept");
     assert!(finished.len() < 3, "the interrupt came too late to test resuming");
@@ -73,13 +81,23 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
         assert_eq!(c["reused"], was_finished, "{c}");
     }
     for (who, bytes) in &finished {
-        assert_eq!(&std::fs::read(out.join("candidates").join(who).join("result.json")).unwrap(), bytes, "{who}'s finished result was rewritten");
+        assert_eq!(
+            &std::fs::read(out.join("candidates").join(who).join("result.json")).unwrap(),
+            bytes,
+            "{who}'s finished result was rewritten"
+        );
     }
     // A third run changes nothing: everything is reused, results identical.
-    let before: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap()).collect();
+    let before: Vec<Vec<u8>> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap())
+        .collect();
     let o3 = grader(&[batch_args(s, e, k, o), vec!["--json"]].concat());
     assert!(o3.status.success());
-    let after: Vec<Vec<u8>> = ["alice", "bob", "carol"].iter().map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap()).collect();
+    let after: Vec<Vec<u8>> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|c| std::fs::read(out.join("candidates").join(c).join("result.json")).unwrap())
+        .collect();
     assert_eq!(before, after);
 
     // Each candidate got their own variant, derived from name and secret.
@@ -100,7 +118,10 @@ fn an_interrupted_batch_resumes_keeping_finished_results() {
 /// the table (its header colour, pass/fail cells) and the charts (bar colour).
 fn render_and_check_summary(html: &Path, dir: &Path) {
     let text = std::fs::read_to_string(html).unwrap();
-    assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("src="), "external assets in summary.html");
+    assert!(
+        !text.contains("http://") && !text.contains("https://") && !text.contains("src="),
+        "external assets in summary.html"
+    );
     let shot = crate::support::screenshot(html, dir, "1400,1400");
     let count = |rgb| crate::support::pixels_of(&shot, rgb);
     use grader::report::palette::{BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
@@ -113,16 +134,29 @@ fn render_and_check_summary(html: &Path, dir: &Path) {
 fn self_check_names_no_planted_column_and_counts_hidden_checks() {
     let t = TempDir::new().unwrap();
     let ex = quick_exercise(t.path());
-    let o = grader(&["self-check", crate::support::fixture("naive").to_str().unwrap(), "--exercise", ex.to_str().unwrap()]);
+    let o =
+        grader(&["self-check", crate::support::fixture("naive").to_str().unwrap(), "--exercise", ex.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
     // The practice variant's answer key, generated independently here.
     let variant = t.path().join("practice");
     let seed = datasets::Exercise::load(&ex).unwrap().spec.exercise.practice_seed;
-    let g = grader(&["variant", "--exercise", ex.to_str().unwrap(), "--seed", &seed.to_string(), "--out", variant.to_str().unwrap()]);
+    let g = grader(&[
+        "variant",
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        variant.to_str().unwrap(),
+    ]);
     assert!(g.status.success());
     let key = crate::support::json(&variant.join("sealed/answer_key.json"));
-    let planted: Vec<String> = key["leakage"].as_array().unwrap().iter().chain(key["drift"].as_array().unwrap())
+    let planted: Vec<String> = key["leakage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(key["drift"].as_array().unwrap())
         .filter_map(|d| d["feature"].as_str().map(String::from))
         .collect();
     assert!(!planted.is_empty());
@@ -143,7 +177,9 @@ fn checks_of(out: &Path, who: &str) -> Vec<(String, String, f64)> {
         .unwrap()
         .iter()
         .filter(|c| c["group"] != "latency")
-        .map(|c| (c["id"].as_str().unwrap().into(), c["status"].as_str().unwrap().into(), c["points"].as_f64().unwrap()))
+        .map(|c| {
+            (c["id"].as_str().unwrap().into(), c["status"].as_str().unwrap().into(), c["points"].as_f64().unwrap())
+        })
         .collect()
 }
 
@@ -161,20 +197,54 @@ fn a_batch_splits_across_two_engines_with_the_same_results_as_one() {
     let default_host = grader::sandbox::docker::endpoint(None);
     let host2 = engine.host();
     let o = grader(&[
-        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "5", "--out", two.to_str().unwrap(),
-        "--jobs", "2", "--host-jobs", "1", "--docker-host", &default_host, "--docker-host", &host2, "--json",
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "5",
+        "--out",
+        two.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--host-jobs",
+        "1",
+        "--docker-host",
+        &default_host,
+        "--docker-host",
+        &host2,
+        "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let hosts: Vec<&str> = summary["candidates"].as_array().unwrap().iter().map(|c| c["host"].as_str().unwrap()).collect();
+    let hosts: Vec<&str> =
+        summary["candidates"].as_array().unwrap().iter().map(|c| c["host"].as_str().unwrap()).collect();
     assert!(hosts.contains(&default_host.as_str()) && hosts.contains(&host2.as_str()), "work not split: {hosts:?}");
 
-    let o = grader(&["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "5", "--out", one.to_str().unwrap(), "--jobs", "2"]);
+    let o = grader(&[
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "5",
+        "--out",
+        one.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for who in ["alice", "bob", "carol", "dave"] {
-        let failure = |out: &Path| crate::support::json(&out.join("candidates").join(who).join("result.json"))["failure"].to_string();
-        assert_eq!(checks_of(&two, who), checks_of(&one, who), "{who} graded differently on two engines (failures: {} / {})",
-            failure(&two), failure(&one));
+        let failure = |out: &Path| {
+            crate::support::json(&out.join("candidates").join(who).join("result.json"))["failure"].to_string()
+        };
+        assert_eq!(
+            checks_of(&two, who),
+            checks_of(&one, who),
+            "{who} graded differently on two engines (failures: {} / {})",
+            failure(&two),
+            failure(&one)
+        );
     }
     let left = std::process::Command::new("docker")
         .args(["-H", &host2, "ps", "-aq", "--filter", "label=org.grader.managed=true"])
@@ -191,8 +261,19 @@ fn infrastructure_failures_are_retried_then_ungraded_never_zero() {
     let out = t.path().join("out");
     let dead = format!("unix://{}/no-engine.sock", t.path().display());
     let o = grader(&[
-        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(),
-        "--docker-host", &dead, "--retries", "1", "--json",
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--docker-host",
+        &dead,
+        "--retries",
+        "1",
+        "--json",
     ]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("ungraded after retries"), "{}", stderr(&o));

@@ -69,17 +69,42 @@ async fn instructions_that_reach_the_network_or_other_images_are_refused_before_
     let registry = Listener::on_own_address();
     let base = &limits.base_image;
     // Another candidate's image on the same engine, for COPY --from to name.
-    let tag = std::process::Command::new("docker").args(["tag", base, "grader-submission:other-candidate"]).status().unwrap();
+    let tag =
+        std::process::Command::new("docker").args(["tag", base, "grader-submission:other-candidate"]).status().unwrap();
     assert!(tag.success());
     let cases = [
-        (submission(t.path(), "add-url", &format!("FROM {base}\nADD http://{}/weights.bin /w\nCMD [\"true\"]\n", web.addr)), 2, "URLs"),
-        (submission(t.path(), "from-registry", &format!("FROM {}/library/python:3.11\nCMD [\"true\"]\n", registry.addr)), 1, "only the base image"),
+        (
+            submission(
+                t.path(),
+                "add-url",
+                &format!("FROM {base}\nADD http://{}/weights.bin /w\nCMD [\"true\"]\n", web.addr),
+            ),
+            2,
+            "URLs",
+        ),
+        (
+            submission(
+                t.path(),
+                "from-registry",
+                &format!("FROM {}/library/python:3.11\nCMD [\"true\"]\n", registry.addr),
+            ),
+            1,
+            "only the base image",
+        ),
         (fixture("hostile/copy-from-image"), 3, "earlier stage"),
         (fixture("hostile/from-local-image"), 2, "only the base image"),
         (fixture("hostile/volume"), 4, "VOLUME"),
         (submission(t.path(), "syntax", &format!("# syntax=docker/dockerfile:1\nFROM {base}\n")), 1, "syntax"),
-        (submission(t.path(), "onbuild", &format!("FROM {base}\nONBUILD ADD http://{}/x /x\n", web.addr)), 2, "ONBUILD"),
-        (submission(t.path(), "env-url", &format!("FROM {base}\nENV U=http://{}/x\nADD $U /x\n", web.addr)), 3, "variables"),
+        (
+            submission(t.path(), "onbuild", &format!("FROM {base}\nONBUILD ADD http://{}/x /x\n", web.addr)),
+            2,
+            "ONBUILD",
+        ),
+        (
+            submission(t.path(), "env-url", &format!("FROM {base}\nENV U=http://{}/x\nADD $U /x\n", web.addr)),
+            3,
+            "variables",
+        ),
     ];
     for (dir, line, why) in &cases {
         let run = RunId::new();
@@ -95,7 +120,17 @@ async fn instructions_that_reach_the_network_or_other_images_are_refused_before_
     // End to end: graded as build_rejected, with the line, score 0, exit 0.
     let out = t.path().join("r");
     let ex = quick_exercise(t.path());
-    let o = grader(&["grade", fixture("hostile/copy-from-image").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = grader(&[
+        "grade",
+        fixture("hostile/copy-from-image").to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = crate::support::json(&out.join("result.json"));
     assert_eq!(r["failure"]["class"], "build_rejected", "{}", r["failure"]);
@@ -190,11 +225,15 @@ async fn a_fork_bomb_in_a_build_hits_the_build_process_cap() {
     limits.build_pids = 64;
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let (res, most, slowest) = watch_build(&run, build(&docker, &fixture("hostile/build-fork-bomb"), &run, &limits)).await;
-    let err = res.err().expect("the bomb's build fails");
+    let (res, most, slowest) =
+        watch_build(&run, build(&docker, &fixture("hostile/build-fork-bomb"), &run, &limits)).await;
+    let err = res.expect_err("the bomb's build fails");
     guard.cleanup().await;
     assert_eq!(err.class(), FailureClass::BuildFailed, "{err}");
-    let log = match &err { SandboxError::BuildFailed { log, .. } => log.clone(), _ => unreachable!() };
+    let log = match &err {
+        SandboxError::BuildFailed { log, .. } => log.clone(),
+        _ => unreachable!(),
+    };
     assert!(log.contains("refused"), "the bomb ran into the cap: {log}");
     assert!(most > 20, "the bomb forked ({most} processes seen)");
     assert!(most <= 64, "{most} processes under a build cap of 64");
@@ -210,7 +249,7 @@ async fn a_memory_hog_in_a_build_is_killed_at_the_build_memory_limit() {
     limits.build_memory_mb = 300;
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let err = build(&docker, &fixture("hostile/build-memory-hog"), &run, &limits).await.err().expect("killed");
+    let err = build(&docker, &fixture("hostile/build-memory-hog"), &run, &limits).await.expect_err("killed");
     guard.cleanup().await;
     assert_eq!(err.class(), FailureClass::BuildFailed, "{err}");
     assert!(err.to_string().contains("137") && err.to_string().contains("300 MB"), "{err}");
@@ -239,7 +278,7 @@ async fn a_build_step_filling_the_disk_is_stopped_near_the_cap() {
     tokio::pin!(fut);
     let err = loop {
         tokio::select! {
-            r = &mut fut => break r.err().expect("stopped"),
+            r = &mut fut => break r.expect_err("stopped"),
             _ = tokio::time::sleep(Duration::from_millis(100)) => lowest = lowest.min(free_disk_mb("/var/lib/docker")),
         }
     };
@@ -261,8 +300,11 @@ async fn a_never_ending_build_stops_at_its_deadline_and_leaves_nothing() {
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
     let t0 = Instant::now();
-    let err = build(&docker, &fixture("hostile/never-ending-build"), &run, &limits).await.err().expect("deadline");
-    let log = match &err { SandboxError::BuildTimeout(_, log) => log.clone(), e => panic!("{e}") };
+    let err = build(&docker, &fixture("hostile/never-ending-build"), &run, &limits).await.expect_err("deadline");
+    let log = match &err {
+        SandboxError::BuildTimeout(_, log) => log.clone(),
+        e => panic!("{e}"),
+    };
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     let ids = committed_images(&log);
     guard.cleanup().await;
@@ -286,7 +328,17 @@ fn a_context_of_many_empty_files_is_refused_before_the_engine_in_bounded_memory(
     }
     let ex = quick_exercise(t.path());
     let out = t.path().join("r");
-    let o = grader(&["grade", sub.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = grader(&[
+        "grade",
+        sub.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = crate::support::json(&out.join("result.json"));
     assert_eq!(r["failure"]["class"], "build_rejected");
@@ -304,14 +356,30 @@ fn a_context_of_many_empty_files_is_refused_before_the_engine_in_bounded_memory(
 fn escape_sequences_from_a_build_never_reach_the_terminal_or_the_report() {
     let t = TempDir::new().unwrap();
     let ex = quick_exercise(t.path());
-    let o = grader(&["run", fixture("hostile/escape-sequences").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1"]);
+    let o = grader(&[
+        "run",
+        fixture("hostile/escape-sequences").to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("pwned"), "the build log is shown: {err}");
     assert!(!o.stderr.contains(&0x1b) && !o.stderr.contains(&0x07), "raw escape bytes reached the terminal: {err:?}");
     assert!(err.contains("\\x1b"), "shown escaped: {err}");
     let out = t.path().join("r");
-    let o = grader(&["grade", fixture("hostile/escape-sequences").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()]);
+    let o = grader(&[
+        "grade",
+        fixture("hostile/escape-sequences").to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!o.stderr.contains(&0x1b), "{:?}", stderr(&o));
     let md = std::fs::read(out.join("report.md")).unwrap();

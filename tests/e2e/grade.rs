@@ -50,7 +50,9 @@ fn a_fragile_submission_fails_robustness_and_its_crash_is_classified() {
     let (o, r, out) = grade(&fixture("fragile"), 4, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let r = r.unwrap();
-    for id in ["robustness.not_json", "robustness.missing_column", "robustness.unknown_column", "robustness.still_serving"] {
+    for id in
+        ["robustness.not_json", "robustness.missing_column", "robustness.unknown_column", "robustness.still_serving"]
+    {
         assert_ne!(check(&r, id)["status"], "pass", "{}", check(&r, id));
     }
     assert_eq!(check(&r, "contract.health")["status"], "pass", "the happy path works");
@@ -65,7 +67,8 @@ fn a_failed_build_still_writes_every_output() {
     let t = TempDir::new().unwrap();
     let sub = t.path().join("broken");
     std::fs::create_dir(&sub).unwrap();
-    std::fs::write(sub.join("Dockerfile"), "FROM grader-py-ml:bookworm-2\nRUN echo compiling the model && exit 7\n").unwrap();
+    std::fs::write(sub.join("Dockerfile"), "FROM grader-py-ml:bookworm-2\nRUN echo compiling the model && exit 7\n")
+        .unwrap();
     let (o, r, out) = grade(&sub, 1, t.path());
     assert!(o.status.success(), "a failing submission is graded, not an error: {}", stderr(&o));
     let r = r.unwrap();
@@ -79,8 +82,10 @@ fn a_failed_build_still_writes_every_output() {
     assert!(gs["output"].as_str().unwrap().contains("build_failed"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("<error message=") && junit.starts_with("<?xml"));
-    assert!(std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("exit 7") ||
-        std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("returned a non-zero code"));
+    assert!(
+        std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("exit 7")
+            || std::fs::read_to_string(out.join("logs/build.log")).unwrap().contains("returned a non-zero code")
+    );
 }
 
 #[test]
@@ -99,7 +104,15 @@ fn grader_probe_grades_a_service_running_outside_docker() {
     let t = TempDir::new().unwrap();
     let ex = crate::support::quick_exercise(t.path());
     let variant = t.path().join("variant");
-    let o = crate::support::grader(&["variant", "--exercise", ex.to_str().unwrap(), "--seed", "9", "--out", variant.to_str().unwrap()]);
+    let o = crate::support::grader(&[
+        "variant",
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "9",
+        "--out",
+        variant.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let output = t.path().join("output");
@@ -119,8 +132,18 @@ fn grader_probe_grades_a_service_running_outside_docker() {
     });
     let results = t.path().join("results");
     let o = crate::support::grader(&[
-        "probe", "--url", &url, "--exercise", ex.to_str().unwrap(), "--seed", "9", "--output", output.to_str().unwrap(),
-        "--out", results.to_str().unwrap(), "--json",
+        "probe",
+        "--url",
+        &url,
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "9",
+        "--output",
+        output.to_str().unwrap(),
+        "--out",
+        results.to_str().unwrap(),
+        "--json",
     ]);
     server.kill().unwrap();
     server.wait().unwrap();
@@ -141,7 +164,9 @@ fn a_constant_model_with_clean_engineering_earns_nothing_for_signal() {
     let (o, r, _) = grade(&fixture("constant"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let r = r.unwrap();
-    let group = |g: &str| -> f64 { r["checks"].as_array().unwrap().iter().filter(|c| c["group"] == g).map(|c| c["points"].as_f64().unwrap()).sum() };
+    let group = |g: &str| -> f64 {
+        r["checks"].as_array().unwrap().iter().filter(|c| c["group"] == g).map(|c| c["points"].as_f64().unwrap()).sum()
+    };
     for g in ["correctness", "leak_reliance", "drift_monitoring", "findings"] {
         assert_eq!(group(g), 0.0, "{g}: {:#}", r["checks"]);
     }
@@ -171,7 +196,10 @@ fn new_kinds_on(seed: u64, expected: &[&str]) -> (Value, Value) {
     };
     let planted: Vec<String> = matched(&reference).into_iter().map(|(p, _)| p).collect();
     for kind in expected {
-        assert!(planted.iter().any(|p| p.starts_with(&format!("{kind}:"))), "seed {seed} no longer plants {kind}: {planted:?}");
+        assert!(
+            planted.iter().any(|p| p.starts_with(&format!("{kind}:"))),
+            "seed {seed} no longer plants {kind}: {planted:?}"
+        );
     }
     for (p, credit) in matched(&reference) {
         assert_eq!(credit, 1.0, "seed {seed}: the reference's credit for {p}: {:#}", reference["metrics"]["findings"]);
@@ -183,7 +211,12 @@ fn new_kinds_on(seed: u64, expected: &[&str]) -> (Value, Value) {
     assert_eq!(live(&reference)["missed"], serde_json::json!([]), "seed {seed}: {:#}", live(&reference));
     assert_eq!(live(&reference)["false_positives"], serde_json::json!([]), "seed {seed}: {:#}", live(&reference));
     assert_eq!(live(&naive)["true_positives"], serde_json::json!([]));
-    assert!(percent(&reference) >= 90.0, "seed {seed}: reference scored {}%: {:#}", percent(&reference), reference["checks"]);
+    assert!(
+        percent(&reference) >= 90.0,
+        "seed {seed}: reference scored {}%: {:#}",
+        percent(&reference),
+        reference["checks"]
+    );
     assert!(percent(&naive) < 50.0, "seed {seed}: naive scored {}%", percent(&naive));
     (reference, naive)
 }
@@ -196,7 +229,12 @@ fn temporal_leakage_and_serving_skew_are_found_by_care_alone() {
     // the extract's leaks).
     let served = |r: &Value| r["metrics"]["correctness"]["value"]["serving"]["auc"].as_f64().unwrap();
     assert!(served(&reference) > served(&naive) + 0.01, "served AUC {} vs {}", served(&reference), served(&naive));
-    assert_eq!(check(&reference, "correctness.discrimination")["status"], "pass", "{}", check(&reference, "correctness.discrimination"));
+    assert_eq!(
+        check(&reference, "correctness.discrimination")["status"],
+        "pass",
+        "{}",
+        check(&reference, "correctness.discrimination")
+    );
     // The temporal leak: the careless model relies on the extract's values.
     assert_eq!(check(&reference, "leak_reliance.gap")["status"], "pass");
     assert_ne!(check(&naive, "leak_reliance.gap")["status"], "pass");

@@ -10,16 +10,30 @@ use grader::sandbox::{FailureClass, RunId};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{check, churn, docker, fixture, fixture_copy, grader, leftovers, limits, own_addresses, quick_exercise, stderr, variant_in};
+use crate::support::{
+    check, churn, docker, fixture, fixture_copy, grader, leftovers, limits, own_addresses, quick_exercise, stderr,
+    variant_in,
+};
 
 /// `grader grade` on the quick exercise with extra flags; result.json.
 fn grade_with(submission: &std::path::Path, dir: &std::path::Path, extra: &[&str]) -> (std::process::Output, Value) {
     let out = dir.join("results");
     let ex = quick_exercise(dir);
-    let mut args = vec!["grade", submission.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "2", "--out", out.to_str().unwrap(), "--quiet"];
+    let mut args = vec![
+        "grade",
+        submission.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
     args.extend_from_slice(extra);
     let o = grader(&args);
-    let r = std::fs::read_to_string(out.join("result.json")).unwrap_or_else(|e| panic!("no result.json ({e}): {}", stderr(&o)));
+    let r = std::fs::read_to_string(out.join("result.json"))
+        .unwrap_or_else(|e| panic!("no result.json ({e}): {}", stderr(&o)));
     (o, serde_json::from_str(&r).unwrap())
 }
 
@@ -41,9 +55,18 @@ async fn a_fork_bomb_hits_the_pids_cap_and_the_host_stays_responsive() {
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &fixture("hostile/fork-bomb"), &run, &limits).await.unwrap();
-    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-        .await
-        .unwrap();
+    let service = start(
+        &docker,
+        &RunConfig {
+            image: &image.tag,
+            data_dir: &data.join("public"),
+            limits: &limits,
+            run: &run,
+            access: Access::Socket,
+        },
+    )
+    .await
+    .unwrap();
     let mut most = 0;
     let mut slowest_spawn = Duration::ZERO;
     for _ in 0..10 {
@@ -55,7 +78,7 @@ async fn a_fork_bomb_hits_the_pids_cap_and_the_host_stays_responsive() {
         std::process::Command::new("true").status().unwrap();
         slowest_spawn = slowest_spawn.max(t0.elapsed());
     }
-    let err = service.wait_ready(&docker).await.err().expect("a fork bomb never becomes healthy");
+    let err = service.wait_ready(&docker).await.expect_err("a fork bomb never becomes healthy");
     guard.cleanup().await;
     assert!(most > 10, "the bomb did not fork ({most} processes seen)");
     assert!(most <= 64, "{most} processes under a cap of 64");
@@ -114,7 +137,13 @@ fn a_crash_mid_probe_is_classified_and_the_rest_marked_error() {
     assert_eq!(check(&r, "contract.health")["status"], "pass");
     let seen: Vec<String> = ["contract", "drift", "correctness", "latency", "robustness"]
         .iter()
-        .map(|k| format!("{k}: {} {}", r["metrics"][k]["outcome"], r["metrics"][k]["value"].to_string().chars().take(160).collect::<String>()))
+        .map(|k| {
+            format!(
+                "{k}: {} {}",
+                r["metrics"][k]["outcome"],
+                r["metrics"][k]["value"].to_string().chars().take(160).collect::<String>()
+            )
+        })
         .collect();
     for id in ["latency.p50", "latency.errors"] {
         assert_eq!(check(&r, id)["status"], "error", "{}\n{seen:#?}", check(&r, id));
@@ -147,7 +176,11 @@ async fn a_dockerfile_that_needs_the_network_fails_to_build_with_its_log() {
     .await
     .unwrap();
     assert_eq!(r["failure"]["class"], "build_failed", "{}", r["failure"]);
-    assert!(r["failure"]["log_excerpt"].as_str().unwrap().contains("Network is unreachable"), "{}", r["failure"]["log_excerpt"]);
+    assert!(
+        r["failure"]["log_excerpt"].as_str().unwrap().contains("Network is unreachable"),
+        "{}",
+        r["failure"]["log_excerpt"]
+    );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the build reached this machine");
 }
 
@@ -187,8 +220,18 @@ fn sigint_during_grade_removes_everything_and_writes_nothing_half() {
     let t = TempDir::new().unwrap();
     let out = t.path().join("results");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
-        .args(["grade", fixture("broken/never-ready").to_str().unwrap(), "--exercise", churn().to_str().unwrap(),
-            "--seed", "1", "--out", out.to_str().unwrap(), "--startup-timeout", "120"])
+        .args([
+            "grade",
+            fixture("broken/never-ready").to_str().unwrap(),
+            "--exercise",
+            churn().to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--startup-timeout",
+            "120",
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -231,8 +274,18 @@ fn an_engine_that_dies_mid_run_is_an_infrastructure_error_not_a_score() {
     let ex = quick_exercise(t.path());
     let out = t.path().join("results");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
-        .args(["grade", fixture("trivial").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1",
-            "--out", out.to_str().unwrap(), "--docker-host", &engine.host()])
+        .args([
+            "grade",
+            fixture("trivial").to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--docker-host",
+            &engine.host(),
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -60,8 +60,14 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
     // Exactly these files: no exercise.toml, no sealed data, no key.
     let names: BTreeSet<String> = crate::support::files(&kit).into_keys().collect();
     let expected: BTreeSet<String> = [
-        "README.md", "kit.json", "data/train.csv", "data/train.parquet", "data/production.csv", "data/production.parquet",
-        "data/schema.json", "practice/holdout.parquet",
+        "README.md",
+        "kit.json",
+        "data/train.csv",
+        "data/train.parquet",
+        "data/production.csv",
+        "data/production.parquet",
+        "data/schema.json",
+        "practice/holdout.parquet",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -73,9 +79,20 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
     let keys: BTreeSet<&str> = manifest.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["schema_version", "grader_version", "exercise", "practice_seed", "contract", "probes", "slo", "rubric", "practice", "files"]
-            .into_iter()
-            .collect(),
+        [
+            "schema_version",
+            "grader_version",
+            "exercise",
+            "practice_seed",
+            "contract",
+            "probes",
+            "slo",
+            "rubric",
+            "practice",
+            "files"
+        ]
+        .into_iter()
+        .collect(),
     );
     assert_eq!(manifest["practice_seed"], spec.exercise.practice_seed);
     assert_eq!(manifest["exercise"]["spec_sha256"], ex.sha256());
@@ -89,9 +106,12 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
         .flat_map(|(_, text)| words(text).into_iter().map(String::from).collect::<Vec<_>>())
         .collect();
     let all = readable(&kit);
-    let find = |needle: &str| all.iter().filter(|(_, text)| words(text).contains(needle)).map(|(rel, _)| rel.clone()).collect::<Vec<_>>();
+    let find = |needle: &str| {
+        all.iter().filter(|(_, text)| words(text).contains(needle)).map(|(rel, _)| rel.clone()).collect::<Vec<_>>()
+    };
     let d = &spec.defects;
-    let mut secrets: BTreeSet<String> = d.post_outcome.as_ref().map(|p| p.names.iter().cloned().collect()).unwrap_or_default();
+    let mut secrets: BTreeSet<String> =
+        d.post_outcome.as_ref().map(|p| p.names.iter().cloned().collect()).unwrap_or_default();
     if let Some(n) = &d.new_category {
         secrets.extend(n.features.values().flatten().cloned());
     }
@@ -104,8 +124,12 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
         let text = serde_json::to_string(&v.key).unwrap();
         assert!(!all.iter().any(|(_, t)| t.contains(&text[..200])), "seed {seed}'s answer key is in the kit");
     }
-    let leaked: Vec<(String, Vec<String>)> =
-        secrets.iter().filter(|s| !public.contains(s.as_str())).map(|s| (s.clone(), find(s))).filter(|(_, files)| !files.is_empty()).collect();
+    let leaked: Vec<(String, Vec<String>)> = secrets
+        .iter()
+        .filter(|s| !public.contains(s.as_str()))
+        .map(|s| (s.clone(), find(s)))
+        .filter(|(_, files)| !files.is_empty())
+        .collect();
     assert!(leaked.is_empty(), "names the practice data does not show are in the kit: {leaked:?}");
     // The lists of columns that may drift, in any form a file could hold them.
     for (kind, features) in [
@@ -120,10 +144,16 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
             let list = features.join(sep);
             // Two neighbouring columns are in every CSV header by nature.
             let header = |rel: &str| sep == "," && (rel.ends_with(".csv") || rel.ends_with(".parquet"));
-            assert!(!all.iter().any(|(rel, t)| !header(rel) && t.contains(&list)), "the {kind} candidates are in the kit: {list}");
+            assert!(
+                !all.iter().any(|(rel, t)| !header(rel) && t.contains(&list)),
+                "the {kind} candidates are in the kit: {list}"
+            );
         }
     }
-    assert!(!all.iter().any(|(_, t)| t.contains("[defects") || t.contains("\"defects\"")), "a [defects] section is in the kit");
+    assert!(
+        !all.iter().any(|(_, t)| t.contains("[defects") || t.contains("\"defects\"")),
+        "a [defects] section is in the kit"
+    );
 
     // The holdout is the served view: a post-outcome column, when the
     // practice variant has one, carries no signal in it.
@@ -132,7 +162,8 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
     let labels: Vec<bool> = col(&practice.key.label).iter().map(|v| v.as_deref() == Some("1")).collect();
     for leak in practice.key.leakage.iter().filter(|l| l.kind == datasets::LeakKind::TargetLeakage) {
         let f = leak.feature.as_deref().unwrap();
-        let values: Vec<f64> = col(f).iter().map(|v| v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect();
+        let values: Vec<f64> =
+            col(f).iter().map(|v| v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)).collect();
         let auc = datasets::stats::auc(&values, &labels).unwrap();
         assert!((0.4..0.6).contains(&auc), "the kit's holdout shows {f} as the extract has it (AUC {auc:.3})");
     }
@@ -144,7 +175,8 @@ fn a_changed_or_foreign_kit_is_refused_naming_the_file() {
     let kit = kit(t.path(), &[]);
     let train = kit.join("data/train.csv");
     let mut text = std::fs::read_to_string(&train).unwrap();
-    text.push_str(&text.lines().nth(1).unwrap().to_string());
+    let row = text.lines().nth(1).unwrap().to_owned();
+    text.push_str(&row);
     std::fs::write(&train, text).unwrap();
     // Refused before any probe: the URL is never contacted.
     let o = grader(&["probe", "--kit", kit.to_str().unwrap(), "--url", "http://127.0.0.1:9"]);
@@ -229,7 +261,11 @@ fn a_candidate_follows_the_prompt_word_for_word_with_the_kit_and_the_binary() {
 
     let all = outputs.join("\n");
     for view in [&outputs[0], &outputs[1]] {
-        assert!(view.contains("visible checks:") && view.contains("hidden checks: 4 (40 points), graded on your own variant only"), "{view}");
+        assert!(
+            view.contains("visible checks:")
+                && view.contains("hidden checks: 4 (40 points), graded on your own variant only"),
+            "{view}"
+        );
     }
     // The reference earns every visible point but latency's (a measurement
     // of this busy moment), and nothing names a planted column.
@@ -239,7 +275,9 @@ fn a_candidate_follows_the_prompt_word_for_word_with_the_kit_and_the_binary() {
     let practice = Exercise::load(&t.path().join("quick-churn")).unwrap();
     let key = datasets::generate(&practice, SeedSource::given(practice.spec.exercise.practice_seed)).unwrap().key;
     let w = words(&all);
-    for planted in key.leakage.iter().filter_map(|l| l.feature.as_deref()).chain(key.drift.iter().map(|d| d.feature.as_str())) {
+    for planted in
+        key.leakage.iter().filter_map(|l| l.feature.as_deref()).chain(key.drift.iter().map(|d| d.feature.as_str()))
+    {
         assert!(!w.contains(planted), "the candidate's view names the planted column {planted}:\n{all}");
     }
 }
@@ -278,14 +316,20 @@ print(json.dumps(out))
         .output()
         .expect("docker runs (this test needs a Docker Engine)");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "python and uvicorn must be on PATH in {image}: {text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "python and uvicorn must be on PATH in {image}: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let versions: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(text.contains("Running uvicorn"), "{text}");
     for (name, version) in &listed {
         if name == "Debian" {
             continue;
         }
-        let got = versions[name.as_str()].as_str().unwrap_or_else(|| panic!("the prompt lists {name}, which the image does not have: {versions}"));
+        let got = versions[name.as_str()]
+            .as_str()
+            .unwrap_or_else(|| panic!("the prompt lists {name}, which the image does not have: {versions}"));
         if let Some(v) = version {
             assert!(got == v || got.starts_with(&format!("{v}.")), "the prompt says {name} {v}, the image has {got}");
         }

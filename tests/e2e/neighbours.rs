@@ -84,8 +84,17 @@ fn in_a_batch_no_latency_window_overlaps_another_gradings_work() {
     let ex = quick_exercise(t.path());
     let out = t.path().join("results");
     let o = grader(&[
-        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "3", "--out", out.to_str().unwrap(),
-        "--jobs", "3", "--quiet",
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "3",
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let results: Vec<(String, Value)> = ["ann", "ben", "zed"]
@@ -93,7 +102,13 @@ fn in_a_batch_no_latency_window_overlaps_another_gradings_work() {
         .map(|w| (w.to_string(), json(&out.join("candidates").join(w).join("result.json"))))
         .collect();
     let spans = |r: &Value, k: &str| -> Vec<Vec<u64>> {
-        r["timings"][k].as_array().cloned().unwrap_or_default().iter().map(|p| p.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()).collect()
+        r["timings"][k]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect())
+            .collect()
     };
     for (who, r) in &results {
         assert_eq!(r["outcome"], "graded", "{who}: {}", r["failure"]);

@@ -27,9 +27,16 @@ fn report_html_shows_a_hostile_candidates_text_as_text_in_chromium() {
     // What a reviewer's browser shows: the text, not the candidate's markup.
     let dom = crate::support::chromium(t.path(), &["--dump-dom".into(), format!("file://{}", page.display())]);
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
-    assert!(dom.contains("Candidate") || dom.contains("Submission"), "nothing rendered: {}", &dom[..dom.len().min(500)]);
+    assert!(
+        dom.contains("Candidate") || dom.contains("Submission"),
+        "nothing rendered: {}",
+        &dom[..dom.len().min(500)]
+    );
     assert!(dom.contains("&lt;script&gt;"), "the candidate's script is shown as text");
-    assert!(!dom.contains("owned-by-candidate</body>") && dom.contains("Checks") && dom.contains("NOTES.md"), "the page was replaced");
+    assert!(
+        !dom.contains("owned-by-candidate</body>") && dom.contains("Checks") && dom.contains("NOTES.md"),
+        "the page was replaced"
+    );
     let shot = crate::support::screenshot(&page, t.path(), "1200,1600");
     let count = |rgb| crate::support::pixels_of(&shot, rgb);
     let not_white = shot.0.chunks(shot.1).filter(|p| p[0] < 240 || p[1] < 240 || p[2] < 240).count();
@@ -79,7 +86,11 @@ print(json.dumps(best))
         .args(set.iter().map(|(_, d)| d.to_str().unwrap().to_string()))
         .output()
         .unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(o.status.success(), "this test needs copydetect from PyPI (scripts/test installs it): {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "this test needs copydetect from PyPI (scripts/test installs it): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let best: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     let score = |a: &str, b: &str| {
         let mut k = [a, b];
@@ -91,7 +102,11 @@ print(json.dumps(best))
     for (i, (a, _)) in set.iter().enumerate() {
         for (b, _) in &set[i + 1..] {
             if [a.as_str(), b.as_str()] != ["reference", "copied-reference"] {
-                assert!(score(a, b) < copy / 2.0, "copydetect rates the independent pair {a}/{b} at {:.2} (the copy {copy:.2}): {best:?}", score(a, b));
+                assert!(
+                    score(a, b) < copy / 2.0,
+                    "copydetect rates the independent pair {a}/{b} at {:.2} (the copy {copy:.2}): {best:?}",
+                    score(a, b)
+                );
             }
         }
     }
@@ -114,7 +129,11 @@ fn a_starter_directory_counts_for_no_one() {
         set.push((who.to_string(), d));
     }
     let threshold = grader::batch::similarity::THRESHOLD;
-    assert_eq!(grader::batch::similarity::compare(&set, None, threshold).len(), 1, "the shared starter alone looks like a copy");
+    assert_eq!(
+        grader::batch::similarity::compare(&set, None, threshold).len(),
+        1,
+        "the shared starter alone looks like a copy"
+    );
     assert!(grader::batch::similarity::compare(&set, Some(&starter), threshold).is_empty(), "the starter still counts");
 }
 
@@ -143,8 +162,17 @@ fn a_blind_batch_names_no_candidate_and_flags_the_copy_by_pseudonym() {
     let out = t.path().join("results");
     let run = || {
         grader(&[
-            "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--secret", secret.to_str().unwrap(),
-            "--out", out.to_str().unwrap(), "--jobs", "2", "--blind",
+            "batch",
+            subs.to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--secret",
+            secret.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--blind",
         ])
     };
     let o = run();
@@ -156,7 +184,9 @@ fn a_blind_batch_names_no_candidate_and_flags_the_copy_by_pseudonym() {
     assert_eq!(back, ids.iter().copied().collect());
     // No id in any reviewer-facing file or path.
     let all = texts(&out, "identities.json");
-    assert!(all.iter().any(|(rel, _)| rel.ends_with("report.html")) && all.iter().any(|(rel, _)| rel == "similarity.csv"));
+    assert!(
+        all.iter().any(|(rel, _)| rel.ends_with("report.html")) && all.iter().any(|(rel, _)| rel == "similarity.csv")
+    );
     for (rel, text) in &all {
         for id in ids {
             assert!(!rel.contains(id), "{rel} names {id}");

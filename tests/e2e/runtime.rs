@@ -11,10 +11,20 @@ use grader::sandbox::run::{start, Access, RunConfig, Service};
 use grader::sandbox::{FailureClass, RunId};
 use tempfile::TempDir;
 
-use crate::support::{churn, docker, fixture, grader, leftovers, limits, quick_exercise, start_fixture, stderr, variant_in, Started};
+use crate::support::{
+    churn, docker, fixture, grader, leftovers, limits, quick_exercise, start_fixture, stderr, variant_in, Started,
+};
 
-async fn started(docker: &bollard::Docker, limits: &grader::sandbox::Limits, run: &RunId, image: &str, data: &Path) -> Service {
-    start(docker, &RunConfig { image, data_dir: &data.join("public"), limits, run, access: Access::Socket }).await.expect("starts")
+async fn started(
+    docker: &bollard::Docker,
+    limits: &grader::sandbox::Limits,
+    run: &RunId,
+    image: &str,
+    data: &Path,
+) -> Service {
+    start(docker, &RunConfig { image, data_dir: &data.join("public"), limits, run, access: Access::Socket })
+        .await
+        .expect("starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,15 +45,25 @@ async fn output_is_a_capped_tmpfs_and_nothing_of_it_remains() {
     let removed = guard.cleanup().await;
     ready.unwrap_or_else(|e| panic!("{e}\n{}", stopped.logs));
     assert!(report.is_ok(), "report.json read through the engine: {report:?}");
-    let filled: u64 = stopped.logs.lines().find_map(|l| l.strip_prefix("filled ")?.strip_suffix(" bytes")?.parse().ok()).expect("fill result logged");
+    let filled: u64 = stopped
+        .logs
+        .lines()
+        .find_map(|l| l.strip_prefix("filled ")?.strip_suffix(" bytes")?.parse().ok())
+        .expect("fill result logged");
     assert!(filled <= 32 << 20, "wrote {filled} bytes into a 32 MB /output");
     assert!(stopped.logs.contains("No space left"), "{}", stopped.logs);
     assert!(stopped.logs.contains("tree depth"), "{}", stopped.logs);
     assert_eq!(removed.volumes, 1, "{removed:?}");
     assert_eq!(leftovers(&docker, &run).await, 0);
-    let vols = std::process::Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("label=org.grader.run={run}")]).output().unwrap();
+    let vols = std::process::Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("label=org.grader.run={run}")])
+        .output()
+        .unwrap();
     assert!(vols.stdout.is_empty(), "the /output volume remains");
-    assert!(!Path::new(&format!("/var/lib/docker/volumes/grader-{run}-output")).exists(), "its tree remains on the host");
+    assert!(
+        !Path::new(&format!("/var/lib/docker/volumes/grader-{run}-output")).exists(),
+        "its tree remains on the host"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +86,19 @@ async fn a_volume_declared_by_an_image_gets_a_small_tmpfs_not_the_host_disk() {
     let tag = format!("grader-submission:{run}");
     let b = std::process::Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "-q", "--network", "none", "-t", &tag, "--label", "org.grader.managed=true", "--label", &format!("org.grader.run={run}"), ctx.to_str().unwrap()])
+        .args([
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "-t",
+            &tag,
+            "--label",
+            "org.grader.managed=true",
+            "--label",
+            &format!("org.grader.run={run}"),
+            ctx.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
@@ -93,7 +125,9 @@ async fn the_relay_survives_a_service_that_never_answers() {
         let held: Vec<_> = (0..400)
             .map(|_| {
                 let (c, url) = (client.clone(), svc.url("/predict"));
-                tokio::spawn(async move { c.post(url).body("{\"rows\": []}").timeout(Duration::from_secs(3)).send().await.is_err() })
+                tokio::spawn(async move {
+                    c.post(url).body("{\"rows\": []}").timeout(Duration::from_secs(3)).send().await.is_err()
+                })
             })
             .collect();
         for h in held {
@@ -102,7 +136,12 @@ async fn the_relay_survives_a_service_that_never_answers() {
     }
     let relay_alive = svc.relay_alive(&docker).await;
     let health = client.get(svc.url("/health")).send().await.map(|r| r.status().as_u16());
-    let relay_procs = docker.top_processes(svc.relay.as_ref().unwrap(), None::<bollard::query_parameters::TopOptions>).await.unwrap().processes.map_or(0, |p| p.len());
+    let relay_procs = docker
+        .top_processes(svc.relay.as_ref().unwrap(), None::<bollard::query_parameters::TopOptions>)
+        .await
+        .unwrap()
+        .processes
+        .map_or(0, |p| p.len());
     let stopped = svc.stop(&docker).await.unwrap();
     guard.cleanup().await;
     assert!(relay_alive, "the relay died\n{}", stopped.logs);
@@ -114,8 +153,11 @@ async fn the_relay_survives_a_service_that_never_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_relay_is_infrastructure_never_the_candidate() {
     let Started { docker, guard, svc, .. } = start_fixture("trivial").await;
-    docker.kill_container(svc.relay.as_ref().unwrap(), None::<bollard::query_parameters::KillContainerOptions>).await.unwrap();
-    let err = svc.wait_ready(&docker).await.err().expect("nothing answers through a dead relay");
+    docker
+        .kill_container(svc.relay.as_ref().unwrap(), None::<bollard::query_parameters::KillContainerOptions>)
+        .await
+        .unwrap();
+    let err = svc.wait_ready(&docker).await.expect_err("nothing answers through a dead relay");
     guard.cleanup().await;
     assert_eq!(err.class(), FailureClass::Infrastructure, "{err}");
     assert!(err.to_string().contains("relay"), "{err}");
@@ -125,9 +167,21 @@ async fn a_dead_relay_is_infrastructure_never_the_candidate() {
 fn a_command_that_cannot_start_or_exits_at_once_is_the_candidates() {
     let t = TempDir::new().unwrap();
     let ex = quick_exercise(t.path());
-    for (name, class, says) in [("broken/no-such-command", "start_failed", "start-server"), ("broken/exits-at-once", "crashed", "code 3")] {
+    for (name, class, says) in
+        [("broken/no-such-command", "start_failed", "start-server"), ("broken/exits-at-once", "crashed", "code 3")]
+    {
         let out = t.path().join(name.replace('/', "-"));
-        let o = grader(&["grade", fixture(name).to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--quiet"]);
+        let o = grader(&[
+            "grade",
+            fixture(name).to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert_eq!(o.status.code(), Some(0), "{name}: graded, not an infrastructure failure: {}", stderr(&o));
         let r = crate::support::json(&out.join("result.json"));
         assert_eq!(r["outcome"], "failed", "{name}");
@@ -161,7 +215,18 @@ fn a_batch_of_hostile_folder_names_writes_every_output() {
     std::fs::write(subs.join("notes.txt"), "not a candidate").unwrap();
     let ex = quick_exercise(t.path());
     let out = t.path().join("results");
-    let o = grader(&["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--jobs", "3"]);
+    let o = grader(&[
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "3",
+    ]);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(!o.stderr.contains(&0x1b), "a raw escape reached the terminal: {err:?}");
@@ -196,7 +261,8 @@ fn a_batch_of_hostile_folder_names_writes_every_output() {
     assert!(!cells.iter().any(|c| c.starts_with('=')), "{cells:?}");
     // summary.md: one table row per candidate, each with its six cell borders.
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    let borders = |r: &str| r.char_indices().filter(|&(i, c)| c == '|' && (i == 0 || r.as_bytes()[i - 1] != b'\\')).count();
+    let borders =
+        |r: &str| r.char_indices().filter(|&(i, c)| c == '|' && (i == 0 || r.as_bytes()[i - 1] != b'\\')).count();
     // Identical submissions: the leaderboard, then every pair under "Please review".
     let (board, review) = md.split_once("## Please review").expect("nine copies of one submission look alike");
     let rows: Vec<&str> = board.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).collect();
@@ -224,7 +290,18 @@ fn a_graded_result_that_cannot_be_moved_into_place_is_kept_and_named() {
     let out = t.path().join("results");
     // A first batch claims the directory; then `candidates` becomes a file,
     // so the move into place fails.
-    let args = ["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap(), "--quiet", "--regrade"];
+    let args = [
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--regrade",
+    ];
     let o = grader(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_dir_all(out.join("candidates")).unwrap();
@@ -244,7 +321,16 @@ fn interrupt_grade(signal: i32, at: &str, ex: &Path, dir: &Path) -> (Option<i32>
     use std::io::{BufRead, BufReader};
     let out = dir.join(format!("results-{signal}-{}", RunId::new()));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
-        .args(["grade", fixture("trivial").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()])
+        .args([
+            "grade",
+            fixture("trivial").to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -282,7 +368,8 @@ fn sigterm_sighup_and_sigint_mid_probe_remove_everything_and_publish_nothing() {
         for (signal, code) in [(libc::SIGTERM, 143), (libc::SIGHUP, 129), (libc::SIGINT, 130)] {
             // Mid-probe: the handler's removal must not let the grade, which
             // sees its service vanish, write a result.
-            let (status, run, published) = interrupt_grade(signal, if round == 0 { "correctness:" } else { "latency:" }, &ex, t.path());
+            let (status, run, published) =
+                interrupt_grade(signal, if round == 0 { "correctness:" } else { "latency:" }, &ex, t.path());
             assert_eq!(status, Some(code), "signal {signal}, round {round}");
             assert!(!published, "signal {signal}: a result was published after cleanup began");
             assert_eq!(labelled(&["ps", "-a"], &run), 0, "signal {signal}: containers left");
@@ -344,6 +431,7 @@ async fn a_500_that_closes_the_connection_does_not_fail_the_next_robustness_case
     let row: datasets::sealed::Row = serde_json::from_value(serde_json::json!({"a": 1.5, "b": "x"})).unwrap();
     let m = grader::probe::robustness::probe(&target, &row, 1000).await;
     let _ = child.kill();
+    let _ = child.wait();
     let case = |id: &str| m.cases.iter().find(|c| c.id == id).unwrap();
     assert!(!case("not_json").passed, "the 500 is the service's failure: {:?}", case("not_json"));
     assert!(case("missing_column").passed, "the case after the 500 is judged on its own: {:?}", case("missing_column"));

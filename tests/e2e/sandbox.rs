@@ -25,9 +25,18 @@ async fn reference_submission_builds_runs_and_reports() {
     let guard = RunGuard::new(&docker, &run, false).unwrap();
 
     let image = build(&docker, &fixture("reference"), &run, &limits).await.expect("reference builds");
-    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-        .await
-        .expect("reference starts");
+    let service = start(
+        &docker,
+        &RunConfig {
+            image: &image.tag,
+            data_dir: &data.join("public"),
+            limits: &limits,
+            run: &run,
+            access: Access::Socket,
+        },
+    )
+    .await
+    .expect("reference starts");
     let ready = service.wait_ready(&docker).await;
     let report = service.read_output(&docker, "report.json", 1 << 20).await;
     // A prediction through the relay's socket, with rows from the public batch.
@@ -47,12 +56,8 @@ async fn reference_submission_builds_runs_and_reports() {
             })
             .collect()
     };
-    let predict = service
-        .client()
-        .post(service.url("/predict"))
-        .json(&serde_json::json!({ "rows": rows }))
-        .send()
-        .await;
+    let predict =
+        service.client().post(service.url("/predict")).json(&serde_json::json!({ "rows": rows })).send().await;
     let bad = service.client().post(service.url("/predict")).body("not json").send().await;
     let stopped = service.stop(&docker).await.unwrap();
     let removed = guard.cleanup().await;
@@ -83,7 +88,12 @@ async fn reference_submission_builds_runs_and_reports() {
             .collect()
     };
     let planted = |section: &str| -> Vec<(String, Option<String>)> {
-        key[section].as_array().unwrap().iter().map(|f| (f["kind"].as_str().unwrap().to_string(), f["feature"].as_str().map(String::from))).collect()
+        key[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["kind"].as_str().unwrap().to_string(), f["feature"].as_str().map(String::from)))
+            .collect()
     };
     let sorted = |mut v: Vec<(String, Option<String>)>| {
         v.sort();
@@ -117,7 +127,9 @@ async fn listener() -> (u16, Arc<AtomicUsize>) {
 
 /// A UDP listener like [`listener`]: counts datagrams (a stand-in resolver).
 async fn udp_listener(port_hint: u16) -> (u16, Arc<AtomicUsize>) {
-    let sock = tokio::net::UdpSocket::bind(("0.0.0.0", port_hint)).await.unwrap_or(tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap());
+    let sock = tokio::net::UdpSocket::bind(("0.0.0.0", port_hint))
+        .await
+        .unwrap_or(tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap());
     let port = sock.local_addr().unwrap().port();
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
@@ -158,7 +170,9 @@ async fn run_prober() -> Prober {
     let hosts = own_addresses();
     assert!(!hosts.is_empty(), "no non-loopback address on this machine to test isolation against");
     for h in &hosts {
-        tokio::net::TcpStream::connect((*h, port)).await.unwrap_or_else(|e| panic!("host cannot reach its own {h}:{port}: {e}"));
+        tokio::net::TcpStream::connect((*h, port))
+            .await
+            .unwrap_or_else(|e| panic!("host cannot reach its own {h}:{port}: {e}"));
         let u = tokio::net::UdpSocket::bind("0.0.0.0:0").await.unwrap();
         u.send_to(b"ping", (*h, dns_port)).await.unwrap();
     }
@@ -166,7 +180,10 @@ async fn run_prober() -> Prober {
     let (tcp_before, udp_before) = (tcp_hits.load(Ordering::SeqCst), udp_hits.load(Ordering::SeqCst));
     assert_eq!((tcp_before, udp_before), (hosts.len(), hosts.len()), "the listeners must hear this machine itself");
 
-    let spec_hash = crate::support::json(&data.join("sealed/answer_key.json"))["exercise"]["spec_sha256"].as_str().unwrap().to_string();
+    let spec_hash = crate::support::json(&data.join("sealed/answer_key.json"))["exercise"]["spec_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let sub = fixture_copy("hostile/prober", t.path());
     let target = serde_json::json!({
         "hosts": hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
@@ -181,9 +198,18 @@ async fn run_prober() -> Prober {
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &sub, &run, &limits).await.expect("prober builds");
-    let service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-        .await
-        .unwrap();
+    let service = start(
+        &docker,
+        &RunConfig {
+            image: &image.tag,
+            data_dir: &data.join("public"),
+            limits: &limits,
+            run: &run,
+            access: Access::Socket,
+        },
+    )
+    .await
+    .unwrap();
     let ready = service.wait_ready(&docker).await;
     let report = service.read_output(&docker, "report.json", 4 << 20).await;
     let stopped = service.stop(&docker).await.unwrap();
@@ -294,12 +320,15 @@ async fn a_build_that_needs_the_network_fails_with_its_log() {
     // locally (the build container has no interface but loopback).
     std::fs::write(
         sub.join("Dockerfile"),
-        format!("FROM {}\nRUN python3 -c \"import socket; socket.getaddrinfo('pypi.invalid', 443)\"\n", limits.base_image),
+        format!(
+            "FROM {}\nRUN python3 -c \"import socket; socket.getaddrinfo('pypi.invalid', 443)\"\n",
+            limits.base_image
+        ),
     )
     .unwrap();
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
-    let err = build(&docker, &sub, &run, &limits).await.err().expect("build fails");
+    let err = build(&docker, &sub, &run, &limits).await.expect_err("build fails");
     guard.cleanup().await;
     assert_eq!(err.class(), FailureClass::BuildFailed, "{err}");
     let SandboxError::BuildFailed { log, .. } = &err else { unreachable!() };
@@ -317,9 +346,18 @@ async fn a_dropped_guard_still_removes_everything() {
     {
         let _guard = RunGuard::new(&docker, &run, false).unwrap();
         let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
-        let _service = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-            .await
-            .unwrap();
+        let _service = start(
+            &docker,
+            &RunConfig {
+                image: &image.tag,
+                data_dir: &data.join("public"),
+                limits: &limits,
+                run: &run,
+                access: Access::Socket,
+            },
+        )
+        .await
+        .unwrap();
         assert!(leftovers(&docker, &run).await >= 3, "image, candidate and relay exist");
         // Dropped here without cleanup(), as on an early return or a panic.
     }
@@ -335,7 +373,13 @@ async fn the_loopback_fallback_publishes_on_127_0_0_1_only() {
     let run = RunId::new();
     let guard = RunGuard::new(&docker, &run, false).unwrap();
     let image = build(&docker, &fixture("naive"), &run, &limits).await.unwrap();
-    let config = RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::LoopbackPort };
+    let config = RunConfig {
+        image: &image.tag,
+        data_dir: &data.join("public"),
+        limits: &limits,
+        run: &run,
+        access: Access::LoopbackPort,
+    };
     let service = start(&docker, &config).await.unwrap();
     let ready = service.wait_ready(&docker).await;
     let url = service.url("/health");
@@ -379,7 +423,12 @@ fn grader_run_reports_a_healthy_submission_and_leaves_nothing() {
 fn grader_run_classifies_a_missing_dockerfile_as_bad_input() {
     let t = TempDir::new().unwrap();
     let o = crate::support::grader(&[
-        "run", t.path().to_str().unwrap(), "--exercise", crate::support::churn().to_str().unwrap(), "--seed", "1",
+        "run",
+        t.path().to_str().unwrap(),
+        "--exercise",
+        crate::support::churn().to_str().unwrap(),
+        "--seed",
+        "1",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", crate::support::stderr(&o));
     assert!(crate::support::stderr(&o).contains("no Dockerfile"), "{}", crate::support::stderr(&o));

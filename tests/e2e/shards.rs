@@ -58,8 +58,17 @@ fn shards_partition_a_batch_and_merge_refuses_what_does_not_belong() {
     let shard = |k: u32, seed: &str| {
         let out = t.path().join(format!("shard-{k}-{seed}"));
         let o = grader(&[
-            "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", seed, "--out", out.to_str().unwrap(),
-            "--shard", &format!("{k}/3"), "--json",
+            "batch",
+            subs.to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+            "--shard",
+            &format!("{k}/3"),
+            "--json",
         ]);
         assert!(o.status.success(), "shard {k}: {}", stderr(&o));
         out
@@ -70,7 +79,8 @@ fn shards_partition_a_batch_and_merge_refuses_what_does_not_belong() {
     for d in &dirs {
         let m = json(&d.join("batch.json"));
         assert_eq!(m["shard"]["count"], 3);
-        let given: Vec<String> = m["candidates"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+        let given: Vec<String> =
+            m["candidates"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
         let held: Vec<String> = graded(d).into_keys().collect();
         assert_eq!(given, held, "{}", d.display());
         seen.extend(given);
@@ -109,7 +119,8 @@ fn shards_partition_a_batch_and_merge_refuses_what_does_not_belong() {
     // A candidate graded in two shards, and one given but not graded.
     let first = graded(&dirs[0]).into_keys().next().expect("shard 1 holds someone");
     let copy_to = dirs[1].join("candidates").join(&first);
-    let status = Command::new("cp").arg("-r").arg(dirs[0].join("candidates").join(&first)).arg(&copy_to).status().unwrap();
+    let status =
+        Command::new("cp").arg("-r").arg(dirs[0].join("candidates").join(&first)).arg(&copy_to).status().unwrap();
     assert!(status.success());
     let o = merge(&dirs.iter().collect::<Vec<_>>(), "twice");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -124,8 +135,16 @@ fn shards_partition_a_batch_and_merge_refuses_what_does_not_belong() {
 
     // A shard resumed as another shard is refused.
     let o = grader(&[
-        "batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "4", "--out", dirs[0].to_str().unwrap(),
-        "--shard", "2/3",
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--out",
+        dirs[0].to_str().unwrap(),
+        "--shard",
+        "2/3",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("shard 1/3"), "{}", stderr(&o));
@@ -137,8 +156,30 @@ fn a_remote_engine_is_refused_up_front_pointing_to_shards() {
     let subs = submissions(t.path(), &[("ann", "trivial")]);
     let ex = quick_exercise(t.path());
     for args in [
-        vec!["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", "unused", "--docker-host", "tcp://192.0.2.1:2375"],
-        vec!["grade", subs.join("ann").to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "1", "--out", "unused", "--docker-host", "tcp://build-host:2376"],
+        vec![
+            "batch",
+            subs.to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            "unused",
+            "--docker-host",
+            "tcp://192.0.2.1:2375",
+        ],
+        vec![
+            "grade",
+            subs.join("ann").to_str().unwrap(),
+            "--exercise",
+            ex.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            "unused",
+            "--docker-host",
+            "tcp://build-host:2376",
+        ],
     ] {
         let o = grader(&args);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -163,7 +204,16 @@ fn slurm_up() {
 fn a_slurm_array_of_shards_merges_into_what_one_batch_grades() {
     slurm_up();
     let t = TempDir::new().unwrap();
-    let subs = submissions(t.path(), &[("alice", "reference"), ("bob", "naive"), ("carol", "trivial"), ("dave", "constant"), ("erin", "broken/failed-build")]);
+    let subs = submissions(
+        t.path(),
+        &[
+            ("alice", "reference"),
+            ("bob", "naive"),
+            ("carol", "trivial"),
+            ("dave", "constant"),
+            ("erin", "broken/failed-build"),
+        ],
+    );
     let ex = quick_exercise(t.path());
     let results = t.path().join("results");
     std::fs::create_dir(&results).unwrap();
@@ -184,8 +234,14 @@ fn a_slurm_array_of_shards_merges_into_what_one_batch_grades() {
         .env_remove("SECRET")
         .output()
         .expect("sbatch runs");
-    let logs: String = (1..=3).map(|k| std::fs::read_to_string(results.join(format!("slurm-{k}.out"))).unwrap_or_default()).collect();
-    assert!(o.status.success(), "the Slurm array failed: {}{}\n{logs}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let logs: String =
+        (1..=3).map(|k| std::fs::read_to_string(results.join(format!("slurm-{k}.out"))).unwrap_or_default()).collect();
+    assert!(
+        o.status.success(),
+        "the Slurm array failed: {}{}\n{logs}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let shards: Vec<PathBuf> = (1..=3).map(|k| results.join(format!("shard-{k}"))).collect();
     for (k, d) in shards.iter().enumerate() {
         assert_eq!(json(&d.join("batch.json"))["shard"]["index"], k as u64 + 1, "{logs}");
@@ -198,7 +254,18 @@ fn a_slurm_array_of_shards_merges_into_what_one_batch_grades() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let single = t.path().join("single");
-    let o = grader(&["batch", subs.to_str().unwrap(), "--exercise", ex.to_str().unwrap(), "--seed", "21", "--out", single.to_str().unwrap(), "--jobs", "2"]);
+    let o = grader(&[
+        "batch",
+        subs.to_str().unwrap(),
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--seed",
+        "21",
+        "--out",
+        single.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(leaderboard_names(&merged), leaderboard_names(&single));
     assert_eq!(graded(&merged), graded(&single), "the shards graded differently from one batch");
@@ -211,14 +278,20 @@ fn yaml_to_json(path: &Path) -> Value {
         .arg(path)
         .output()
         .expect("python3 runs");
-    assert!(o.status.success(), "PyYAML (installed with the recipe validators by scripts/test): {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "PyYAML (installed with the recipe validators by scripts/test): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn validator(cmd: &str, args: &[&str], file: &Path) -> std::process::Output {
-    Command::new(cmd).args(args).arg(file).output().unwrap_or_else(|e| {
-        panic!("this test needs {cmd} from PyPI (scripts/test installs it with pip): {e}")
-    })
+    Command::new(cmd)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs {cmd} from PyPI (scripts/test installs it with pip): {e}"))
 }
 
 fn parses(argv: &[String]) {
@@ -236,7 +309,13 @@ fn the_kubernetes_recipe_is_a_valid_indexed_job_whose_shards_match_its_completio
     assert_eq!(job["spec"]["completionMode"], "Indexed");
     let completions = job["spec"]["completions"].as_u64().unwrap();
     let c = &job["spec"]["template"]["spec"]["containers"][0];
-    let mut argv: Vec<String> = c["command"].as_array().unwrap().iter().chain(c["args"].as_array().unwrap()).map(|v| v.as_str().unwrap().replace("$(JOB_COMPLETION_INDEX)", "0")).collect();
+    let mut argv: Vec<String> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(c["args"].as_array().unwrap())
+        .map(|v| v.as_str().unwrap().replace("$(JOB_COMPLETION_INDEX)", "0"))
+        .collect();
     let shard = argv.iter().position(|a| a == "--shard").map(|i| argv[i + 1].clone()).expect("--shard");
     assert_eq!(shard, format!("k8s/{completions}"), "the shard count must be the job's completions");
     argv[0] = "grader".into();
@@ -251,12 +330,24 @@ fn the_actions_recipe_is_a_valid_workflow_whose_matrix_covers_every_shard() {
     let o = validator("check-jsonschema", &["--builtin-schema", "vendor.github-workflows"], &file);
     assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let wf = yaml_to_json(&file);
-    let shards: Vec<u64> = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let shards: Vec<u64> = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     let n = shards.len() as u64;
     assert_eq!(shards, (1..=n).collect::<Vec<_>>());
     let runs: Vec<String> = ["shard", "merge"]
         .iter()
-        .flat_map(|j| wf["jobs"][j]["steps"].as_array().unwrap().iter().filter_map(|s| s["run"].as_str().map(String::from)).collect::<Vec<_>>())
+        .flat_map(|j| {
+            wf["jobs"][j]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["run"].as_str().map(String::from))
+                .collect::<Vec<_>>()
+        })
         .filter(|r| r.trim_start().starts_with("grader "))
         .collect();
     assert_eq!(runs.len(), 2, "{runs:?}");

@@ -15,11 +15,7 @@ pub fn churn() -> PathBuf {
 
 /// `grader ARGS…`, capturing output.
 pub fn grader(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grader"))
-        .args(args)
-        .env_remove("GRADER_LOG")
-        .output()
-        .expect("run grader")
+    Command::new(env!("CARGO_BIN_EXE_grader")).args(args).env_remove("GRADER_LOG").output().expect("run grader")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -124,7 +120,9 @@ pub fn parquet(path: &Path) -> Csv {
 pub async fn docker() -> bollard::Docker {
     match grader::sandbox::docker::connect(None).await {
         Ok(d) => d,
-        Err(e) => panic!("this test needs a Docker Engine and none answers: {e}. Run scripts/test (it starts one) or start Docker."),
+        Err(e) => panic!(
+            "this test needs a Docker Engine and none answers: {e}. Run scripts/test (it starts one) or start Docker."
+        ),
     }
 }
 
@@ -307,8 +305,11 @@ impl SecondEngine {
                 &format!("--data-root={}/data", p.display()),
                 &format!("--exec-root={}/exec", p.display()),
                 &format!("--pidfile={}/d.pid", p.display()),
-                &format!("--bridge={bridge}"), "--iptables=false", "--ip-masq=false",
-                &format!("--containerd-namespace={bridge}"), &format!("--containerd-plugins-namespace={bridge}p"),
+                &format!("--bridge={bridge}"),
+                "--iptables=false",
+                "--ip-masq=false",
+                &format!("--containerd-namespace={bridge}"),
+                &format!("--containerd-plugins-namespace={bridge}p"),
             ])
             .stdout(std::fs::File::create(p.join("log")).unwrap())
             .stderr(std::fs::File::create(p.join("log2")).unwrap())
@@ -317,9 +318,16 @@ impl SecondEngine {
         let engine = SecondEngine { dir, child, bridge };
         let up = (0..60).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(500));
-            std::process::Command::new("docker").args(["-H", &engine.host(), "info"]).output().is_ok_and(|o| o.status.success())
+            std::process::Command::new("docker")
+                .args(["-H", &engine.host(), "info"])
+                .output()
+                .is_ok_and(|o| o.status.success())
         });
-        assert!(up, "second dockerd did not answer: {}", std::fs::read_to_string(engine.dir.path().join("log2")).unwrap_or_default());
+        assert!(
+            up,
+            "second dockerd did not answer: {}",
+            std::fs::read_to_string(engine.dir.path().join("log2")).unwrap_or_default()
+        );
         engine
     }
 
@@ -337,7 +345,6 @@ impl Drop for SecondEngine {
         let _ = ip(&["link", "del", &self.bridge]);
     }
 }
-
 
 impl SecondEngine {
     /// Loads `image` from the main engine into this one.
@@ -387,9 +394,18 @@ pub async fn start_fixture(name: &str) -> Started {
     let run = grader::sandbox::RunId::new();
     let guard = grader::sandbox::cleanup::RunGuard::new(&docker, &run, false).unwrap();
     let image = grader::sandbox::build::build(&docker, &fixture(name), &run, &limits).await.unwrap();
-    let svc = start(&docker, &RunConfig { image: &image.tag, data_dir: &data.join("public"), limits: &limits, run: &run, access: Access::Socket })
-        .await
-        .expect("starts");
+    let svc = start(
+        &docker,
+        &RunConfig {
+            image: &image.tag,
+            data_dir: &data.join("public"),
+            limits: &limits,
+            run: &run,
+            access: Access::Socket,
+        },
+    )
+    .await
+    .expect("starts");
     Started { docker, run, guard, svc, _tmp: tmp }
 }
 
@@ -399,12 +415,21 @@ pub async fn start_fixture(name: &str) -> Started {
 pub fn chromium(dir: &Path, args: &[String]) -> Output {
     let bin = ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success()))
+        .find(|c| {
+            Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success())
+        })
         .expect("this test needs Debian's chromium (scripts/test installs it): it renders a page and checks it");
     Command::new(bin)
         .args([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", dir.join("chromium-profile").display()))
         .args(args)
@@ -415,7 +440,14 @@ pub fn chromium(dir: &Path, args: &[String]) -> Output {
 /// A screenshot of `html` at `size` (`W,H`): its pixels, and how many bytes each has.
 pub fn screenshot(html: &Path, dir: &Path, size: &str) -> (Vec<u8>, usize) {
     let png = dir.join("screenshot.png");
-    let o = chromium(dir, &[format!("--window-size={size}"), format!("--screenshot={}", png.display()), format!("file://{}", html.display())]);
+    let o = chromium(
+        dir,
+        &[
+            format!("--window-size={size}"),
+            format!("--screenshot={}", png.display()),
+            format!("file://{}", html.display()),
+        ],
+    );
     assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let mut reader = decoder.read_info().unwrap();

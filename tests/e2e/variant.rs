@@ -74,7 +74,9 @@ fn test_column(kind: &str, a: &[Option<String>], b: &[Option<String>]) -> TestRe
         }
         "chi_square" => {
             let cats: BTreeSet<&String> = a.iter().chain(b).flatten().collect();
-            let count = |v: &[Option<String>]| cats.iter().map(|c| v.iter().filter(|x| x.as_ref() == Some(*c)).count() as u64).collect::<Vec<_>>();
+            let count = |v: &[Option<String>]| {
+                cats.iter().map(|c| v.iter().filter(|x| x.as_ref() == Some(*c)).count() as u64).collect::<Vec<_>>()
+            };
             chi_square_two_sample(&count(a), &count(b))
         }
         "missing_rate_z" => two_proportion_z(missing(a), a.len() as u64, missing(b), b.len() as u64),
@@ -116,9 +118,15 @@ fn partial_score(spec: &datasets::ExerciseSpec, csv: &Csv, rows: &[usize], clean
 /// Feature columns that stay clean at serving time: no planted drift, no
 /// temporal leak.
 fn clean_columns<'a>(spec: &'a datasets::ExerciseSpec, k: &Value) -> Vec<&'a str> {
-    let drifted: BTreeSet<&str> = k["drift"].as_array().unwrap().iter().map(|d| d["feature"].as_str().unwrap()).collect();
-    let temporal: BTreeSet<&str> =
-        k["leakage"].as_array().unwrap().iter().filter(|l| l["kind"] == "temporal").map(|l| l["feature"].as_str().unwrap()).collect();
+    let drifted: BTreeSet<&str> =
+        k["drift"].as_array().unwrap().iter().map(|d| d["feature"].as_str().unwrap()).collect();
+    let temporal: BTreeSet<&str> = k["leakage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "temporal")
+        .map(|l| l["feature"].as_str().unwrap())
+        .collect();
     spec.features.iter().map(|f| f.name.as_str()).filter(|n| !drifted.contains(n) && !temporal.contains(n)).collect()
 }
 
@@ -154,10 +162,17 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                 assert_eq!(feature, datasets::PREDICTION);
                 let clean = clean_columns(&spec, &k);
                 let all_production: Vec<usize> = (0..production.rows()).collect();
-                let r = ks_two_sample(&partial_score(&spec, &train, &base, &clean), &partial_score(&spec, &production, &all_production, &clean));
+                let r = ks_two_sample(
+                    &partial_score(&spec, &train, &base, &clean),
+                    &partial_score(&spec, &production, &all_production, &clean),
+                );
                 assert!(r.p_value <= c.drift_max_p, "seed {seed}: prior shift p = {}", r.p_value);
                 let keyed = d["certificate"]["production"]["p_value"].as_f64().unwrap();
-                assert!((r.p_value - keyed).abs() <= 1e-9 + 1e-6 * keyed, "seed {seed}: key says p = {keyed}, files say {}", r.p_value);
+                assert!(
+                    (r.p_value - keyed).abs() <= 1e-9 + 1e-6 * keyed,
+                    "seed {seed}: key says p = {keyed}, files say {}",
+                    r.p_value
+                );
                 assert!(d["serving_rate"].as_f64().unwrap() > 1.6 * d["train_rate"].as_f64().unwrap(), "{d}");
                 continue;
             }
@@ -167,8 +182,12 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                 // The served encoding reaches the sealed holdout too.
                 let served = holdout.col(feature).iter().flatten().cloned().collect::<BTreeSet<String>>();
                 if categorical {
-                    let spelling: BTreeSet<String> = d["spelling"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-                    assert!(served.is_subset(&spelling) && !served.is_empty(), "seed {seed}: served {served:?}, spelling {spelling:?}");
+                    let spelling: BTreeSet<String> =
+                        d["spelling"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+                    assert!(
+                        served.is_subset(&spelling) && !served.is_empty(),
+                        "seed {seed}: served {served:?}, spelling {spelling:?}"
+                    );
                     assert!(spelling.iter().all(|c| !c.chars().any(char::is_lowercase)), "seed {seed}: {spelling:?}");
                 } else {
                     let median = |v: Vec<f64>| {
@@ -178,16 +197,27 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                     };
                     let m = |csv: &Csv| median(csv.num(feature).into_iter().flatten().collect());
                     let ratio = m(&holdout) / m(&train);
-                    assert!((ratio / d["factor"].as_f64().unwrap() - 1.0).abs() < 0.1, "seed {seed}: {feature} served at {ratio} times");
+                    assert!(
+                        (ratio / d["factor"].as_f64().unwrap() - 1.0).abs() < 0.1,
+                        "seed {seed}: {feature} served at {ratio} times"
+                    );
                 }
             }
             let r = test_column(test, &pick(train.col(feature), &base), production.col(feature));
             assert!(r.p_value <= c.drift_max_p, "seed {seed}: planted {kind} on {feature} has p = {}", r.p_value);
             let keyed = d["certificate"]["production"]["p_value"].as_f64().unwrap();
-            assert!((r.p_value - keyed).abs() <= 1e-9 + 1e-6 * keyed, "seed {seed}: key says p = {keyed}, files say {}", r.p_value);
+            assert!(
+                (r.p_value - keyed).abs() <= 1e-9 + 1e-6 * keyed,
+                "seed {seed}: key says p = {keyed}, files say {}",
+                r.p_value
+            );
             // Also against train.csv exactly as published (duplicates in).
             let published = test_column(test, train.col(feature), production.col(feature));
-            assert!(published.p_value <= c.drift_max_p, "seed {seed}: planted {kind} on {feature}, published train: p = {}", published.p_value);
+            assert!(
+                published.p_value <= c.drift_max_p,
+                "seed {seed}: planted {kind} on {feature}, published train: p = {}",
+                published.p_value
+            );
             assert_eq!(d["certificate"]["passed"], true);
         }
 
@@ -201,21 +231,34 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                     let a_train = auc(&num(&train), &y_train).unwrap();
                     let a_off = auc(&num(&offline), &offline.labels(label)).unwrap();
                     let a_serve = auc(&num(&holdout), &holdout.labels(label)).unwrap();
-                    assert!((a_train - 0.5).abs() + 0.5 >= c.leak_min_train_auc, "seed {seed}: {kind} {col} train AUC {a_train}");
-                    assert!((a_off - 0.5).abs() + 0.5 >= c.leak_min_train_auc, "seed {seed}: {kind} offline AUC {a_off}");
-                    assert!((a_serve - 0.5).abs() <= c.leak_max_serving_gap, "seed {seed}: {kind} serving AUC {a_serve}");
+                    assert!(
+                        (a_train - 0.5).abs() + 0.5 >= c.leak_min_train_auc,
+                        "seed {seed}: {kind} {col} train AUC {a_train}"
+                    );
+                    assert!(
+                        (a_off - 0.5).abs() + 0.5 >= c.leak_min_train_auc,
+                        "seed {seed}: {kind} offline AUC {a_off}"
+                    );
+                    assert!(
+                        (a_serve - 0.5).abs() <= c.leak_max_serving_gap,
+                        "seed {seed}: {kind} serving AUC {a_serve}"
+                    );
                     assert!(production.header.iter().any(|h| h == col), "the leak column is served in production too");
                     if kind == "identifier" {
                         // Rows shared with production (contamination) carry
                         // production's ids; the extract's own ids come before.
                         let served: BTreeSet<u64> = num(&production).iter().map(|x| x.to_bits()).collect();
-                        let max_train = num(&train).into_iter().filter(|x| !served.contains(&x.to_bits())).fold(f64::MIN, f64::max);
+                        let max_train =
+                            num(&train).into_iter().filter(|x| !served.contains(&x.to_bits())).fold(f64::MIN, f64::max);
                         assert!(num(&production).iter().all(|&x| x > max_train), "new customers get new ids");
                     }
                 }
                 "duplicate_rows" => {
                     let dups = train.rows() - base.len();
-                    assert!(dups > 0 && l["certificate"]["duplicate_rows"] == dups, "seed {seed}: {dups} duplicates, key {l}");
+                    assert!(
+                        dups > 0 && l["certificate"]["duplicate_rows"] == dups,
+                        "seed {seed}: {dups} duplicates, key {l}"
+                    );
                     // Whole rows are repeated, not just ids.
                     let rows: BTreeSet<Vec<Option<String>>> =
                         (0..train.rows()).map(|i| train.columns.iter().map(|c| c[i].clone()).collect()).collect();
@@ -240,21 +283,39 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                     let a_train = strength(auc(&num(&train), &y_train).unwrap());
                     let a_off = strength(auc(&num(&offline), &offline.labels(label)).unwrap());
                     let a_serve = strength(auc(&num(&holdout), &holdout.labels(label)).unwrap());
-                    assert!(a_train >= c.leak_min_train_auc && a_off >= c.leak_min_train_auc, "seed {seed}: {col} {a_train} {a_off}");
-                    assert!(a_train - a_serve >= c.temporal_min_auc_drop && a_serve > 0.5, "seed {seed}: {col} train {a_train}, served {a_serve}");
-                    assert!(k["drift_neutral_columns"].as_array().unwrap().iter().any(|n| n == col), "seed {seed}: {col} is drift-neutral");
+                    assert!(
+                        a_train >= c.leak_min_train_auc && a_off >= c.leak_min_train_auc,
+                        "seed {seed}: {col} {a_train} {a_off}"
+                    );
+                    assert!(
+                        a_train - a_serve >= c.temporal_min_auc_drop && a_serve > 0.5,
+                        "seed {seed}: {col} train {a_train}, served {a_serve}"
+                    );
+                    assert!(
+                        k["drift_neutral_columns"].as_array().unwrap().iter().any(|n| n == col),
+                        "seed {seed}: {col} is drift-neutral"
+                    );
                 }
                 "contamination" => {
                     // Production rows, as published, in train: same id, same values.
                     let ids: BTreeSet<&Option<String>> = production.col(id).iter().collect();
                     let shared: Vec<usize> = (0..train.rows()).filter(|&i| ids.contains(&train.col(id)[i])).collect();
                     let distinct: BTreeSet<&Option<String>> = shared.iter().map(|&i| &train.col(id)[i]).collect();
-                    assert!(!distinct.is_empty() && l["certificate"]["contaminated_rows"] == distinct.len(), "seed {seed}: {} shared, key {l}", distinct.len());
-                    let at: std::collections::BTreeMap<&Option<String>, usize> = (0..production.rows()).map(|i| (&production.col(id)[i], i)).collect();
+                    assert!(
+                        !distinct.is_empty() && l["certificate"]["contaminated_rows"] == distinct.len(),
+                        "seed {seed}: {} shared, key {l}",
+                        distinct.len()
+                    );
+                    let at: std::collections::BTreeMap<&Option<String>, usize> =
+                        (0..production.rows()).map(|i| (&production.col(id)[i], i)).collect();
                     for &i in &shared {
                         let j = at[&train.col(id)[i]];
                         for h in &production.header {
-                            assert_eq!(train.col(h)[i], production.col(h)[j], "seed {seed}: row {i} of train differs from production's in {h}");
+                            assert_eq!(
+                                train.col(h)[i],
+                                production.col(h)[j],
+                                "seed {seed}: row {i} of train differs from production's in {h}"
+                            );
                         }
                     }
                 }
@@ -266,8 +327,17 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
         assert!((c.bayes_auc[0]..=c.bayes_auc[1]).contains(&bayes), "seed {seed}: Bayes AUC {bayes}");
     }
     let all: BTreeSet<String> = [
-        "target_leakage", "identifier", "duplicate_rows", "temporal", "contamination", "mean_shift", "scale_change", "missing_rate",
-        "new_category", "serving_skew", "prior_shift",
+        "target_leakage",
+        "identifier",
+        "duplicate_rows",
+        "temporal",
+        "contamination",
+        "mean_shift",
+        "scale_change",
+        "missing_rate",
+        "new_category",
+        "serving_skew",
+        "prior_shift",
     ]
     .map(String::from)
     .into();
@@ -290,13 +360,20 @@ fn no_clean_column_drifts_beyond_the_bonferroni_bound() {
         let traffic = parquet(&dir.join("sealed/traffic.parquet"));
         let base = dedup(&train, &spec.exercise.id_column);
         let all: Vec<usize> = (0..train.rows()).collect();
-        assert!(k["drift"].as_array().unwrap().iter().all(|d| d["kind"] != "prior_shift"), "seed {seed}: pick seeds without a prior shift");
+        assert!(
+            k["drift"].as_array().unwrap().iter().all(|d| d["kind"] != "prior_shift"),
+            "seed {seed}: pick seeds without a prior shift"
+        );
         let clean = clean_columns(&spec, &k);
         let mut ps = Vec::new();
         let mut aspects = 0;
         for f in spec.features.iter().filter(|f| clean.contains(&f.name.as_str())) {
             let kind = if f.dist.is_categorical() { "chi_square" } else { "ks" };
-            let with_missing = pick(train.col(&f.name), &base).iter().chain(production.col(&f.name)).chain(traffic.col(&f.name)).any(Option::is_none);
+            let with_missing = pick(train.col(&f.name), &base)
+                .iter()
+                .chain(production.col(&f.name))
+                .chain(traffic.col(&f.name))
+                .any(Option::is_none);
             aspects += 1 + usize::from(with_missing);
             for reference in [&base, &all] {
                 let a = pick(train.col(&f.name), reference);
@@ -313,11 +390,17 @@ fn no_clean_column_drifts_beyond_the_bonferroni_bound() {
         aspects += 1;
         let reference = partial_score(&spec, &train, &base, &clean);
         for batch in [&production, &traffic] {
-            let p = ks_two_sample(&reference, &partial_score(&spec, batch, &(0..batch.rows()).collect::<Vec<_>>(), &clean)).p_value;
+            let p =
+                ks_two_sample(&reference, &partial_score(&spec, batch, &(0..batch.rows()).collect::<Vec<_>>(), &clean))
+                    .p_value;
             ps.extend([p, p]);
         }
         assert_eq!(aspects as u64, k["clean"]["tests_per_batch"].as_u64().unwrap(), "seed {seed}");
-        assert_eq!(ps.len() as u64, k["clean"]["family_size"].as_u64().unwrap(), "seed {seed}: the family counts every test");
+        assert_eq!(
+            ps.len() as u64,
+            k["clean"]["family_size"].as_u64().unwrap(),
+            "seed {seed}: the family counts every test"
+        );
         let worst = ps.iter().copied().fold(1.0, f64::min) * ps.len() as f64;
         assert!(worst >= spec.certificate.clean_alpha, "seed {seed}: a clean column drifts (corrected p = {worst})");
     }
@@ -335,12 +418,14 @@ fn sealed_files_never_reach_public() {
     let k = key(&dir);
     let train = Csv::read(&dir.join("public/train.csv"));
     let production = Csv::read(&dir.join("public/production.csv"));
-    let mut columns: Vec<String> = k["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    let mut columns: Vec<String> =
+        k["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
     assert_eq!(production.header, columns, "production has the feature columns and no label");
     columns.push("churned".into());
     assert_eq!(train.header, columns);
     // Holdout and traffic customers appear nowhere in the public data.
-    let public_ids: BTreeSet<Option<String>> = train.col("customer_id").iter().chain(production.col("customer_id")).cloned().collect();
+    let public_ids: BTreeSet<Option<String>> =
+        train.col("customer_id").iter().chain(production.col("customer_id")).cloned().collect();
     for sealed in ["holdout_serving", "holdout_offline", "traffic"] {
         let s = parquet(&dir.join(format!("sealed/{sealed}.parquet")));
         assert!(s.col("customer_id").iter().all(|id| !public_ids.contains(id)), "{sealed} ids leak into public/");
@@ -365,8 +450,15 @@ fn derived_seeds_are_stable_per_candidate_and_keyed_by_the_secret() {
     std::fs::write(&secret, b"team-secret-0123456789abcdef").unwrap();
     let run = |candidate: &str, out: &str| {
         let o = grader(&[
-            "variant", "--exercise", churn().to_str().unwrap(), "--candidate", candidate,
-            "--secret", secret.to_str().unwrap(), "--out", t.path().join(out).to_str().unwrap(),
+            "variant",
+            "--exercise",
+            churn().to_str().unwrap(),
+            "--candidate",
+            candidate,
+            "--secret",
+            secret.to_str().unwrap(),
+            "--out",
+            t.path().join(out).to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         std::fs::read(t.path().join(out).join("public/train.csv")).unwrap()
@@ -394,7 +486,8 @@ fn edited_exercise(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
 fn rejects(exercise: &Path, needles: &[&str]) {
     let t = TempDir::new().unwrap();
     let out = t.path().join("out");
-    let o = grader(&["variant", "--exercise", exercise.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()]);
+    let o =
+        grader(&["variant", "--exercise", exercise.to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "expected exit 2, got {:?}: {err}", o.status.code());
     for n in needles {
@@ -413,7 +506,8 @@ fn bad_exercise_files_are_rejected_naming_file_field_and_value() {
     };
     let malformed = edited_exercise(&p("malformed"), "[rows]", "[rows");
     rejects(&malformed, &[malformed.to_str().unwrap(), "line"]);
-    let unknown = edited_exercise(&p("unknown"), r#"kind = "poisson", lambda = 1.1"#, r#"kind = "weibull", lambda = 1.1"#);
+    let unknown =
+        edited_exercise(&p("unknown"), r#"kind = "poisson", lambda = 1.1"#, r#"kind = "weibull", lambda = 1.1"#);
     rejects(&unknown, &[unknown.to_str().unwrap(), "weibull", "normal"]);
     let strength = edited_exercise(&p("strength"), "strength = [0.12, 0.25]", "strength = [0.12, 1.25]");
     rejects(&strength, &["defects.missing_rate.strength", "1.25", "impossible defect strength"]);
@@ -421,14 +515,26 @@ fn bad_exercise_files_are_rejected_naming_file_field_and_value() {
     rejects(&negative, &["features.monthly_charges.dist.sd", "-3"]);
     let typo = edited_exercise(&p("typo"), "missing_rate = 0.03", "missing_rat = 0.03");
     rejects(&typo, &["missing_rat"]);
-    let not_a_feature = edited_exercise(&p("nofeature"), r#"features = ["monthly_charges", "tenure_months""#, r#"features = ["monthly_charge", "tenure_months""#);
+    let not_a_feature = edited_exercise(
+        &p("nofeature"),
+        r#"features = ["monthly_charges", "tenure_months""#,
+        r#"features = ["monthly_charge", "tenure_months""#,
+    );
     rejects(&not_a_feature, &["defects.mean_shift.features", "monthly_charge"]);
     // Issue 14's kinds are checked as strictly.
     let unit = edited_exercise(&p("unit"), "unit = { monthly_charges = 100.0 }", "unit = { monthly_charges = 1.2 }");
     rejects(&unit, &["defects.serving_skew.unit.monthly_charges", "1.2", "unit change"]);
-    let spelled = edited_exercise(&p("spelled"), r#"spelling = ["contract_type", "payment_method"]"#, r#"spelling = ["contract_type", "age"]"#);
+    let spelled = edited_exercise(
+        &p("spelled"),
+        r#"spelling = ["contract_type", "payment_method"]"#,
+        r#"spelling = ["contract_type", "age"]"#,
+    );
     rejects(&spelled, &["defects.serving_skew.spelling", "age", "categorical"]);
-    let temporal = edited_exercise(&p("temporal"), r#"features = ["logins_30d", "support_tickets_90d", "avg_session_minutes"]"#, r#"features = ["region"]"#);
+    let temporal = edited_exercise(
+        &p("temporal"),
+        r#"features = ["logins_30d", "support_tickets_90d", "avg_session_minutes"]"#,
+        r#"features = ["region"]"#,
+    );
     rejects(&temporal, &["defects.temporal.features", "region", "nonzero"]);
     let prior = edited_exercise(&p("prior"), "strength = [1.7, 2.1]", "strength = [0.5, 2.1]");
     rejects(&prior, &["defects.prior_shift.strength", "0.5", "impossible defect strength"]);
@@ -441,7 +547,8 @@ fn a_non_empty_output_directory_is_never_touched() {
     let out = t.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    let o = grader(&["variant", "--exercise", churn().to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()]);
+    let o =
+        grader(&["variant", "--exercise", churn().to_str().unwrap(), "--seed", "1", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not empty") && stderr(&o).contains(out.to_str().unwrap()));
     assert_eq!(files(&out).len(), 1);
@@ -464,7 +571,17 @@ fn seed_arguments_are_checked() {
     assert!(stderr(&o).contains("--seed"), "{}", stderr(&o));
     let short = t.path().join("short");
     std::fs::write(&short, "abc").unwrap();
-    let o = grader(&["variant", "--exercise", ex.to_str().unwrap(), "--candidate", "a", "--secret", short.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = grader(&[
+        "variant",
+        "--exercise",
+        ex.to_str().unwrap(),
+        "--candidate",
+        "a",
+        "--secret",
+        short.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(short.to_str().unwrap()) && stderr(&o).contains("at least 16"), "{}", stderr(&o));
     assert!(!out.exists());
@@ -474,7 +591,16 @@ fn seed_arguments_are_checked() {
 fn json_summary_is_machine_readable() {
     let t = TempDir::new().unwrap();
     let out = t.path().join("v");
-    let o = grader(&["variant", "--json", "--exercise", churn().to_str().unwrap(), "--seed", "9", "--out", out.to_str().unwrap()]);
+    let o = grader(&[
+        "variant",
+        "--json",
+        "--exercise",
+        churn().to_str().unwrap(),
+        "--seed",
+        "9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::draw::{Draw, Split, Values};
 use crate::defects::plan::{categories_with_new, DriftChange, Leak};
 use crate::defects::{contamination, duplicate_rows, identifier, post_outcome, prior_shift, temporal, LeakKind};
+use crate::draw::{Draw, Split, Values};
 use crate::spec::{CertificateSpec, ExerciseSpec};
 use crate::stats::{self, TestResult};
 
@@ -97,7 +97,10 @@ pub struct CleanTest {
 
 impl CleanTest {
     fn min_p(&self) -> f64 {
-        [self.production, self.traffic, self.production_published, self.traffic_published].iter().map(|t| t.p_value).fold(1.0, f64::min)
+        [self.production, self.traffic, self.production_published, self.traffic_published]
+            .iter()
+            .map(|t| t.p_value)
+            .fold(1.0, f64::min)
     }
 }
 
@@ -148,7 +151,12 @@ impl Certificate {
         let mut out = Vec::new();
         for l in &self.leakage {
             if !l.certificate.passed {
-                out.push(format!("leak {} on {} not certified: {:?}", l.kind, l.feature.as_deref().unwrap_or("rows"), l.certificate));
+                out.push(format!(
+                    "leak {} on {} not certified: {:?}",
+                    l.kind,
+                    l.feature.as_deref().unwrap_or("rows"),
+                    l.certificate
+                ));
             }
         }
         for d in &self.drift {
@@ -199,16 +207,19 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             .collect()
     };
     let (sorted_base, sorted_published) = (sort(&draw.train_base), sort(&draw.train));
-    let test_against = |reference: &Split, sorted: &[Option<Vec<f64>>], test: TestKind, i: usize, batch: &Values| -> TestResult {
-        match (test, &sorted[i], batch) {
-            (TestKind::Ks, Some(a), Values::Num(b)) => {
-                stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
+    let test_against =
+        |reference: &Split, sorted: &[Option<Vec<f64>>], test: TestKind, i: usize, batch: &Values| -> TestResult {
+            match (test, &sorted[i], batch) {
+                (TestKind::Ks, Some(a), Values::Num(b)) => {
+                    stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
+                }
+                _ => column_test(test, &reference.features[i], batch),
             }
-            _ => column_test(test, &reference.features[i], batch),
-        }
-    };
-    let against_train = |test: TestKind, i: usize, batch: &Values| test_against(&draw.train_base, &sorted_base, test, i, batch);
-    let against_published = |test: TestKind, i: usize, batch: &Values| test_against(&draw.train, &sorted_published, test, i, batch);
+        };
+    let against_train =
+        |test: TestKind, i: usize, batch: &Values| test_against(&draw.train_base, &sorted_base, test, i, batch);
+    let against_published =
+        |test: TestKind, i: usize, batch: &Values| test_against(&draw.train, &sorted_published, test, i, batch);
     let leakage = draw.plan.leaks.iter().map(|l| certify_leak(spec, draw, l)).collect();
     let drift: Vec<PlantedDrift> = draw
         .plan
@@ -220,11 +231,20 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             let traffic = against_train(test, d.index, &draw.traffic.features[d.index]);
             let production_published = against_published(test, d.index, &draw.production.features[d.index]);
             let traffic_published = against_published(test, d.index, &draw.traffic.features[d.index]);
-            let passed = [production, traffic, production_published, traffic_published].iter().all(|t| t.p_value <= c.drift_max_p);
+            let passed = [production, traffic, production_published, traffic_published]
+                .iter()
+                .all(|t| t.p_value <= c.drift_max_p);
             PlantedDrift {
                 feature: d.feature.clone(),
                 change: d.change.clone(),
-                certificate: DriftCertificate { test, production, traffic, production_published, traffic_published, passed },
+                certificate: DriftCertificate {
+                    test,
+                    production,
+                    traffic,
+                    production_published,
+                    traffic_published,
+                    passed,
+                },
             }
         })
         .collect::<Vec<PlantedDrift>>();
@@ -244,11 +264,19 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         // Against the deduplicated rows: duplicates, mostly positives,
         // raise train.csv's scores by design (the duplicate-rows leak).
         let (production_published, traffic_published) = (production, traffic);
-        let passed = [production, traffic, production_published, traffic_published].iter().all(|t| t.p_value <= c.drift_max_p);
+        let passed =
+            [production, traffic, production_published, traffic_published].iter().all(|t| t.p_value <= c.drift_max_p);
         drift.push(PlantedDrift {
             feature: crate::PREDICTION.into(),
             change: DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate },
-            certificate: DriftCertificate { test: TestKind::Ks, production, traffic, production_published, traffic_published, passed },
+            certificate: DriftCertificate {
+                test: TestKind::Ks,
+                production,
+                traffic,
+                production_published,
+                traffic_published,
+                passed,
+            },
         });
     }
 
@@ -260,7 +288,10 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     // Resampled only when a prior shift is planted; otherwise the tests
     // reuse the presorted training columns.
     let reweighted = shifted.then(|| {
-        (prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate), prior_shift::reference_at_rate(&draw.train, draw.serving_rate))
+        (
+            prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate),
+            prior_shift::reference_at_rate(&draw.train, draw.serving_rate),
+        )
     });
     let clean_against = |test: TestKind, i: usize, batch: &Values, published: bool| match (&reweighted, published) {
         (Some((base, _)), false) => column_test(test, &base.features[i], batch),
@@ -293,7 +324,8 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         // Judged against the deduplicated rows alone: duplicated rows,
         // mostly positives, raise train.csv's scores by design (that is
         // the duplicate-rows leak, which a careful candidate removes first).
-        let (production, traffic) = (score_test(&draw.train_base, &draw.production), score_test(&draw.train_base, &draw.traffic));
+        let (production, traffic) =
+            (score_test(&draw.train_base, &draw.production), score_test(&draw.train_base, &draw.traffic));
         tests.push(CleanTest {
             feature: crate::PREDICTION.into(),
             test: TestKind::Ks,
@@ -483,9 +515,5 @@ pub(crate) fn distinct(ids: &[i64]) -> usize {
 
 /// Category names of every feature, as written (for readers of the key).
 pub fn feature_categories(spec: &ExerciseSpec, draw: &Draw) -> Vec<Vec<String>> {
-    spec.features
-        .iter()
-        .enumerate()
-        .map(|(i, f)| categories_with_new(&f.dist, draw.plan.drift_of(i)))
-        .collect()
+    spec.features.iter().enumerate().map(|(i, f)| categories_with_new(&f.dist, draw.plan.drift_of(i))).collect()
 }

@@ -53,13 +53,22 @@ impl DefectCatalog {
 /// Checks `[defects]`; `taken` holds the feature, label and id names.
 pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<(), Invalid> {
     let d = &spec.defects;
-    let leak_kinds = [d.post_outcome.is_some(), d.identifier.is_some(), d.duplicate_rows.is_some(), d.temporal.is_some(), d.contamination.is_some()]
-        .iter()
-        .filter(|x| **x)
-        .count() as u32;
+    let leak_kinds = [
+        d.post_outcome.is_some(),
+        d.identifier.is_some(),
+        d.duplicate_rows.is_some(),
+        d.temporal.is_some(),
+        d.contamination.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count() as u32;
     let [lmin, lmax] = d.leak_count;
     if lmin > lmax || lmax > leak_kinds {
-        return invalid("leak_count", format!("[{lmin}, {lmax}] needs min <= max <= {leak_kinds} (the leak kinds configured)"));
+        return invalid(
+            "leak_count",
+            format!("[{lmin}, {lmax}] needs min <= max <= {leak_kinds} (the leak kinds configured)"),
+        );
     }
     if let Some(p) = &d.post_outcome {
         post_outcome::validate(p, taken)?;
@@ -93,9 +102,13 @@ pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<
     }
     let [dmin, dmax] = d.drift_count;
     // A temporal leak takes its feature out of the drift pool.
-    let eligible_left = eligible.len() - d.temporal.as_ref().is_some_and(|t| t.features.iter().any(|f| eligible.contains(f))) as usize;
+    let eligible_left =
+        eligible.len() - d.temporal.as_ref().is_some_and(|t| t.features.iter().any(|f| eligible.contains(f))) as usize;
     if dmin < 1 || dmin > dmax || dmax as usize > eligible_left {
-        return invalid("drift_count", format!("[{dmin}, {dmax}] needs 1 <= min <= max <= {eligible_left} (the features any drift may hit)"));
+        return invalid(
+            "drift_count",
+            format!("[{dmin}, {dmax}] needs 1 <= min <= max <= {eligible_left} (the features any drift may hit)"),
+        );
     }
     Ok(())
 }

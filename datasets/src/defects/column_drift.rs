@@ -36,7 +36,12 @@ fn bounds(kind: DriftKind) -> (f64, f64) {
 }
 
 /// Checks one of the three; `eligible` collects the features it may hit.
-pub(crate) fn validate(kind: DriftKind, s: &FeatureDriftSpec, spec: &ExerciseSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
+pub(crate) fn validate(
+    kind: DriftKind,
+    s: &FeatureDriftSpec,
+    spec: &ExerciseSpec,
+    eligible: &mut BTreeSet<String>,
+) -> Result<(), Invalid> {
     let (lo, hi) = bounds(kind);
     check_range(&format!("{kind}.strength"), s.strength, lo, hi)?;
     if s.features.is_empty() {
@@ -47,7 +52,10 @@ pub(crate) fn validate(kind: DriftKind, s: &FeatureDriftSpec, spec: &ExerciseSpe
             return invalid(&format!("{kind}.features"), format!("`{name}` is not a feature of this exercise"));
         };
         if kind != DriftKind::MissingRate && f.dist.is_categorical() {
-            return invalid(&format!("{kind}.features"), format!("`{name}` is categorical; {kind} needs a numeric feature"));
+            return invalid(
+                &format!("{kind}.features"),
+                format!("`{name}` is categorical; {kind} needs a numeric feature"),
+            );
         }
         if kind == DriftKind::MissingRate && f.missing_rate + s.strength[1] >= 0.95 {
             return invalid(

@@ -43,7 +43,13 @@ pub(crate) fn draw(p: &DuplicateRowsSpec, rng: &mut Rng) -> Leak {
 
 /// The `n_dup` extra rows (indices into `train`), `positive_share` of them
 /// positives: each source row repeated `copies` times until the quota is met.
-pub(crate) fn extra_rows(train: &Split, n_dup: usize, positive_share: f64, copies: [u32; 2], rng: &mut Rng) -> Vec<usize> {
+pub(crate) fn extra_rows(
+    train: &Split,
+    n_dup: usize,
+    positive_share: f64,
+    copies: [u32; 2],
+    rng: &mut Rng,
+) -> Vec<usize> {
     let mut pos: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i]).collect();
     let mut neg: Vec<usize> = (0..train.len()).filter(|&i| !train.labels[i]).collect();
     rng.shuffle(&mut pos);
@@ -71,7 +77,9 @@ pub(crate) fn certify(draw: &Draw) -> LeakCertificate {
         duplicate_rows: Some(found),
         train_positive_rate: Some(positive_rate(&draw.train.labels)),
         deduplicated_positive_rate: Some(positive_rate(&draw.train_base.labels)),
-        passed: found > 0 && found == draw.duplicated_rows && positive_rate(&draw.train.labels) > positive_rate(&draw.train_base.labels),
+        passed: found > 0
+            && found == draw.duplicated_rows
+            && positive_rate(&draw.train.labels) > positive_rate(&draw.train_base.labels),
         ..LeakCertificate::none()
     }
 }

@@ -30,7 +30,13 @@ pub(crate) fn draw(p: &IdentifierSpec, rng: &mut Rng) -> Leak {
 /// Ids as the extract has them, for train and holdout jointly, and the first
 /// id free for serving time. With the identifier leak, a share of positives
 /// sort after everyone else (their ids come from a late block).
-pub(crate) fn extract_ids(start: i64, train: &[bool], holdout: &[bool], leak: Option<f64>, rng: &mut Rng) -> (Vec<i64>, Vec<i64>, i64) {
+pub(crate) fn extract_ids(
+    start: i64,
+    train: &[bool],
+    holdout: &[bool],
+    leak: Option<f64>,
+    rng: &mut Rng,
+) -> (Vec<i64>, Vec<i64>, i64) {
     let labels: Vec<bool> = train.iter().chain(holdout).copied().collect();
     let keys: Vec<f64> = labels
         .iter()

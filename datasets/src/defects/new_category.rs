@@ -21,7 +21,11 @@ pub struct NewCategorySpec {
     pub strength: Range,
 }
 
-pub(crate) fn validate(s: &NewCategorySpec, spec: &ExerciseSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
+pub(crate) fn validate(
+    s: &NewCategorySpec,
+    spec: &ExerciseSpec,
+    eligible: &mut BTreeSet<String>,
+) -> Result<(), Invalid> {
     check_range("new_category.strength", s.strength, 0.01, 0.9)?;
     for (name, new) in &s.features {
         let Some(Distribution::Categorical { categories, .. }) = spec.feature(name).map(|f| &f.dist) else {
@@ -31,7 +35,10 @@ pub(crate) fn validate(s: &NewCategorySpec, spec: &ExerciseSpec, eligible: &mut 
             return invalid(&format!("new_category.features.{name}"), "needs at least one new category name".into());
         }
         if let Some(c) = new.iter().find(|c| categories.contains(c)) {
-            return invalid(&format!("new_category.features.{name}"), format!("`{c}` already is a category of `{name}`"));
+            return invalid(
+                &format!("new_category.features.{name}"),
+                format!("`{c}` already is a category of `{name}`"),
+            );
         }
         eligible.insert(name.clone());
     }

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::kind::{DriftKind, LeakKind};
-use super::{column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew, temporal};
+use super::{
+    column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
+    temporal,
+};
 use crate::rng::Rng;
 use crate::spec::{Distribution, ExerciseSpec};
 
@@ -124,20 +127,24 @@ impl Plan {
             LeakKind::Temporal => d.temporal.is_some(),
             LeakKind::Contamination => d.contamination.is_some(),
         };
-        let column_kinds: Vec<LeakKind> = [LeakKind::TargetLeakage, LeakKind::Identifier].into_iter().filter(|k| configured(*k)).collect();
+        let column_kinds: Vec<LeakKind> =
+            [LeakKind::TargetLeakage, LeakKind::Identifier].into_iter().filter(|k| configured(*k)).collect();
         let n_leaks = rng.count(d.leak_count);
         let mut chosen = Vec::new();
         if !column_kinds.is_empty() {
             chosen.push(column_kinds[rng.below(column_kinds.len())]);
         }
-        let mut rest: Vec<LeakKind> = LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
+        let mut rest: Vec<LeakKind> =
+            LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
         rng.shuffle(&mut rest);
         chosen.extend(rest.into_iter().take(n_leaks.saturating_sub(chosen.len())));
         let configured_spec = "planned from the catalog";
         let mut leaks: Vec<Leak> = chosen
             .into_iter()
             .map(|k| match k {
-                LeakKind::TargetLeakage => post_outcome::draw(d.post_outcome.as_ref().expect(configured_spec), spec.features.len(), rng),
+                LeakKind::TargetLeakage => {
+                    post_outcome::draw(d.post_outcome.as_ref().expect(configured_spec), spec.features.len(), rng)
+                }
                 LeakKind::Identifier => identifier::draw(d.identifier.as_ref().expect(configured_spec), rng),
                 LeakKind::Temporal => temporal::draw(d.temporal.as_ref().expect(configured_spec), rng),
                 LeakKind::Contamination => contamination::draw(d.contamination.as_ref().expect(configured_spec), rng),
@@ -197,8 +204,12 @@ impl Plan {
                 DriftKind::MeanShift | DriftKind::ScaleChange | DriftKind::MissingRate => {
                     column_drift::draw(kind, d.column_drift(kind).expect(configured_spec), rng)
                 }
-                DriftKind::ServingSkew => serving_skew::draw(d.serving_skew.as_ref().expect(configured_spec), &feature, &spec.features[index]),
-                DriftKind::NewCategory => new_category::draw(d.new_category.as_ref().expect(configured_spec), &feature, rng),
+                DriftKind::ServingSkew => {
+                    serving_skew::draw(d.serving_skew.as_ref().expect(configured_spec), &feature, &spec.features[index])
+                }
+                DriftKind::NewCategory => {
+                    new_category::draw(d.new_category.as_ref().expect(configured_spec), &feature, rng)
+                }
                 DriftKind::PriorShift => unreachable!("handled above"),
             };
             drifts.push(Drift { feature, index, change });

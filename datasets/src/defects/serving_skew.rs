@@ -32,14 +32,23 @@ pub fn serving_spelling(category: &str) -> String {
     category.to_uppercase().replace(['-', ' '], "_")
 }
 
-pub(crate) fn validate(k: &ServingSkewSpec, spec: &ExerciseSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
+pub(crate) fn validate(
+    k: &ServingSkewSpec,
+    spec: &ExerciseSpec,
+    eligible: &mut BTreeSet<String>,
+) -> Result<(), Invalid> {
     if k.unit.is_empty() && k.spelling.is_empty() {
         return invalid("serving_skew", "needs at least one feature in `unit` or `spelling`".into());
     }
     for (name, factor) in &k.unit {
         match spec.feature(name) {
             Some(f) if !f.dist.is_categorical() => {}
-            _ => return invalid(&format!("serving_skew.unit.{name}"), format!("`{name}` is not a numeric feature of this exercise")),
+            _ => {
+                return invalid(
+                    &format!("serving_skew.unit.{name}"),
+                    format!("`{name}` is not a numeric feature of this exercise"),
+                )
+            }
         }
         if !(factor.is_finite() && *factor > 0.0 && (factor.ln().abs() >= 2.0f64.ln())) {
             return invalid(
@@ -68,9 +77,10 @@ pub(crate) fn validate(k: &ServingSkewSpec, spec: &ExerciseSpec, eligible: &mut 
 pub(crate) fn draw(s: &ServingSkewSpec, feature: &str, f: &FeatureSpec) -> DriftChange {
     match (s.unit.get(feature), &f.dist) {
         (Some(factor), _) => DriftChange::ServingSkew { factor: Some(*factor), spelling: None },
-        (None, Distribution::Categorical { categories, .. }) => {
-            DriftChange::ServingSkew { factor: None, spelling: Some(categories.iter().map(|c| serving_spelling(c)).collect()) }
-        }
+        (None, Distribution::Categorical { categories, .. }) => DriftChange::ServingSkew {
+            factor: None,
+            spelling: Some(categories.iter().map(|c| serving_spelling(c)).collect()),
+        },
         (None, _) => unreachable!("validated: spelling skew hits categorical features"),
     }
 }

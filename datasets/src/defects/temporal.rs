@@ -35,7 +35,9 @@ pub(crate) fn validate(t: &TemporalSpec, spec: &ExerciseSpec) -> Result<(), Inva
             Some(_) => {
                 return invalid(
                     "temporal.features",
-                    format!("`{name}` needs to be numeric with a nonzero `effect.coef` (the outcome's trace follows it)"),
+                    format!(
+                        "`{name}` needs to be numeric with a nonzero `effect.coef` (the outcome's trace follows it)"
+                    ),
                 )
             }
             None => return invalid("temporal.features", format!("`{name}` is not a feature of this exercise")),

@@ -5,7 +5,10 @@
 //! order of the draw).
 
 use crate::defects::plan::{DriftChange, Plan};
-use crate::defects::{column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew, temporal};
+use crate::defects::{
+    column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
+    temporal,
+};
 use crate::rng::{round_to, Rng};
 use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
 
@@ -113,10 +116,7 @@ pub struct Draw {
 pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let plan = Plan::draw(spec, &mut Rng::stream(seed, attempt, "plan"));
     let rows = spec.rows;
-    let n_dup = plan
-        .duplicates()
-        .map(|(f, _, _)| (f * rows.train as f64).round() as usize)
-        .unwrap_or(0);
+    let n_dup = plan.duplicates().map(|(f, _, _)| (f * rows.train as f64).round() as usize).unwrap_or(0);
     let n_contam = plan.contamination().map(|f| (f * rows.production as f64).round() as usize).unwrap_or(0);
 
     let mut train = clean_rows(spec, rows.train - n_dup - n_contam, &mut Rng::stream(seed, attempt, "train"));
@@ -127,7 +127,9 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
         None => clean_rows(spec, n, &mut Rng::stream(seed, attempt, name)),
-        Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| clean_rows(spec, size, &mut Rng::stream(seed, attempt, name))),
+        Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| {
+            clean_rows(spec, size, &mut Rng::stream(seed, attempt, name))
+        }),
     };
     let mut production = serving(rows.production, "production");
     let mut traffic = serving(rows.traffic, "traffic");
@@ -170,13 +172,10 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     if let Some((_, strength, _)) = plan.post_outcome() {
         let p = spec.defects.post_outcome.as_ref().expect("planned from the catalog");
         let mut rng = Rng::stream(seed, attempt, "post-outcome");
-        holdout_offline_leak = Some(post_outcome::plant(p, strength, &mut rng, &mut train, &mut holdout, &mut production, &mut traffic));
+        holdout_offline_leak =
+            Some(post_outcome::plant(p, strength, &mut rng, &mut train, &mut holdout, &mut production, &mut traffic));
     }
-    let mut holdout_offline = Split {
-        ids: holdout_offline_ids,
-        leak: holdout_offline_leak,
-        ..holdout.clone()
-    };
+    let mut holdout_offline = Split { ids: holdout_offline_ids, leak: holdout_offline_leak, ..holdout.clone() };
 
     // Temporal leak: in the extract, positives' values carry the outcome's
     // trace along the feature's own effect, bounded by the column's range.

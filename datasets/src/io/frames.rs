@@ -54,7 +54,10 @@ impl Writer<'_> {
                     Values::Num(v) => Column::new(name.into(), v),
                     Values::Cat(v) => {
                         let cats = &self.variant.categories[i];
-                        Column::new(name.into(), v.iter().map(|x| x.map(|c| cats[c as usize].as_str())).collect::<Vec<_>>())
+                        Column::new(
+                            name.into(),
+                            v.iter().map(|x| x.map(|c| cats[c as usize].as_str())).collect::<Vec<_>>(),
+                        )
                     }
                 }
             } else {
@@ -99,4 +102,3 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .map_err(|e| DatasetError::Frame { path: path.into(), message: e.to_string() })?;
     Ok(())
 }
-

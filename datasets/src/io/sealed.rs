@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::error::{DatasetError, Result};
-use crate::variant::AnswerKey;
 use super::frames::{sealed_frames, write_parquet, Frames};
 use super::layout;
+use crate::error::{DatasetError, Result};
+use crate::variant::AnswerKey;
 
 /// One request row: feature name → value or null.
 pub type Row = Map<String, Value>;
@@ -34,7 +34,8 @@ impl Sealed {
     pub fn load(variant: &Path) -> Result<Sealed> {
         let sealed = variant.join(layout::SEALED);
         let key_path = sealed.join(layout::ANSWER_KEY);
-        let text = std::fs::read_to_string(&key_path).map_err(|source| DatasetError::Write { path: key_path.clone(), source })?;
+        let text = std::fs::read_to_string(&key_path)
+            .map_err(|source| DatasetError::Write { path: key_path.clone(), source })?;
         let key: AnswerKey = serde_json::from_str(&text)
             .map_err(|e| DatasetError::Frame { path: key_path.clone(), message: e.to_string() })?;
         let frames = Frames {
@@ -136,7 +137,10 @@ fn rows(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<Row>> {
                 }
             }
             other => {
-                return Err(DatasetError::Frame { path: path.into(), message: format!("column {name} has unexpected type {other}") })
+                return Err(DatasetError::Frame {
+                    path: path.into(),
+                    message: format!("column {name} has unexpected type {other}"),
+                })
             }
         }
     }

@@ -15,9 +15,9 @@ use polars::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{DatasetError, Result};
 use super::frames::{write_parquet, Writer};
 use super::layout;
+use crate::error::{DatasetError, Result};
 use crate::spec::ExerciseSpec;
 use crate::variant::Variant;
 
@@ -72,7 +72,11 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     let mut hashes = BTreeMap::new();
     let mut put = |dir: &Path, name: &str, df: &mut DataFrame| -> Result<()> {
         let path = dir.join(name);
-        if name.ends_with(".csv") { write_csv(&path, df)? } else { write_parquet(&path, df)? }
+        if name.ends_with(".csv") {
+            write_csv(&path, df)?
+        } else {
+            write_parquet(&path, df)?
+        }
         hashes.insert(rel(tmp.path(), &path), sha256_file(&path)?);
         Ok(())
     };

@@ -13,7 +13,6 @@ use crate::error::{DatasetError, Result};
 
 mod validate;
 
-pub(crate) use validate::check_range;
 pub use crate::defects::catalog::DefectCatalog;
 pub use crate::defects::column_drift::FeatureDriftSpec;
 pub use crate::defects::contamination::ContaminationSpec;
@@ -24,6 +23,7 @@ pub use crate::defects::post_outcome::PostOutcomeSpec;
 pub use crate::defects::prior_shift::PriorShiftSpec;
 pub use crate::defects::serving_skew::ServingSkewSpec;
 pub use crate::defects::temporal::TemporalSpec;
+pub(crate) use validate::check_range;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -234,13 +234,27 @@ impl ContractSpec {
 /// Defaults of contract fields added after v1 shipped: exercise files
 /// written before them keep loading, with these limits.
 mod defaults {
-    pub fn max_context_entries() -> u64 { 10_000 }
-    pub fn build_memory_mb() -> u64 { 2048 }
-    pub fn build_cpus() -> f64 { 1.0 }
-    pub fn build_pids() -> i64 { 512 }
-    pub fn build_disk_mb() -> u64 { 2048 }
-    pub fn max_image_mb() -> u64 { 2048 }
-    pub fn output_mb() -> u64 { 64 }
+    pub fn max_context_entries() -> u64 {
+        10_000
+    }
+    pub fn build_memory_mb() -> u64 {
+        2048
+    }
+    pub fn build_cpus() -> f64 {
+        1.0
+    }
+    pub fn build_pids() -> i64 {
+        512
+    }
+    pub fn build_disk_mb() -> u64 {
+        2048
+    }
+    pub fn max_image_mb() -> u64 {
+        2048
+    }
+    pub fn output_mb() -> u64 {
+        64
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -293,7 +307,12 @@ pub struct Terms {
 impl ExerciseSpec {
     /// The grading terms of this exercise.
     pub fn terms(&self) -> Terms {
-        Terms { contract: self.contract.clone(), probes: self.probes.clone(), slo: self.slo.clone(), rubric: self.rubric.clone() }
+        Terms {
+            contract: self.contract.clone(),
+            probes: self.probes.clone(),
+            slo: self.slo.clone(),
+            rubric: self.rubric.clone(),
+        }
     }
 }
 
@@ -323,15 +342,9 @@ pub struct Exercise {
 impl Exercise {
     /// Loads `exercise.toml` from a directory or a file path.
     pub fn load(path: &Path) -> Result<Exercise> {
-        let path = if path.is_dir() {
-            path.join("exercise.toml")
-        } else {
-            path.to_path_buf()
-        };
-        let raw = std::fs::read_to_string(&path).map_err(|source| DatasetError::ReadSpec {
-            path: path.clone(),
-            source,
-        })?;
+        let path = if path.is_dir() { path.join("exercise.toml") } else { path.to_path_buf() };
+        let raw =
+            std::fs::read_to_string(&path).map_err(|source| DatasetError::ReadSpec { path: path.clone(), source })?;
         let spec = ExerciseSpec::parse(&raw, &path)?;
         Ok(Exercise { spec, path, raw })
     }
@@ -339,7 +352,7 @@ impl Exercise {
     /// SHA-256 of exercise.toml's bytes (hex): variants depend on them and the seed.
     pub fn sha256(&self) -> String {
         use sha2::{Digest, Sha256};
-        hex::encode(&Sha256::digest(self.raw.as_bytes()))
+        hex::encode(Sha256::digest(self.raw.as_bytes()))
     }
 
     /// The exercise's folder (holds README.md, fixtures' score bands, …).
@@ -354,22 +367,19 @@ impl ExerciseSpec {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        spec.validate()
-            .map_err(|(field, message)| DatasetError::InvalidSpec {
-                path: path.to_path_buf(),
-                field,
-                message,
-            })?;
+        spec.validate().map_err(|(field, message)| DatasetError::InvalidSpec {
+            path: path.to_path_buf(),
+            field,
+            message,
+        })?;
         Ok(spec)
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeatureSpec> {
         self.features.iter().find(|f| f.name == name)
     }
-
 }
 
 fn default_temporal_min_auc_drop() -> f64 {
     0.1
 }
-

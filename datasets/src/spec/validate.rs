@@ -41,7 +41,10 @@ impl ExerciseSpec {
                 return e("features.name".into(), "must not be empty".into());
             }
             if !names.insert(f.name.clone()) {
-                return e(format!("{at}.name"), format!("`{}` is used twice (or clashes with the label or id column)", f.name));
+                return e(
+                    format!("{at}.name"),
+                    format!("`{}` is used twice (or clashes with the label or id column)", f.name),
+                );
             }
             validate_distribution(&f.dist).or_else(|(k, m)| e(format!("{at}.dist.{k}"), m))?;
             if !(0.0..0.9).contains(&f.missing_rate) {
@@ -58,14 +61,20 @@ impl ExerciseSpec {
             match &f.dist {
                 Distribution::Categorical { categories, .. } => {
                     if f.effect.is_some() {
-                        return e(format!("{at}.effect"), "a categorical feature takes `effects` per category, not `effect`".into());
+                        return e(
+                            format!("{at}.effect"),
+                            "a categorical feature takes `effects` per category, not `effect`".into(),
+                        );
                     }
                     if f.clip.is_some() || f.decimals.is_some() {
                         return e(format!("{at}.clip"), "clip and decimals apply to numeric features only".into());
                     }
                     for (cat, v) in &f.effects {
                         if !categories.contains(cat) {
-                            return e(format!("{at}.effects.{cat}"), format!("`{cat}` is not one of the categories {categories:?}"));
+                            return e(
+                                format!("{at}.effects.{cat}"),
+                                format!("`{cat}` is not one of the categories {categories:?}"),
+                            );
                         }
                         if !v.is_finite() {
                             return e(format!("{at}.effects.{cat}"), "must be a finite number".into());
@@ -74,7 +83,10 @@ impl ExerciseSpec {
                 }
                 _ => {
                     if !f.effects.is_empty() {
-                        return e(format!("{at}.effects"), "a numeric feature takes one `effect`, not per-category `effects`".into());
+                        return e(
+                            format!("{at}.effects"),
+                            "a numeric feature takes one `effect`, not per-category `effects`".into(),
+                        );
                     }
                     if let Some(ef) = f.effect {
                         if !(ef.scale.is_finite() && ef.scale > 0.0) {
@@ -94,12 +106,21 @@ impl ExerciseSpec {
                 return e("validate.seeds".into(), "needs at least one seed".into());
             }
             for f in &v.fixtures {
-                if !(0.0..=100.0).contains(&f.min_percent) || !(0.0..=100.0).contains(&f.max_percent) || f.min_percent > f.max_percent {
-                    return e(format!("validate.fixtures.{}", f.path), format!("[{}, {}] is not a band within [0, 100]", f.min_percent, f.max_percent));
+                if !(0.0..=100.0).contains(&f.min_percent)
+                    || !(0.0..=100.0).contains(&f.max_percent)
+                    || f.min_percent > f.max_percent
+                {
+                    return e(
+                        format!("validate.fixtures.{}", f.path),
+                        format!("[{}, {}] is not a band within [0, 100]", f.min_percent, f.max_percent),
+                    );
                 }
             }
             if let Some(p) = &v.parity {
-                for (field, value) in [("validate.parity.max_score_spread", p.max_score_spread), ("validate.parity.max_gap_spread", p.max_gap_spread)] {
+                for (field, value) in [
+                    ("validate.parity.max_score_spread", p.max_score_spread),
+                    ("validate.parity.max_gap_spread", p.max_gap_spread),
+                ] {
                     if !(0.0..=100.0).contains(&value) {
                         return e(field.into(), format!("{value} is outside [0, 100] points"));
                     }
@@ -124,7 +145,8 @@ impl ExerciseSpec {
         if !(0.0..0.5).contains(&c.leak_max_serving_gap) {
             return e("leak_max_serving_gap", format!("{} is outside [0, 0.5)", c.leak_max_serving_gap));
         }
-        check_range("certificate.bayes_auc", c.bayes_auc, 0.5, 1.0).map_err(|(_, m)| ("certificate.bayes_auc".into(), m))?;
+        check_range("certificate.bayes_auc", c.bayes_auc, 0.5, 1.0)
+            .map_err(|(_, m)| ("certificate.bayes_auc".into(), m))?;
         if c.max_attempts == 0 || c.max_attempts > 1000 {
             return e("max_attempts", format!("{} is outside [1, 1000]", c.max_attempts));
         }
@@ -169,7 +191,10 @@ impl ExerciseSpec {
             return e("contract.build_cpus", format!("{} is outside (0, 64]", c.build_cpus));
         }
         if c.build_memory_mb > 2047 {
-            return e("contract.build_memory_mb", format!("{} MB is over the engine's 2047 MB build limit", c.build_memory_mb));
+            return e(
+                "contract.build_memory_mb",
+                format!("{} MB is over the engine's 2047 MB build limit", c.build_memory_mb),
+            );
         }
         if c.memory_mb < 64 {
             return e("contract.memory_mb", format!("{} MB is too little to run Python", c.memory_mb));
@@ -182,12 +207,20 @@ impl ExerciseSpec {
         }
         let p = &self.probes;
         if p.correctness_batch_rows == 0 || p.correctness_batch_rows > c.max_rows_per_request {
-            return e("probes.correctness_batch_rows", format!("{} must be in [1, contract.max_rows_per_request]", p.correctness_batch_rows));
+            return e(
+                "probes.correctness_batch_rows",
+                format!("{} must be in [1, contract.max_rows_per_request]", p.correctness_batch_rows),
+            );
         }
         if !(p.latency_rate_per_second > 0.0 && p.latency_rate_per_second <= 100_000.0) {
-            return e("probes.latency_rate_per_second", format!("{} is outside (0, 100000]", p.latency_rate_per_second));
+            return e(
+                "probes.latency_rate_per_second",
+                format!("{} is outside (0, 100000]", p.latency_rate_per_second),
+            );
         }
-        if !(p.latency_duration_seconds > 0.0) || !(p.latency_warmup_seconds >= 0.0) {
+        // NaN fails both checks, as it should.
+        let (duration, warmup) = (p.latency_duration_seconds, p.latency_warmup_seconds);
+        if duration.is_nan() || duration <= 0.0 || warmup.is_nan() || warmup < 0.0 {
             return e("probes.latency_duration_seconds", "duration must be positive and warm-up not negative".into());
         }
         if p.max_response_bytes < 1024 {
@@ -204,7 +237,8 @@ impl ExerciseSpec {
             return e("slo.min_auc_fraction", format!("{} is outside [0, 1]", s.min_auc_fraction));
         }
         let r = &self.rubric;
-        let weights = [r.contract, r.correctness, r.leak_reliance, r.latency, r.robustness, r.drift_monitoring, r.findings];
+        let weights =
+            [r.contract, r.correctness, r.leak_reliance, r.latency, r.robustness, r.drift_monitoring, r.findings];
         if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
             return e("rubric", "weights must be non-negative and not all zero".into());
         }
@@ -212,23 +246,39 @@ impl ExerciseSpec {
     }
 }
 
-pub(crate) fn check_range(field: &str, [lo, hi]: Range, min: f64, max: f64) -> std::result::Result<(), (String, String)> {
+pub(crate) fn check_range(
+    field: &str,
+    [lo, hi]: Range,
+    min: f64,
+    max: f64,
+) -> std::result::Result<(), (String, String)> {
     let field = if field.starts_with("certificate.") { field.to_string() } else { format!("defects.{field}") };
     if !(lo.is_finite() && hi.is_finite()) || lo > hi {
         return Err((field, format!("[{lo}, {hi}] is not a range with low <= high")));
     }
     if lo < min || hi > max {
-        return Err((field, format!("[{lo}, {hi}] is outside the possible [{min}, {max}]: impossible defect strength")));
+        return Err((
+            field,
+            format!("[{lo}, {hi}] is outside the possible [{min}, {max}]: impossible defect strength"),
+        ));
     }
     Ok(())
 }
 
 fn validate_distribution(d: &Distribution) -> std::result::Result<(), (String, String)> {
     let pos = |k: &str, v: f64| {
-        if v.is_finite() && v > 0.0 { Ok(()) } else { Err((k.to_string(), format!("{v} must be a positive number"))) }
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err((k.to_string(), format!("{v} must be a positive number")))
+        }
     };
     let fin = |k: &str, v: f64| {
-        if v.is_finite() { Ok(()) } else { Err((k.to_string(), format!("{v} must be finite"))) }
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err((k.to_string(), format!("{v} must be finite")))
+        }
     };
     match d {
         Distribution::Normal { mean, sd } => {
@@ -242,19 +292,30 @@ fn validate_distribution(d: &Distribution) -> std::result::Result<(), (String, S
         Distribution::Uniform { low, high } => {
             fin("low", *low)?;
             fin("high", *high)?;
-            if low < high { Ok(()) } else { Err(("high".into(), format!("{high} must exceed low {low}"))) }
+            if low < high {
+                Ok(())
+            } else {
+                Err(("high".into(), format!("{high} must exceed low {low}")))
+            }
         }
         Distribution::Exponential { mean } => pos("mean", *mean),
         Distribution::Poisson { lambda } => {
             pos("lambda", *lambda)?;
-            if *lambda > 1e6 { Err(("lambda".into(), format!("{lambda} is too large"))) } else { Ok(()) }
+            if *lambda > 1e6 {
+                Err(("lambda".into(), format!("{lambda} is too large")))
+            } else {
+                Ok(())
+            }
         }
         Distribution::Categorical { categories, weights } => {
             if categories.len() < 2 {
                 return Err(("categories".into(), "needs at least two categories".into()));
             }
             if categories.len() != weights.len() {
-                return Err(("weights".into(), format!("{} weights for {} categories", weights.len(), categories.len())));
+                return Err((
+                    "weights".into(),
+                    format!("{} weights for {} categories", weights.len(), categories.len()),
+                ));
             }
             let unique: BTreeSet<_> = categories.iter().collect();
             if unique.len() != categories.len() || categories.iter().any(|c| c.is_empty()) {

@@ -25,12 +25,15 @@ pub use crate::schema::{Identities, IDENTITIES_VERSION};
 fn key(out: &Path, seeds: &Seeds) -> Result<(Vec<u8>, Option<Identities>)> {
     let path = out.join(IDENTITIES);
     let existing: Option<Identities> = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_json::from_str(&text).map_err(|e| GraderError::Usage(format!("{}: {e}", path.display())))?),
+        Ok(text) => {
+            Some(serde_json::from_str(&text).map_err(|e| GraderError::Usage(format!("{}: {e}", path.display())))?)
+        }
         Err(_) => None,
     };
     match seeds {
         Seeds::Secret(secret) => {
-            let bytes = std::fs::read(secret).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", secret.display())))?;
+            let bytes = std::fs::read(secret)
+                .map_err(|e| GraderError::Usage(format!("secret file {}: {e}", secret.display())))?;
             let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&bytes).expect("HMAC takes any key length");
             mac.update(b"grader blind review v1");
             Ok((mac.finalize().into_bytes().to_vec(), existing))
@@ -39,7 +42,8 @@ fn key(out: &Path, seeds: &Seeds) -> Result<(Vec<u8>, Option<Identities>)> {
             Some(k) => Ok((k, existing)),
             None => {
                 let mut k = vec![0u8; 32];
-                getrandom::fill(&mut k).map_err(|e| GraderError::Usage(format!("no random source for the pseudonym key: {e}")))?;
+                getrandom::fill(&mut k)
+                    .map_err(|e| GraderError::Usage(format!("no random source for the pseudonym key: {e}")))?;
                 Ok((k, existing))
             }
         },

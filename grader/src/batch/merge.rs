@@ -20,8 +20,16 @@ impl MergeSummary {
     }
 
     pub fn human(&self) -> String {
-        let mut s = format!("merged {} shard(s) of {}: {} candidates into {}\n", self.shards.len(), self.exercise, self.candidates, self.out.display());
-        let list = |v: &[String]| v.iter().map(|n| crate::support::sanitize::terminal_line(n).into_owned()).collect::<Vec<_>>().join(", ");
+        let mut s = format!(
+            "merged {} shard(s) of {}: {} candidates into {}\n",
+            self.shards.len(),
+            self.exercise,
+            self.candidates,
+            self.out.display()
+        );
+        let list = |v: &[String]| {
+            v.iter().map(|n| crate::support::sanitize::terminal_line(n).into_owned()).collect::<Vec<_>>().join(", ")
+        };
         if !self.missing_shards.is_empty() {
             s += &format!("  missing shards: {:?}\n", self.missing_shards);
         }
@@ -41,9 +49,14 @@ impl MergeSummary {
 
 fn manifest_of(dir: &Path) -> Result<Manifest> {
     let path = dir.join("batch.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| GraderError::Usage(format!("{}: cannot read ({e}); a shard directory is what `grader batch --out` wrote", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        GraderError::Usage(format!(
+            "{}: cannot read ({e}); a shard directory is what `grader batch --out` wrote",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))
 }
 
 pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
@@ -77,7 +90,11 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             return Err(differs("shard count", &count.to_string(), &shard.count.to_string()));
         }
         if let Some(other) = held.insert(shard.index, dir) {
-            return Err(GraderError::Usage(format!("{} and {} are both shard {shard}", other.display(), dir.display())));
+            return Err(GraderError::Usage(format!(
+                "{} and {} are both shard {shard}",
+                other.display(),
+                dir.display()
+            )));
         }
     }
     let missing_shards: Vec<u32> = (1..=count).filter(|k| !held.contains_key(k)).collect();
@@ -106,7 +123,8 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                     reused: true,
                     attempts: 0,
                     host: None,
-                    error: (state == State::Ungraded).then(|| r.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()),
+                    error: (state == State::Ungraded)
+                        .then(|| r.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()),
                     score: (state != State::Ungraded).then(|| r.score.clone()),
                     publish_failed: false,
                     result: Some(r),

@@ -23,13 +23,13 @@ use datasets::{Exercise, SeedSource};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::Semaphore;
 
+use crate::pipeline::grading::{grade, GradeRequest};
+use crate::pipeline::session::Overrides;
+use crate::report::GradeResult;
+pub use crate::schema::{BatchSummary, Candidate, Manifest, State, MANIFEST_VERSION};
 use crate::support::error::{GraderError, Result};
 use crate::support::exit::Exit;
-use crate::pipeline::grading::{grade, GradeRequest};
 use crate::support::progress::Progress;
-use crate::report::GradeResult;
-use crate::pipeline::session::Overrides;
-pub use crate::schema::{MANIFEST_VERSION, Manifest, State, Candidate, BatchSummary};
 
 /// How each candidate's variant is chosen.
 #[derive(Debug, Clone)]
@@ -154,10 +154,12 @@ pub struct CandidateDir {
 /// included), but version-control folders; what is left out is said on
 /// stderr, never skipped silently.
 pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
     let mut out = Vec::new();
     for e in entries {
-        let e = e.map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
+        let e =
+            e.map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
         let os_name = e.file_name();
         let name = os_name.to_string_lossy().into_owned();
         let shown = crate::support::sanitize::terminal_line(&name).into_owned();
@@ -185,11 +187,18 @@ pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
     Ok(out)
 }
 
-fn manifest(exercise: &Exercise, seeds: &Seeds, shard: Option<shard::Shard>, names: &[CandidateDir], blind: bool) -> Result<Manifest> {
+fn manifest(
+    exercise: &Exercise,
+    seeds: &Seeds,
+    shard: Option<shard::Shard>,
+    names: &[CandidateDir],
+    blind: bool,
+) -> Result<Manifest> {
     let seeds = match seeds {
         Seeds::Fixed(s) => crate::schema::SeedPolicy::Fixed(*s),
         Seeds::Secret(path) => {
-            let bytes = std::fs::read(path).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", path.display())))?;
+            let bytes =
+                std::fs::read(path).map_err(|e| GraderError::Usage(format!("secret file {}: {e}", path.display())))?;
             crate::schema::SeedPolicy::Secret(datasets::seed::fingerprint(&bytes))
         }
     };
@@ -224,7 +233,10 @@ pub(crate) fn claim(out: &Path, m: &Manifest) -> Result<()> {
                 if !old.same_batch(m) {
                     return Err(GraderError::Usage(format!(
                         "{} belongs to another batch ({} with seeds {}{}); use a new results directory",
-                        out.display(), old.exercise, old.seeds, old.shard.map(|s| format!(", shard {s}")).unwrap_or_default()
+                        out.display(),
+                        old.exercise,
+                        old.seeds,
+                        old.shard.map(|s| format!(", shard {s}")).unwrap_or_default()
                     )));
                 }
                 return write_manifest(out, m);
@@ -300,12 +312,18 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
         },
     });
     let tty = std::io::stderr().is_terminal() && !quiet;
-    let bars = MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let bars =
+        MultiProgress::with_draw_target(if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let total = bars.add(ProgressBar::new(names.len() as u64));
-    total.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}").unwrap().progress_chars("=> "));
+    total.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} candidates, {elapsed}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
     total.set_prefix("batch");
     let gate = (!req.overlap_latency).then(crate::fairness::turns::QuietGate::new);
-    let sources: Vec<(String, std::ffi::OsString)> = names.iter().map(|c| (c.shown.clone(), c.os_name.clone())).collect();
+    let sources: Vec<(String, std::ffi::OsString)> =
+        names.iter().map(|c| (c.shown.clone(), c.os_name.clone())).collect();
     let req = Arc::new(req);
     let mut tasks = Vec::new();
     for cand in names {
@@ -316,7 +334,17 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
             total.inc(1);
             let state = state_of(&r);
             tasks.push(tokio::spawn(async move {
-                Candidate { name, state, reused: true, attempts: 0, host: None, error: None, score: Some(r.score.clone()), publish_failed: false, result: Some(r) }
+                Candidate {
+                    name,
+                    state,
+                    reused: true,
+                    attempts: 0,
+                    host: None,
+                    error: None,
+                    score: Some(r.score.clone()),
+                    publish_failed: false,
+                    result: Some(r),
+                }
             }));
             continue;
         }
@@ -340,11 +368,15 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
                     r.score.percent,
                     r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
                 ),
-                _ => format!("{shown}: ungraded after {} attempt(s): {}", c.attempts, crate::support::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))),
+                _ => format!(
+                    "{shown}: ungraded after {} attempt(s): {}",
+                    c.attempts,
+                    crate::support::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))
+                ),
             };
             if !quiet {
                 if tty {
-                    let _ = total.println(line);
+                    total.println(line);
                 } else {
                     eprintln!("{line}");
                 }
@@ -357,7 +389,8 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
         out.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))?);
     }
     total.finish_and_clear();
-    let subs: Vec<(String, PathBuf)> = sources.iter().map(|(shown, os)| (shown.clone(), req.submissions.join(os))).collect();
+    let subs: Vec<(String, PathBuf)> =
+        sources.iter().map(|(shown, os)| (shown.clone(), req.submissions.join(os))).collect();
     let pairs = similarity::compare(&subs, req.starter.as_deref(), req.similarity_threshold);
     summary::write(&req.out, &exercise.spec.exercise.id, &out, Some(&pairs))?;
     Ok(BatchSummary { schema_version: crate::schema::BATCH_SUMMARY_VERSION, out: req.out.clone(), candidates: out })
@@ -368,7 +401,9 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
 /// began; if a rename fails, the staging folder is kept and named.
 fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
     crate::support::shutdown::commit(|| {
-        let kept = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{e}; the graded result is kept in {}", staging.display()));
+        let kept = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{e}; the graded result is kept in {}", staging.display()))
+        };
         if let Some(parent) = final_dir.parent() {
             std::fs::create_dir_all(parent).map_err(kept)?;
         }
@@ -392,7 +427,13 @@ fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
 }
 
 /// Grades one candidate, retrying infrastructure failures on any engine.
-async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate: Option<Arc<crate::fairness::turns::QuietGate>>, bar: &ProgressBar) -> Candidate {
+async fn grade_one(
+    req: &BatchRequest,
+    cand: &CandidateDir,
+    hosts: &Hosts,
+    gate: Option<Arc<crate::fairness::turns::QuietGate>>,
+    bar: &ProgressBar,
+) -> Candidate {
     let name = cand.name.as_str();
     let encoded = cand.folder.clone();
     let submission = req.submissions.join(&cand.os_name);
@@ -402,7 +443,17 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         Seeds::Fixed(s) => Ok(SeedSource::given(*s)),
         Seeds::Secret(path) => SeedSource::derive(name, path),
     };
-    let mut c = Candidate { name: cand.shown.clone(), state: State::Ungraded, reused: false, attempts: 0, host: None, error: None, score: None, publish_failed: false, result: None };
+    let mut c = Candidate {
+        name: cand.shown.clone(),
+        state: State::Ungraded,
+        reused: false,
+        attempts: 0,
+        host: None,
+        error: None,
+        score: None,
+        publish_failed: false,
+        result: None,
+    };
     let seed = match seed {
         Ok(s) => s,
         Err(e) => {
@@ -423,7 +474,8 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
         c.host = host.clone();
         let _ = std::fs::remove_dir_all(&staging); // ours: a leftover of an interrupted run
         let bar2 = bar.clone();
-        let progress = Progress::to_sink(move |m| bar2.set_message(crate::support::sanitize::terminal_line(m).into_owned()));
+        let progress =
+            Progress::to_sink(move |m| bar2.set_message(crate::support::sanitize::terminal_line(m).into_owned()));
         let mut overrides = req.overrides.clone();
         if let Some(h) = &host {
             overrides.docker_host = vec![h.clone()];
@@ -453,7 +505,10 @@ async fn grade_one(req: &BatchRequest, cand: &CandidateDir, hosts: &Hosts, gate:
             }
             Err(e) if e.exit() == Exit::Infrastructure => {
                 c.error = Some(e.to_string());
-                bar.set_message(format!("infrastructure failure, retrying: {}", crate::support::sanitize::terminal_line(&e.to_string())));
+                bar.set_message(format!(
+                    "infrastructure failure, retrying: {}",
+                    crate::support::sanitize::terminal_line(&e.to_string())
+                ));
                 tokio::time::sleep(Duration::from_secs(2 * attempt as u64)).await;
             }
             Err(e) => {

@@ -38,11 +38,17 @@ impl Shard {
     /// job's completions as N). `env` reads a variable.
     pub fn parse(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
         let var = |name: &str| -> Result<i64, String> {
-            let v = env(name).ok_or_else(|| format!("--shard {spec}: {name} is not set (is this running as a {} task?)",
-                if spec == "slurm" { "Slurm array" } else { "Kubernetes Indexed Job" }))?;
+            let v = env(name).ok_or_else(|| {
+                format!(
+                    "--shard {spec}: {name} is not set (is this running as a {} task?)",
+                    if spec == "slurm" { "Slurm array" } else { "Kubernetes Indexed Job" }
+                )
+            })?;
             v.trim().parse::<i64>().map_err(|_| format!("--shard {spec}: {name}={v:?} is not a number"))
         };
-        let number = |s: &str, what: &str| s.trim().parse::<u32>().map_err(|_| format!("--shard {spec}: {what} {s:?} is not a whole number"));
+        let number = |s: &str, what: &str| {
+            s.trim().parse::<u32>().map_err(|_| format!("--shard {spec}: {what} {s:?} is not a whole number"))
+        };
         if spec == "slurm" {
             let id = var("SLURM_ARRAY_TASK_ID")?;
             let min = if env("SLURM_ARRAY_TASK_MIN").is_some() { var("SLURM_ARRAY_TASK_MIN")? } else { 0 };
@@ -61,7 +67,11 @@ impl Shard {
         if let Some(n) = spec.strip_prefix("k8s/") {
             let count = number(n, "the count")?;
             let index = var("JOB_COMPLETION_INDEX")? + 1;
-            return Shard::new(u32::try_from(index).unwrap_or(0), count, &format!("--shard {spec} (JOB_COMPLETION_INDEX {})", index - 1));
+            return Shard::new(
+                u32::try_from(index).unwrap_or(0),
+                count,
+                &format!("--shard {spec} (JOB_COMPLETION_INDEX {})", index - 1),
+            );
         }
         match spec.split_once('/') {
             Some((k, n)) => Shard::new(number(k, "the shard")?, number(n, "the count")?, &format!("--shard {spec}")),
@@ -112,12 +122,27 @@ mod tests {
             assert!(Shard::parse(bad, &none).is_err(), "{bad} parsed");
         }
         // sbatch --array=1-3: ids 1..3, count 3.
-        let s = env(&[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "3"), ("SLURM_ARRAY_TASK_COUNT", "3")]);
+        let s = env(&[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_MAX", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ]);
         assert_eq!(Shard::parse("slurm", &s), Ok(Shard { index: 3, count: 3 }));
         // --array=0-8:4 → ids 0, 4, 8.
-        let s = env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_MAX", "8"), ("SLURM_ARRAY_TASK_STEP", "4")]);
+        let s = env(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_MAX", "8"),
+            ("SLURM_ARRAY_TASK_STEP", "4"),
+        ]);
         assert_eq!(Shard::parse("slurm", &s), Ok(Shard { index: 2, count: 3 }));
-        let s = env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_MAX", "8"), ("SLURM_ARRAY_TASK_STEP", "4")]);
+        let s = env(&[
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_MAX", "8"),
+            ("SLURM_ARRAY_TASK_STEP", "4"),
+        ]);
         assert!(Shard::parse("slurm", &s).is_err());
         let e = Shard::parse("slurm", &none).unwrap_err();
         assert!(e.contains("SLURM_ARRAY_TASK_ID"), "{e}");

@@ -31,9 +31,9 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 const MAX_FILES: usize = 2000;
 
 const PY_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
-    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or",
-    "pass", "raise", "return", "try", "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
 
 /// A token and the line it starts on.
@@ -89,7 +89,11 @@ pub fn python_tokens(src: &str) -> Vec<Token> {
             }
             let word: String = b[s..i].iter().collect();
             // A string prefix (f"", r'', b"") belongs to the string that follows.
-            if i < b.len() && (b[i] == '"' || b[i] == '\'') && word.len() <= 2 && word.chars().all(|x| "rbfuRBFU".contains(x)) {
+            if i < b.len()
+                && (b[i] == '"' || b[i] == '\'')
+                && word.len() <= 2
+                && word.chars().all(|x| "rbfuRBFU".contains(x))
+            {
                 continue;
             }
             out.push((if PY_KEYWORDS.contains(&word.as_str()) { word } else { "V".into() }, line));
@@ -207,7 +211,8 @@ pub struct Pair {
 /// Every pair of `subs` (name, directory) at or above `threshold`, best
 /// first; the starter's fingerprints count for no one.
 pub fn compare(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f64) -> Vec<Pair> {
-    let boiler: BTreeSet<u64> = starter.map(|s| fingerprints(s).into_iter().map(|p| p.hash).collect()).unwrap_or_default();
+    let boiler: BTreeSet<u64> =
+        starter.map(|s| fingerprints(s).into_iter().map(|p| p.hash).collect()).unwrap_or_default();
     let prints: Vec<(String, Vec<Print>)> = subs
         .iter()
         .map(|(n, d)| (n.clone(), fingerprints(d).into_iter().filter(|p| !boiler.contains(&p.hash)).collect()))
@@ -228,7 +233,13 @@ pub fn compare(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f6
             if score < threshold || shared.len() < MIN_SHARED {
                 continue;
             }
-            pairs.push(Pair { a: na.clone(), b: nb.clone(), score: (score * 1000.0).round() / 1000.0, shared: shared.len(), spans: spans(pa, pb, &shared) });
+            pairs.push(Pair {
+                a: na.clone(),
+                b: nb.clone(),
+                score: (score * 1000.0).round() / 1000.0,
+                shared: shared.len(),
+                spans: spans(pa, pb, &shared),
+            });
         }
     }
     pairs.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
@@ -238,11 +249,19 @@ pub fn compare(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f6
 /// Shared fingerprints as merged line ranges, per pair of files.
 fn spans(pa: &[Print], pb: &[Print], shared: &BTreeSet<u64>) -> Vec<String> {
     let first_b: BTreeMap<u64, &Print> = pb.iter().rev().map(|p| (p.hash, p)).collect();
-    let mut out: Vec<(String, (u32, u32), String, (u32, u32))> = Vec::new();
+    // (file, lines) in one submission and where the same prints sit in the other.
+    type Span = (String, (u32, u32), String, (u32, u32));
+    let mut out: Vec<Span> = Vec::new();
     for p in pa.iter().filter(|p| shared.contains(&p.hash)) {
         let q = first_b[&p.hash];
         match out.last_mut() {
-            Some((fa, ra, fb, rb)) if *fa == p.file && *fb == q.file && p.lines.0 <= ra.1 + 1 && q.lines.0 <= rb.1 + 1 && q.lines.1 + 1 >= rb.0 => {
+            Some((fa, ra, fb, rb))
+                if *fa == p.file
+                    && *fb == q.file
+                    && p.lines.0 <= ra.1 + 1
+                    && q.lines.0 <= rb.1 + 1
+                    && q.lines.1 + 1 >= rb.0 =>
+            {
                 ra.1 = ra.1.max(p.lines.1);
                 rb.0 = rb.0.min(q.lines.0);
                 rb.1 = rb.1.max(q.lines.1);
@@ -261,7 +280,14 @@ pub fn csv(pairs: &[Pair]) -> String {
     w.write_record(["candidate_a", "candidate_b", "score", "shared_fingerprints", "matched_spans"]).expect("in memory");
     for p in pairs {
         let spans: Vec<String> = p.spans.iter().take(50).cloned().collect();
-        w.write_record([csv_text(&p.a), csv_text(&p.b), p.score.to_string(), p.shared.to_string(), csv_text(&spans.join("; "))]).expect("in memory");
+        w.write_record([
+            csv_text(&p.a),
+            csv_text(&p.b),
+            p.score.to_string(),
+            p.shared.to_string(),
+            csv_text(&spans.join("; ")),
+        ])
+        .expect("in memory");
     }
     String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8 in, utf-8 out")
 }
@@ -330,14 +356,26 @@ def read_items(p):
         let t = |s: &str| python_tokens(s).into_iter().map(|(t, _)| t).collect::<Vec<_>>();
         assert_eq!(t("x = 1  # one\n"), t("total=42\n"));
         assert_eq!(t("s = f\"a{b}\" + 'c'"), vec!["V", "=", "S", "+", "S"]);
-        assert_eq!(t("def f():\n    '''doc\n    more'''\n    return None"), vec!["def", "V", "(", ")", ":", "S", "return", "None"]);
+        assert_eq!(
+            t("def f():\n    '''doc\n    more'''\n    return None"),
+            vec!["def", "V", "(", ")", ":", "S", "return", "None"]
+        );
         let d = dockerfile_tokens("# c\nFROM base:1\nRUN --network=none pip install x\ncopy a b\n");
-        assert_eq!(d.into_iter().map(|(t, _)| t).collect::<Vec<_>>(), vec!["FROM", "A", "RUN", "--network", "A", "A", "A", "COPY", "A", "A"]);
+        assert_eq!(
+            d.into_iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            vec!["FROM", "A", "RUN", "--network", "A", "A", "A", "COPY", "A", "A"]
+        );
     }
 
     #[test]
     fn the_csv_defuses_formulas_in_names() {
-        let p = Pair { a: "=HYPERLINK(\"x\")".into(), b: "b".into(), score: 0.9, shared: 12, spans: vec!["a.py:1-9 ~ b.py:3-11".into()] };
+        let p = Pair {
+            a: "=HYPERLINK(\"x\")".into(),
+            b: "b".into(),
+            score: 0.9,
+            shared: 12,
+            spans: vec!["a.py:1-9 ~ b.py:3-11".into()],
+        };
         let text = csv(&[p]);
         assert!(text.contains("'=HYPERLINK"), "{text}");
     }

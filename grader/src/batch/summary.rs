@@ -8,8 +8,8 @@ use super::{Candidate, State};
 use serde::Serialize;
 
 use super::similarity::Pair;
-use crate::support::error::Result;
 use crate::evaluate::score::Status;
+use crate::support::error::Result;
 
 /// Check ids in first-seen order over all candidates.
 fn check_ids(cs: &[Candidate]) -> Vec<String> {
@@ -30,11 +30,7 @@ fn state(c: &Candidate) -> &'static str {
 }
 
 fn failure(c: &Candidate) -> String {
-    c.result
-        .as_ref()
-        .and_then(|r| r.failure.as_ref())
-        .map(|f| f.class.as_str().to_string())
-        .unwrap_or_default()
+    c.result.as_ref().and_then(|r| r.failure.as_ref()).map(|f| f.class.as_str().to_string()).unwrap_or_default()
 }
 
 /// Ranked: scored candidates by score, then the ungraded (no score at all).
@@ -55,13 +51,16 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
     use crate::support::sanitize::csv_text;
     let ids = check_ids(cs);
     let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
-    let mut header: Vec<String> = ["rank", "candidate", "state", "points", "max_points", "percent", "failure_class"].map(String::from).to_vec();
+    let mut header: Vec<String> =
+        ["rank", "candidate", "state", "points", "max_points", "percent", "failure_class"].map(String::from).to_vec();
     header.extend(ids.iter().map(|id| csv_text(id)));
     w.write_record(&header).expect("in memory");
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let scored = c.state != State::Ungraded;
         let (p, m, pct) = match (&c.result, scored) {
-            (Some(r), true) => (r.score.points.to_string(), r.score.max_points.to_string(), r.score.percent.to_string()),
+            (Some(r), true) => {
+                (r.score.points.to_string(), r.score.max_points.to_string(), r.score.percent.to_string())
+            }
             _ => (String::new(), String::new(), String::new()),
         };
         let mut row = vec![
@@ -74,7 +73,12 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
             csv_text(&failure(c)),
         ];
         for id in &ids {
-            let v = c.result.as_ref().filter(|_| scored).and_then(|r| r.checks.iter().find(|x| &x.id == id)).map(|x| x.points.to_string());
+            let v = c
+                .result
+                .as_ref()
+                .filter(|_| scored)
+                .and_then(|r| r.checks.iter().find(|x| &x.id == id))
+                .map(|x| x.points.to_string());
             row.push(v.unwrap_or_default());
         }
         w.write_record(&row).expect("in memory");
@@ -83,20 +87,36 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
 }
 
 pub fn summary_md(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
-    let mut m = format!("# Batch: {exercise}, {} candidates\n\n| rank | candidate | state | score | failure |\n|---|---|---|---|---|\n", cs.len());
+    let mut m = format!(
+        "# Batch: {exercise}, {} candidates\n\n| rank | candidate | state | score | failure |\n|---|---|---|---|---|\n",
+        cs.len()
+    );
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let score = match (&c.result, c.state) {
-            (Some(r), State::Graded | State::Failed) => format!("{} / {} ({}%)", r.score.points, r.score.max_points, r.score.percent),
+            (Some(r), State::Graded | State::Failed) => {
+                format!("{} / {} ({}%)", r.score.points, r.score.max_points, r.score.percent)
+            }
             _ => format!("— ({})", crate::support::sanitize::md_inline(c.error.as_deref().unwrap_or("no result"))),
         };
         let rank = if c.state == State::Ungraded { String::new() } else { (i + 1).to_string() };
-        m += &format!("| {rank} | {} | {} | {score} | {} |\n", crate::support::sanitize::md_inline(&c.name), state(c), failure(c));
+        m += &format!(
+            "| {rank} | {} | {} | {score} | {} |\n",
+            crate::support::sanitize::md_inline(&c.name),
+            state(c),
+            failure(c)
+        );
     }
     m += "\nUngraded candidates had an infrastructure failure: run the batch again to grade them (finished candidates are kept).\n";
     if !pairs.is_empty() {
         m += "\n## Please review: submissions that look alike\n\nNot a score change: a person decides. Details in similarity.csv.\n\n| candidate | candidate | similarity | shared fingerprints |\n|---|---|---|---|\n";
         for p in pairs {
-            m += &format!("| {} | {} | {:.0}% | {} |\n", crate::support::sanitize::md_inline(&p.a), crate::support::sanitize::md_inline(&p.b), 100.0 * p.score, p.shared);
+            m += &format!(
+                "| {} | {} | {:.0}% | {} |\n",
+                crate::support::sanitize::md_inline(&p.a),
+                crate::support::sanitize::md_inline(&p.b),
+                100.0 * p.score,
+                p.shared
+            );
         }
     }
     m

@@ -12,7 +12,7 @@ pub mod overrides;
 mod ranges;
 
 pub use overrides::OverrideArgs;
-use ranges::{at_least, existing_dir, exercise_path, fresh_out, percent, share};
+use ranges::{at_least, exercise_path, existing_dir, fresh_out, percent, share};
 
 /// A command's arguments, parsed and checked: what the commands run on.
 /// Every value is in range and every input path exists before any work
@@ -35,15 +35,22 @@ impl Cli {
     pub fn request(&self) -> Result<Request> {
         Ok(match &self.command {
             Command::Variant(a) => Request::Variant(a.request()?),
-            Command::Grade(a) => Request::Grade { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? },
+            Command::Grade(a) => {
+                Request::Grade { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? }
+            }
             Command::Batch(a) => Request::Batch(a.request()?),
             Command::Merge(a) => Request::Merge(a.request()?),
             Command::Kit(a) => Request::Kit(a.request()?),
             Command::SelfCheck(a) => Request::SelfCheck(a.request()?),
             Command::Validate(a) => Request::Validate(a.request()?),
-            Command::Probe(a) => Request::Probe { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? },
+            Command::Probe(a) => {
+                Request::Probe { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? }
+            }
             Command::Run(a) => Request::Run(a.request()?),
-            Command::Clean(a) => Request::Clean(crate::commands::clean::CleanRequest { docker_host: a.docker_host.clone(), run: a.run.clone() }),
+            Command::Clean(a) => Request::Clean(crate::commands::clean::CleanRequest {
+                docker_host: a.docker_host.clone(),
+                run: a.run.clone(),
+            }),
         })
     }
 }
@@ -120,7 +127,10 @@ impl GradeArgs {
         let overrides = self.overrides.validate()?;
         Ok(crate::pipeline::grading::GradeRequest {
             submission: existing_dir("SUBMISSION", &self.submission)?,
-            source: crate::pipeline::material::Source::Exercise { path: exercise_path("--exercise", &self.exercise)?, seed: self.seed.resolve()? },
+            source: crate::pipeline::material::Source::Exercise {
+                path: exercise_path("--exercise", &self.exercise)?,
+                seed: self.seed.resolve()?,
+            },
             out: fresh_out("--out", &self.out)?,
             overrides,
             candidate: None,
@@ -229,7 +239,9 @@ impl BatchArgs {
             overrides,
             overlap_latency: self.overlap_latency,
             shard: match &self.shard {
-                Some(spec) => Some(crate::batch::shard::Shard::parse(spec, &|k| std::env::var(k).ok()).map_err(GraderError::Usage)?),
+                Some(spec) => Some(
+                    crate::batch::shard::Shard::parse(spec, &|k| std::env::var(k).ok()).map_err(GraderError::Usage)?,
+                ),
                 None => None,
             },
             blind: self.blind,
@@ -290,7 +302,11 @@ impl SelfCheckArgs {
             (None, Some(e)) => SelfCheckSource::Exercise(exercise_path("--exercise", e)?),
             (None, None) => return Err(GraderError::Usage("give --kit KIT_DIR (the kit you were sent)".into())),
         };
-        Ok(crate::commands::self_check::SelfCheckRequest { submission: existing_dir("DIR", &self.submission)?, source, overrides })
+        Ok(crate::commands::self_check::SelfCheckRequest {
+            submission: existing_dir("DIR", &self.submission)?,
+            source,
+            overrides,
+        })
     }
 }
 
@@ -312,7 +328,9 @@ impl SourceArgs {
         use crate::pipeline::material::Source;
         match (&self.kit, &self.exercise) {
             (Some(k), _) => Ok(Source::Kit(existing_dir("--kit", k)?)),
-            (None, Some(e)) => Ok(Source::Exercise { path: exercise_path("--exercise", e)?, seed: self.seed.resolve()? }),
+            (None, Some(e)) => {
+                Ok(Source::Exercise { path: exercise_path("--exercise", e)?, seed: self.seed.resolve()? })
+            }
             (None, None) => Err(GraderError::Usage("give --kit KIT_DIR, or --exercise DIR with a seed".into())),
         }
     }
@@ -426,7 +444,6 @@ pub struct CleanArgs {
     pub docker_host: Option<String>,
 }
 
-
 /// Where a seed comes from: `--seed N`, or `--candidate ID --secret FILE`.
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -446,9 +463,7 @@ impl SeedArgs {
         match (&self.seed, &self.candidate, &self.secret) {
             (Some(s), _, _) => Ok(SeedSource::given(*s)),
             (None, Some(c), Some(f)) => Ok(SeedSource::derive(c, f)?),
-            _ => Err(GraderError::Usage(
-                "give a seed: --seed N, or --candidate ID --secret FILE".into(),
-            )),
+            _ => Err(GraderError::Usage("give a seed: --seed N, or --candidate ID --secret FILE".into())),
         }
     }
 }
@@ -467,10 +482,13 @@ pub struct VariantArgs {
 
 impl VariantArgs {
     pub fn request(&self) -> Result<VariantRequest> {
-        Ok(VariantRequest { exercise: exercise_path("--exercise", &self.exercise)?, seed: self.seed.resolve()?, out: fresh_out("--out", &self.out)? })
+        Ok(VariantRequest {
+            exercise: exercise_path("--exercise", &self.exercise)?,
+            seed: self.seed.resolve()?,
+            out: fresh_out("--out", &self.out)?,
+        })
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -562,8 +580,14 @@ mod tests {
         let md = "text `grader kit X --out Y` and `ls`\n```sh\ndocker ps\ngrader probe --kit . \\\n  --url http://127.0.0.1:8080   # comment\n```\n";
         let found: Vec<(Vec<String>, bool)> = commands(md).into_iter().map(|(c, span)| (words(&c), span)).collect();
         let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-        assert_eq!(found, vec![(w("grader kit X --out Y"), true), (w("grader probe --kit . --url http://127.0.0.1:8080"), false)]);
+        assert_eq!(
+            found,
+            vec![(w("grader kit X --out Y"), true), (w("grader probe --kit . --url http://127.0.0.1:8080"), false)]
+        );
         assert_eq!(words("a \"b c\" 'd'"), vec!["a", "b c", "d"]);
-        assert!(Cli::try_parse_from(words("grader probe --kit . --exercise x --url http://127.0.0.1:1")).is_err(), "conflicting flags parse");
+        assert!(
+            Cli::try_parse_from(words("grader probe --kit . --exercise x --url http://127.0.0.1:1")).is_err(),
+            "conflicting flags parse"
+        );
     }
 }

@@ -65,7 +65,10 @@ impl OverrideArgs {
         let memory_mb = at_least(MEMORY_MB.0, self.memory_mb, MEMORY_MB.1)?;
         let cpus = match self.cpus {
             Some(v) if !(v > CPUS.1 && v <= CPUS.2) => {
-                return Err(GraderError::Usage(format!("{} {v} is outside (0, 64] (allowed: more than 0, at most 64)", CPUS.0)));
+                return Err(GraderError::Usage(format!(
+                    "{} {v} is outside (0, 64] (allowed: more than 0, at most 64)",
+                    CPUS.0
+                )));
             }
             v => v,
         };
@@ -116,7 +119,12 @@ mod tests {
         assert!(err(OverrideArgs { startup_timeout: Some(0), ..d() }).contains("--startup-timeout"));
         assert!(err(OverrideArgs { request_timeout_ms: Some(0), ..d() }).contains("--request-timeout-ms"));
         assert!(err(OverrideArgs { docker_host: vec!["tcp://10.1.2.3:2375".into()], ..d() }).contains("--shard"));
-        let ok = OverrideArgs { cpus: Some(0.5), memory_mb: Some(64), pids: Some(16), build_timeout: Some(1), ..d() }.validate().unwrap();
-        assert_eq!((ok.cpus, ok.memory_mb, ok.pids, ok.build_timeout), (Some(0.5), Some(64), Some(16), Some(Duration::from_secs(1))));
+        let ok = OverrideArgs { cpus: Some(0.5), memory_mb: Some(64), pids: Some(16), build_timeout: Some(1), ..d() }
+            .validate()
+            .unwrap();
+        assert_eq!(
+            (ok.cpus, ok.memory_mb, ok.pids, ok.build_timeout),
+            (Some(0.5), Some(64), Some(16), Some(Duration::from_secs(1)))
+        );
     }
 }

@@ -52,7 +52,10 @@ pub fn exercise_path(what: &str, p: &Path) -> Result<PathBuf> {
     if p.is_file() || p.join("exercise.toml").is_file() {
         return Ok(p.to_path_buf());
     }
-    Err(usage(format!("{what} {}: no exercise.toml there (give an exercise directory or its exercise.toml)", p.display())))
+    Err(usage(format!(
+        "{what} {}: no exercise.toml there (give an exercise directory or its exercise.toml)",
+        p.display()
+    )))
 }
 
 /// An output directory that does not exist yet, or is empty.
@@ -73,7 +76,10 @@ mod tests {
         assert!(percent("--fail-under", Some(101.0)).unwrap_err().to_string().contains("--fail-under 101"));
         assert_eq!(percent("--fail-under", Some(50.0)).unwrap(), Some(50.0));
         let d = tempfile::tempdir().unwrap();
-        assert!(existing_dir("SUBMISSION", &d.path().join("nope")).unwrap_err().to_string().contains("no such directory"));
+        assert!(existing_dir("SUBMISSION", &d.path().join("nope"))
+            .unwrap_err()
+            .to_string()
+            .contains("no such directory"));
         assert!(exercise_path("--exercise", d.path()).unwrap_err().to_string().contains("no exercise.toml"));
         std::fs::write(d.path().join("x"), "").unwrap();
         assert!(fresh_out("--out", d.path()).unwrap_err().to_string().starts_with("--out: "));

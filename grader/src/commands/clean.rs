@@ -1,8 +1,8 @@
 //! `grader clean`: remove leftovers by label.
 
-use crate::support::error::Result;
 use crate::sandbox::cleanup::{remove_all, remove_labelled, Removed};
 use crate::sandbox::{docker, LABEL_RUN};
+use crate::support::error::Result;
 
 pub async fn run(host: Option<&str>, run: Option<&str>) -> Result<Removed> {
     let docker = docker::connect(host).await?;
@@ -25,7 +25,10 @@ pub fn execute(req: &CleanRequest, ui: super::Ui) -> Result<()> {
     if ui.json {
         ui.print_json(&removed);
     } else if !ui.quiet {
-        eprintln!("removed {} container(s), {} network(s), {} image(s)", removed.containers, removed.networks, removed.images);
+        eprintln!(
+            "removed {} container(s), {} network(s), {} image(s)",
+            removed.containers, removed.networks, removed.images
+        );
     }
     if !removed.errors.is_empty() {
         return Err(crate::support::error::GraderError::Cleanup(removed.errors));

@@ -20,10 +20,10 @@ use datasets::{Exercise, SeedSource};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::error::{GraderError, Result};
 use crate::probe::correctness::Quality;
-use crate::support::progress::Progress;
 use crate::schema::{KitBaseImage, KitExercise, KitManifest, KitPractice, KIT_VERSION};
+use crate::support::error::{GraderError, Result};
+use crate::support::progress::Progress;
 
 use crate::pipeline::kit::{walk, BASE_IMAGE_ARCHIVE, DATA, HOLDOUT, MANIFEST, README};
 
@@ -43,7 +43,10 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
     let spec = &exercise.spec;
     let prompt = exercise.dir().join(README);
     let prompt_text = std::fs::read(&prompt).map_err(|e| {
-        GraderError::Usage(format!("{}: the candidate's prompt is missing ({e}); an exercise keeps it beside exercise.toml", prompt.display()))
+        GraderError::Usage(format!(
+            "{}: the candidate's prompt is missing ({e}); an exercise keeps it beside exercise.toml",
+            prompt.display()
+        ))
     })?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -68,7 +71,8 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
     progress.phase(format!("generating the practice variant (seed {})", spec.exercise.practice_seed));
     crate::support::fs::build_then_rename(&req.out, ".kit-partial-", |root| {
         let mut variant = datasets::generate(&exercise, SeedSource::given(spec.exercise.practice_seed))?;
-        let scratch = tempfile::Builder::new().prefix("grader-kit-variant-").tempdir().map_err(io(&std::env::temp_dir()))?;
+        let scratch =
+            tempfile::Builder::new().prefix("grader-kit-variant-").tempdir().map_err(io(&std::env::temp_dir()))?;
         let written = scratch.path().join("variant");
         datasets::write_variant(spec, &mut variant, &written)?;
         let data = root.join(DATA);
@@ -133,10 +137,13 @@ async fn save_image(host: Option<&str>, image: &str, to: &Path) -> Result<KitBas
     let id = docker
         .inspect_image(image)
         .await
-        .map_err(|e| GraderError::Usage(format!("base image {image}: {e}; build it first with scripts/build-base-image")))?
+        .map_err(|e| {
+            GraderError::Usage(format!("base image {image}: {e}; build it first with scripts/build-base-image"))
+        })?
         .id
         .unwrap_or_default();
-    std::fs::create_dir_all(to.parent().expect("has a parent")).map_err(|source| GraderError::Io { path: to.into(), source })?;
+    std::fs::create_dir_all(to.parent().expect("has a parent"))
+        .map_err(|source| GraderError::Io { path: to.into(), source })?;
     let mut file = tokio::fs::File::create(to).await.map_err(|source| GraderError::Io { path: to.into(), source })?;
     let mut stream = docker.export_image(image);
     while let Some(chunk) = stream.next().await {
@@ -157,7 +164,10 @@ impl KitManifest {
             crate::support::sanitize::terminal_line(&out.display().to_string())
         );
         s += &format!("  {README}  the candidate's prompt\n  {MANIFEST}  contract, probe settings, SLOs, rubric; no defects, no pools\n");
-        s += &format!("  {DATA}/  the practice variant's public data\n  {HOLDOUT}  {} labelled rows as served\n", self.practice.holdout_rows);
+        s += &format!(
+            "  {DATA}/  the practice variant's public data\n  {HOLDOUT}  {} labelled rows as served\n",
+            self.practice.holdout_rows
+        );
         if let Some(b) = &self.base_image {
             s += &format!("  {}  {} ({})\n", b.archive, b.image, b.id);
         }

@@ -18,7 +18,8 @@ pub fn execute(req: ProbeRequest, fail_under: Option<f64>, ui: Ui) -> Result<()>
         // A candidate probing their own service: the self-check's view.
         Some(dir) => {
             let terms = crate::pipeline::kit::Kit::manifest(dir)?.terms;
-            let hints = super::self_check::Hints { submission: "YOUR_DIR".into(), source: format!("--kit {}", dir.display()) };
+            let hints =
+                super::self_check::Hints { submission: "YOUR_DIR".into(), source: format!("--kit {}", dir.display()) };
             let view = super::self_check::redact(&result, &terms, &hints);
             if ui.json {
                 ui.print_json(&view);

@@ -4,14 +4,13 @@
 
 use std::path::PathBuf;
 
-
-use crate::support::error::{GraderError, Result};
 use crate::pipeline::material::{Material, Source};
-use crate::support::progress::Progress;
+use crate::pipeline::session::{self, Overrides};
 use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::Limits;
-use crate::pipeline::session::{self, Overrides};
 pub use crate::schema::RunSummary;
+use crate::support::error::{GraderError, Result};
+use crate::support::progress::Progress;
 
 pub struct RunRequest {
     pub submission: PathBuf,
@@ -27,7 +26,9 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
     });
     let mut material = Material::load(&req.source)?;
     let limits = req.overrides.apply(Limits::from_contract(&material.terms.contract));
-    let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await?;
+    let opened =
+        session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress)
+            .await?;
     let s = match opened {
         Ok(s) => s,
         Err(f) => {
@@ -49,10 +50,18 @@ pub async fn run(req: RunRequest, progress: &Progress) -> Result<RunSummary> {
             });
         }
     };
-    let report = s.service.read_output(&s.docker, "report.json", 4 << 20).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let report = s
+        .service
+        .read_output(&s.docker, "report.json", 4 << 20)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     if req.serve {
         match s.service.socket() {
-            Some(sock) => progress.phase(format!("serving: curl --unix-socket {} http://candidate/health  (Ctrl-C stops and cleans up)", sock.display())),
+            Some(sock) => progress.phase(format!(
+                "serving: curl --unix-socket {} http://candidate/health  (Ctrl-C stops and cleans up)",
+                sock.display()
+            )),
             None => progress.phase(format!("serving at {}  (Ctrl-C stops and cleans up)", s.service.url(""))),
         }
         if !progress.enabled() {

@@ -11,15 +11,15 @@ use std::path::PathBuf;
 
 use datasets::{Exercise, SeedSource, Terms};
 
-use crate::support::error::{GraderError, Result};
+use crate::evaluate::score::{round2, Check, Status, Visibility};
 use crate::pipeline::grading::{grade, GradeRequest};
 use crate::pipeline::material::Source;
-use crate::support::progress::Progress;
+use crate::pipeline::session::Overrides;
 use crate::report::GradeResult;
 use crate::sandbox::FailureClass;
-use crate::evaluate::score::{round2, Check, Status, Visibility};
-use crate::pipeline::session::Overrides;
 pub use crate::schema::SelfCheck;
+use crate::support::error::{GraderError, Result};
+use crate::support::progress::Progress;
 
 pub struct SelfCheckRequest {
     pub submission: PathBuf,
@@ -47,7 +47,8 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
         SelfCheckSource::Kit(dir) => {
             // The kit is checked and read once, by the grading itself.
             let terms = crate::pipeline::kit::Kit::manifest(dir)?.terms;
-            let hints = Hints { submission: req.submission.display().to_string(), source: format!("--kit {}", dir.display()) };
+            let hints =
+                Hints { submission: req.submission.display().to_string(), source: format!("--kit {}", dir.display()) };
             (Source::Kit(dir.clone()), terms, hints)
         }
         SelfCheckSource::Exercise(path) => {
@@ -69,7 +70,15 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
     // redacted view only.
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
     let result = grade(
-        GradeRequest { submission: req.submission, source, out: tmp.path().join("results"), overrides, candidate: None, gate: None, blind: false },
+        GradeRequest {
+            submission: req.submission,
+            source,
+            out: tmp.path().join("results"),
+            overrides,
+            candidate: None,
+            gate: None,
+            blind: false,
+        },
         progress,
     )
     .await?;
@@ -79,7 +88,8 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
 /// The candidate's view of a grade: visible checks with their points,
 /// hidden ones as a count, next steps that follow from what failed.
 pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
-    let (hidden, visible): (Vec<&Check>, Vec<&Check>) = r.checks.iter().partition(|c| c.visibility == Visibility::Hidden);
+    let (hidden, visible): (Vec<&Check>, Vec<&Check>) =
+        r.checks.iter().partition(|c| c.visibility == Visibility::Hidden);
     // A kit's grade lists its hidden checks as skipped: not evaluated.
     let evaluated = hidden.iter().any(|c| c.status != Status::Skipped);
     let (hidden_total, hidden_max_points) = crate::evaluate::hidden_weight(terms);
@@ -89,7 +99,9 @@ pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
         Some(f) => next.push(after_failure(f.class, hints)),
         None => {
             let failing = |group: &str| {
-                visible.iter().any(|c| c.group == group && !matches!(c.status, Status::Pass | Status::Skipped | Status::Ungraded))
+                visible
+                    .iter()
+                    .any(|c| c.group == group && !matches!(c.status, Status::Pass | Status::Skipped | Status::Ungraded))
             };
             if failing("contract") {
                 next.push("Fix the contract first: /health, /predict, /drift and /output/report.json exactly as the README describes (the failing checks above say which).".into());
@@ -124,7 +136,7 @@ pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
         schema_version: crate::schema::SELF_CHECK_VERSION,
         exercise: r.exercise.id.clone(),
         practice_seed: r.seed.value,
-        outcome: r.outcome.clone(),
+        outcome: r.outcome,
         failure: r.failure.clone(),
         checks: visible.into_iter().cloned().collect(),
         visible_points,
@@ -160,7 +172,10 @@ fn after_failure(class: FailureClass, h: &Hints) -> String {
 
 impl SelfCheck {
     pub fn human(&self) -> String {
-        let mut s = format!("self-check of {} on the practice variant (seed {}): {}\n", self.exercise, self.practice_seed, self.outcome);
+        let mut s = format!(
+            "self-check of {} on the practice variant (seed {}): {}\n",
+            self.exercise, self.practice_seed, self.outcome
+        );
         if let Some(f) = &self.failure {
             s += &format!("\nFAILED: {:?}: {}\n{}\n", f.class, f.message, f.log_excerpt);
         }
@@ -168,7 +183,11 @@ impl SelfCheck {
         for c in &self.checks {
             if c.group != group {
                 group = &c.group;
-                let (p, m) = self.checks.iter().filter(|x| x.group == group).fold((0.0, 0.0), |(p, m), x| (p + x.points, m + x.max_points));
+                let (p, m) = self
+                    .checks
+                    .iter()
+                    .filter(|x| x.group == group)
+                    .fold((0.0, 0.0), |(p, m), x| (p + x.points, m + x.max_points));
                 s += &format!("\n{group}  {} / {}\n", round2(p), round2(m));
             }
             let mark = match c.status {
@@ -181,11 +200,17 @@ impl SelfCheck {
             };
             s += &format!("  [{mark}] {:>6.2} / {:<6.2} {} — {}\n", c.points, c.max_points, c.title, c.evidence);
         }
-        let pct = if self.visible_max_points > 0.0 { 100.0 * self.visible_points / self.visible_max_points } else { 0.0 };
+        let pct =
+            if self.visible_max_points > 0.0 { 100.0 * self.visible_points / self.visible_max_points } else { 0.0 };
         s += &format!("\nvisible checks: {} / {} points ({:.1}%)\n", self.visible_points, self.visible_max_points, pct);
         s += &match self.hidden_passed {
-            Some(p) => format!("hidden checks: {p} of {} passed ({} points)\n", self.hidden_total, self.hidden_max_points),
-            None => format!("hidden checks: {} ({} points), graded on your own variant only\n", self.hidden_total, self.hidden_max_points),
+            Some(p) => {
+                format!("hidden checks: {p} of {} passed ({} points)\n", self.hidden_total, self.hidden_max_points)
+            }
+            None => format!(
+                "hidden checks: {} ({} points), graded on your own variant only\n",
+                self.hidden_total, self.hidden_max_points
+            ),
         };
         if !self.next_steps.is_empty() {
             s += "\nnext steps:\n";

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use datasets::{generate, Exercise, SeedSource};
 use tokio::sync::Semaphore;
 
-use crate::support::error::{GraderError, Result};
-use crate::pipeline::material::Source;
 use crate::pipeline::grading::{grade, GradeRequest};
-use crate::support::progress::Progress;
+use crate::pipeline::material::Source;
 use crate::pipeline::session::Overrides;
-pub use crate::schema::{ParitySeed, Parity, BandResult, Validation};
+pub use crate::schema::{BandResult, Parity, ParitySeed, Validation};
+use crate::support::error::{GraderError, Result};
+use crate::support::progress::Progress;
 
 pub struct ValidateRequest {
     pub exercise: PathBuf,
@@ -27,14 +27,32 @@ pub struct ValidateRequest {
 fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
     let max = xs.clone().fold(f64::MIN, f64::max);
     let min = xs.fold(f64::MAX, f64::min);
-    if max < min { 0.0 } else { ((max - min) * 10.0).round() / 10.0 }
+    if max < min {
+        0.0
+    } else {
+        ((max - min) * 10.0).round() / 10.0
+    }
 }
 
 /// Grades `dir` on `seed`.
-async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, overrides: Overrides, gate: Option<Arc<crate::fairness::turns::QuietGate>>) -> Result<crate::report::GradeResult> {
+async fn grade_fixture(
+    exercise_path: PathBuf,
+    dir: PathBuf,
+    seed: u64,
+    overrides: Overrides,
+    gate: Option<Arc<crate::fairness::turns::QuietGate>>,
+) -> Result<crate::report::GradeResult> {
     let tmp = tempfile::tempdir().map_err(|source| GraderError::Io { path: std::env::temp_dir(), source })?;
     grade(
-        GradeRequest { submission: dir, source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) }, out: tmp.path().join("r"), overrides, candidate: None, gate, blind: false },
+        GradeRequest {
+            submission: dir,
+            source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) },
+            out: tmp.path().join("r"),
+            overrides,
+            candidate: None,
+            gate,
+            blind: false,
+        },
         &Progress::new(false),
     )
     .await
@@ -46,7 +64,11 @@ async fn grade_fixture(exercise_path: PathBuf, dir: PathBuf, seed: u64, override
 pub fn percent_without_latency(checks: &[crate::evaluate::score::Check]) -> f64 {
     let kept: Vec<&crate::evaluate::score::Check> = checks.iter().filter(|c| c.group != "latency").collect();
     let (p, m): (f64, f64) = kept.iter().fold((0.0, 0.0), |(p, m), c| (p + c.points, m + c.max_points));
-    if m > 0.0 { (1000.0 * p / m).round() / 10.0 } else { 0.0 }
+    if m > 0.0 {
+        (1000.0 * p / m).round() / 10.0
+    } else {
+        0.0
+    }
 }
 
 pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation> {
@@ -66,18 +88,28 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
     let mut tasks = Vec::new();
     for &seed in &v.seeds {
         for band in &v.fixtures {
-            let (jobs, band, overrides, exercise_path, gate) = (jobs.clone(), band.clone(), req.overrides.clone(), req.exercise.clone(), gate.clone());
+            let (jobs, band, overrides, exercise_path, gate) =
+                (jobs.clone(), band.clone(), req.overrides.clone(), req.exercise.clone(), gate.clone());
             let dir = exercise.dir().join(&band.path);
             let progress = progress.clone();
             tasks.push(tokio::spawn(async move {
                 let _slot = jobs.acquire_owned().await.expect("never closed");
                 progress.phase(format!("grading {} on seed {seed}", band.path));
                 let r = grade_fixture(exercise_path, dir, seed, overrides, gate).await?;
-                let ungraded: Vec<&str> = r.checks.iter().filter(|c| c.status == crate::evaluate::score::Status::Ungraded).map(|c| c.id.as_str()).collect();
+                let ungraded: Vec<&str> = r
+                    .checks
+                    .iter()
+                    .filter(|c| c.status == crate::evaluate::score::Status::Ungraded)
+                    .map(|c| c.id.as_str())
+                    .collect();
                 let mut note = r.failure.as_ref().map(|f| format!("{:?}", f.class)).unwrap_or_default();
                 if !ungraded.is_empty() {
                     // The band is judged on what could be graded; say what could not.
-                    note = format!("{note}{}not graded on a busy host: {}", if note.is_empty() { "" } else { "; " }, ungraded.join(", "));
+                    note = format!(
+                        "{note}{}not graded on a busy host: {}",
+                        if note.is_empty() { "" } else { "; " },
+                        ungraded.join(", ")
+                    );
                 }
                 let percent = r.score.percent;
                 let within = (band.min_percent..=band.max_percent).contains(&percent);
@@ -103,7 +135,10 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
         None => None,
         Some(n) => {
             let Some(p) = v.parity.clone() else {
-                return Err(GraderError::Usage(format!("--parity needs a [validate.parity] section in {}", exercise.path.display())));
+                return Err(GraderError::Usage(format!(
+                    "--parity needs a [validate.parity] section in {}",
+                    exercise.path.display()
+                )));
             };
             let seeds: Vec<u64> = (0..n.max(2) as u64).map(|i| p.first_seed + i).collect();
             for &seed in &seeds {
@@ -114,13 +149,21 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
             let mut tasks = Vec::new();
             for &seed in &seeds {
                 for fixture in [&p.careful, &p.careless] {
-                    let (jobs, overrides, exercise_path, dir, gate) = (jobs.clone(), req.overrides.clone(), req.exercise.clone(), exercise.dir().join(fixture), gate.clone());
+                    let (jobs, overrides, exercise_path, dir, gate) = (
+                        jobs.clone(),
+                        req.overrides.clone(),
+                        req.exercise.clone(),
+                        exercise.dir().join(fixture),
+                        gate.clone(),
+                    );
                     let progress = progress.clone();
                     let fixture = fixture.clone();
                     tasks.push(tokio::spawn(async move {
                         let _slot = jobs.acquire_owned().await.expect("never closed");
                         progress.phase(format!("parity: grading {fixture} on seed {seed}"));
-                        grade_fixture(exercise_path, dir, seed, overrides, gate).await.map(|r| percent_without_latency(&r.checks))
+                        grade_fixture(exercise_path, dir, seed, overrides, gate)
+                            .await
+                            .map(|r| percent_without_latency(&r.checks))
                     }));
                 }
             }
@@ -131,7 +174,12 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
             let per_seed: Vec<ParitySeed> = seeds
                 .iter()
                 .zip(scores.chunks(2))
-                .map(|(&seed, s)| ParitySeed { seed, careful: s[0], careless: s[1], gap: ((s[0] - s[1]) * 10.0).round() / 10.0 })
+                .map(|(&seed, s)| ParitySeed {
+                    seed,
+                    careful: s[0],
+                    careless: s[1],
+                    gap: ((s[0] - s[1]) * 10.0).round() / 10.0,
+                })
                 .collect();
             let score_spread = spread(per_seed.iter().map(|s| s.careful));
             let gap_spread = spread(per_seed.iter().map(|s| s.gap));
@@ -139,10 +187,24 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
             if !within {
                 violations += 1;
             }
-            Some(Parity { seeds: per_seed, score_spread, gap_spread, max_score_spread: p.max_score_spread, max_gap_spread: p.max_gap_spread, within })
+            Some(Parity {
+                seeds: per_seed,
+                score_spread,
+                gap_spread,
+                max_score_spread: p.max_score_spread,
+                max_gap_spread: p.max_gap_spread,
+                within,
+            })
         }
     };
-    Ok(Validation { schema_version: crate::schema::VALIDATION_VERSION, exercise: exercise.spec.exercise.id.clone(), seeds_certified, results, parity, violations })
+    Ok(Validation {
+        schema_version: crate::schema::VALIDATION_VERSION,
+        exercise: exercise.spec.exercise.id.clone(),
+        seeds_certified,
+        results,
+        parity,
+        violations,
+    })
 }
 
 impl Validation {
@@ -200,7 +262,16 @@ mod tests {
     use crate::evaluate::score::{Check, Status, Visibility};
 
     fn check(group: &str, points: f64, max: f64) -> Check {
-        Check { id: format!("{group}.x"), group: group.into(), title: String::new(), points, max_points: max, status: Status::Partial, evidence: String::new(), visibility: Visibility::Visible }
+        Check {
+            id: format!("{group}.x"),
+            group: group.into(),
+            title: String::new(),
+            points,
+            max_points: max,
+            status: Status::Partial,
+            evidence: String::new(),
+            visibility: Visibility::Visible,
+        }
     }
 
     #[test]

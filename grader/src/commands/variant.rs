@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use datasets::{generate, write_variant, Exercise, SeedSource};
 
-use crate::support::error::Result;
 pub use crate::schema::VariantSummary;
+use crate::support::error::Result;
 
 /// A validated request for one variant.
 #[derive(Debug, Clone)]

@@ -58,7 +58,8 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
                 // A post-outcome column and a feature measured too late both
                 // carry information from after the prediction time: either
                 // name is right for either.
-                let after_prediction = l.kind.is_after_prediction() && flag.kind.known().is_some_and(|k| k.is_after_prediction());
+                let after_prediction =
+                    l.kind.is_after_prediction() && flag.kind.known().is_some_and(|k| k.is_after_prediction());
                 let c = if flag.kind.is(l.kind) || after_prediction { 1.0 } else { 0.75 };
                 credit[i] = credit[i].max(c);
             }
@@ -137,7 +138,9 @@ mod tests {
     }
 
     fn planted(k: &AnswerKey) -> Vec<String> {
-        k.leakage.iter().map(|l| format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-")))
+        k.leakage
+            .iter()
+            .map(|l| format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-")))
             .chain(k.drift.iter().map(|d| format!("{}:{}", d.change.kind(), d.feature)))
             .collect()
     }
@@ -145,9 +148,20 @@ mod tests {
     #[test]
     fn temporal_leakage_and_serving_skew_are_credited_by_kind_and_place() {
         let k = key(12);
-        assert_eq!(planted(&k), ["target_leakage:final_invoice_adjustment", "temporal:avg_session_minutes", "serving_skew:monthly_charges", "mean_shift:logins_30d"]);
+        assert_eq!(
+            planted(&k),
+            [
+                "target_leakage:final_invoice_adjustment",
+                "temporal:avg_session_minutes",
+                "serving_skew:monthly_charges",
+                "mean_shift:logins_30d"
+            ]
+        );
         let right = CandidateReport {
-            leakage: vec![leak(Some("final_invoice_adjustment"), "target_leakage"), leak(Some("avg_session_minutes"), "temporal")],
+            leakage: vec![
+                leak(Some("final_invoice_adjustment"), "target_leakage"),
+                leak(Some("avg_session_minutes"), "temporal"),
+            ],
             drift: vec![drift("logins_30d", "mean_shift"), drift("monthly_charges", "serving_skew")],
             excluded_features: vec![],
         };
@@ -157,7 +171,10 @@ mod tests {
         // Either name for information from after the prediction time; a
         // unit change called a mean shift is the right column, wrong kind.
         let near = CandidateReport {
-            leakage: vec![leak(Some("final_invoice_adjustment"), "temporal"), leak(Some("avg_session_minutes"), "target_leakage")],
+            leakage: vec![
+                leak(Some("final_invoice_adjustment"), "temporal"),
+                leak(Some("avg_session_minutes"), "target_leakage"),
+            ],
             drift: vec![drift("logins_30d", "mean_shift"), drift("monthly_charges", "mean_shift")],
             excluded_features: vec![],
         };
@@ -182,7 +199,15 @@ mod tests {
     #[test]
     fn contamination_and_a_prior_shift_are_found_as_rows_and_as_prediction() {
         let k = key(2);
-        assert_eq!(planted(&k), ["contamination:-", "identifier:customer_id", "mean_shift:avg_session_minutes", "prior_shift:__prediction__"]);
+        assert_eq!(
+            planted(&k),
+            [
+                "contamination:-",
+                "identifier:customer_id",
+                "mean_shift:avg_session_minutes",
+                "prior_shift:__prediction__"
+            ]
+        );
         let moved: Vec<&String> = k.clean.label_shift_consequences.iter().collect();
         assert!(!moved.is_empty(), "a churn rate 1.7-2.1 times higher moves label-related columns");
         for c in &moved {

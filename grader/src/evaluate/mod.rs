@@ -10,7 +10,6 @@ pub mod score;
 use datasets::spec::Terms;
 use datasets::AnswerKey;
 
-
 use crate::report::Score;
 use score::{Check, Outcome, ProbeResults, Status, Visibility};
 

@@ -162,20 +162,32 @@ fn round4(x: f64) -> f64 {
 }
 
 fn pass_fail(ok: bool) -> f64 {
-    if ok { 1.0 } else { 0.0 }
+    if ok {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// Linear credit: 1 at or beyond `full`, 0 at or beyond `zero` (and for NaN).
 pub fn ramp(x: f64, full: f64, zero: f64) -> f64 {
     let c = (x - zero) / (full - zero);
-    if c.is_nan() { 0.0 } else { c.clamp(0.0, 1.0) }
+    if c.is_nan() {
+        0.0
+    } else {
+        c.clamp(0.0, 1.0)
+    }
 }
 
 /// Where `value` lies between a model with no signal (`floor`: 0) and the
 /// generating model (`ceiling`: 1); works for losses (floor above ceiling)
 /// and for AUC alike. Negative when worse than no signal.
 pub fn skill(value: f64, floor: f64, ceiling: f64) -> f64 {
-    if (ceiling - floor).abs() < 1e-12 { 0.0 } else { (value - floor) / (ceiling - floor) }
+    if (ceiling - floor).abs() < 1e-12 {
+        0.0
+    } else {
+        (value - floor) / (ceiling - floor)
+    }
 }
 
 /// On a busy host, a latency miss stands when the figure, less this many
@@ -204,37 +216,88 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
     let mut g = Group { name: "contract", weight: contract, out: &mut out };
     match &r.contract {
         Outcome::Ran(m) => {
-            g.add("health", "GET /health answers 200", 0.25, pass_fail(m.health_problem.is_none()),
-                m.health_problem.clone().unwrap_or_else(|| "200".into()), Visible);
-            g.add("predict", "POST /predict answers in the contract's shape", 0.25, pass_fail(m.predict_problem.is_none()),
-                m.predict_problem.clone().unwrap_or_else(|| "200 with predictions and probabilities for every row".into()), Visible);
-            g.add("drift_endpoint", "GET /drift answers in the contract's shape", 0.25, pass_fail(m.drift_problem.is_none()),
-                m.drift_problem.clone().unwrap_or_else(|| "200 with drifted_features".into()), Visible);
+            g.add(
+                "health",
+                "GET /health answers 200",
+                0.25,
+                pass_fail(m.health_problem.is_none()),
+                m.health_problem.clone().unwrap_or_else(|| "200".into()),
+                Visible,
+            );
+            g.add(
+                "predict",
+                "POST /predict answers in the contract's shape",
+                0.25,
+                pass_fail(m.predict_problem.is_none()),
+                m.predict_problem
+                    .clone()
+                    .unwrap_or_else(|| "200 with predictions and probabilities for every row".into()),
+                Visible,
+            );
+            g.add(
+                "drift_endpoint",
+                "GET /drift answers in the contract's shape",
+                0.25,
+                pass_fail(m.drift_problem.is_none()),
+                m.drift_problem.clone().unwrap_or_else(|| "200 with drifted_features".into()),
+                Visible,
+            );
             match m.report_present {
                 None => g.out.push(Check {
-                    id: "contract.report".into(), group: "contract".into(), title: "/output/report.json follows the schema".into(),
-                    points: 0.0, max_points: 0.0, status: Status::Skipped,
-                    evidence: "no /output directory to read (give --output to grader probe)".into(), visibility: Visible,
+                    id: "contract.report".into(),
+                    group: "contract".into(),
+                    title: "/output/report.json follows the schema".into(),
+                    points: 0.0,
+                    max_points: 0.0,
+                    status: Status::Skipped,
+                    evidence: "no /output directory to read (give --output to grader probe)".into(),
+                    visibility: Visible,
                 }),
                 Some(present) => {
-                    let credit = if !present || m.report.is_none() { 0.0 } else if m.report_problems.is_empty() { 1.0 } else { 0.5 };
-                    let evidence = if m.report_problems.is_empty() { "valid".into() } else { m.report_problems.join("; ") };
+                    let credit = if !present || m.report.is_none() {
+                        0.0
+                    } else if m.report_problems.is_empty() {
+                        1.0
+                    } else {
+                        0.5
+                    };
+                    let evidence =
+                        if m.report_problems.is_empty() { "valid".into() } else { m.report_problems.join("; ") };
                     g.add("report", "/output/report.json follows the schema", 0.25, credit, evidence, Visible);
                 }
             }
         }
-        o => g.not_run(&[("health", "GET /health answers 200", 0.25), ("predict", "POST /predict answers in the contract's shape", 0.25),
-            ("drift_endpoint", "GET /drift answers in the contract's shape", 0.25), ("report", "/output/report.json follows the schema", 0.25)], o, Visible),
+        o => g.not_run(
+            &[
+                ("health", "GET /health answers 200", 0.25),
+                ("predict", "POST /predict answers in the contract's shape", 0.25),
+                ("drift_endpoint", "GET /drift answers in the contract's shape", 0.25),
+                ("report", "/output/report.json follows the schema", 0.25),
+            ],
+            o,
+            Visible,
+        ),
     }
 
     let mut g = Group { name: "correctness", weight: correctness, out: &mut out };
     let mut l = Group { name: "leak_reliance", weight: leak_reliance, out: &mut Vec::new() };
     match &r.correctness {
         Outcome::Ran(m) => {
-            g.add("discrimination", "AUC on unseen customers, as served, against the best achievable", 0.6,
+            g.add(
+                "discrimination",
+                "AUC on unseen customers, as served, against the best achievable",
+                0.6,
                 ramp(m.auc_fraction, slo.min_auc_fraction, 0.75),
-                format!("AUC {:.3} = {:.1}% of the generating model's {:.3} (target {:.0}%); accuracy {:.3}",
-                    m.serving.auc, 100.0 * m.auc_fraction, m.bayes.auc, 100.0 * slo.min_auc_fraction, m.serving.accuracy), Visible);
+                format!(
+                    "AUC {:.3} = {:.1}% of the generating model's {:.3} (target {:.0}%); accuracy {:.3}",
+                    m.serving.auc,
+                    100.0 * m.auc_fraction,
+                    m.bayes.auc,
+                    100.0 * slo.min_auc_fraction,
+                    m.serving.accuracy
+                ),
+                Visible,
+            );
             let ll_skill = skill(m.serving.log_loss, m.base.log_loss, m.bayes.log_loss);
             g.add("calibration", "log-loss on unseen customers, as served", 0.4, ramp(ll_skill, CALIBRATION_FULL_SKILL, 0.0),
                 format!("log-loss {:.3}: skill {:.2} between the base rate's {:.3} (0) and the generating model's {:.3} (1); full credit from {CALIBRATION_FULL_SKILL}; Brier {:.3} vs {:.3}",
@@ -252,8 +315,14 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
             }
         }
         o => {
-            g.not_run(&[("discrimination", "AUC on unseen customers, as served, against the best achievable", 0.6),
-                ("calibration", "log-loss on unseen customers, as served", 0.4)], o, Visible);
+            g.not_run(
+                &[
+                    ("discrimination", "AUC on unseen customers, as served, against the best achievable", 0.6),
+                    ("calibration", "log-loss on unseen customers, as served", 0.4),
+                ],
+                o,
+                Visible,
+            );
             l.not_run(&[("gap", "quality does not depend on information missing in production", 1.0)], o, Hidden);
         }
     }
@@ -282,38 +351,101 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
             // service, and no miss stands.
             let beyond = |measured: f64, own: f64, slo: f64| !h.contended() && measured - HOST_DELAY_FACTOR * own > slo;
             let checks = [
-                ("p50", format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms), m.p50_ms <= slo.p50_ms,
-                    beyond(m.p50_ms, h.calibration_p50_ms, slo.p50_ms), format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms)),
-                ("p99", format!("p99 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p99_ms), m.p99_ms <= slo.p99_ms,
-                    beyond(m.p99_ms, h.calibration_p99_ms, slo.p99_ms), format!("p99 {:.1} ms, max {:.1} ms", m.p99_ms, m.max_ms)),
-                ("errors", format!("error rate under load ≤ {}%", 100.0 * slo.max_error_rate), m.error_rate <= slo.max_error_rate,
+                (
+                    "p50",
+                    format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms),
+                    m.p50_ms <= slo.p50_ms,
+                    beyond(m.p50_ms, h.calibration_p50_ms, slo.p50_ms),
+                    format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms),
+                ),
+                (
+                    "p99",
+                    format!("p99 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p99_ms),
+                    m.p99_ms <= slo.p99_ms,
+                    beyond(m.p99_ms, h.calibration_p99_ms, slo.p99_ms),
+                    format!("p99 {:.1} ms, max {:.1} ms", m.p99_ms, m.max_ms),
+                ),
+                (
+                    "errors",
+                    format!("error rate under load ≤ {}%", 100.0 * slo.max_error_rate),
+                    m.error_rate <= slo.max_error_rate,
                     answered_errors > slo.max_error_rate,
-                    format!("{} of {} requests failed ({:.2}%; {} timeouts){}", m.errors, m.requests, 100.0 * m.error_rate, m.timeouts,
-                        m.error_examples.first().map(|e| format!("; e.g. {e}")).unwrap_or_default())),
+                    format!(
+                        "{} of {} requests failed ({:.2}%; {} timeouts){}",
+                        m.errors,
+                        m.requests,
+                        100.0 * m.error_rate,
+                        m.timeouts,
+                        m.error_examples.first().map(|e| format!("; e.g. {e}")).unwrap_or_default()
+                    ),
+                ),
             ];
             for (id, title, passed, fails_anyway, evidence) in checks {
                 if passed || fails_anyway {
-                    g.add(id, &title, 1.0 / 3.0, pass_fail(passed), format!("{evidence} (measured although {why})"), Visible);
+                    g.add(
+                        id,
+                        &title,
+                        1.0 / 3.0,
+                        pass_fail(passed),
+                        format!("{evidence} (measured although {why})"),
+                        Visible,
+                    );
                 } else {
                     g.out.push(Check {
-                        id: format!("latency.{id}"), group: "latency".into(), title, points: 0.0, max_points: 0.0,
-                        status: Status::Ungraded, evidence: format!("not graded: {evidence}, but {why}"), visibility: Visible,
+                        id: format!("latency.{id}"),
+                        group: "latency".into(),
+                        title,
+                        points: 0.0,
+                        max_points: 0.0,
+                        status: Status::Ungraded,
+                        evidence: format!("not graded: {evidence}, but {why}"),
+                        visibility: Visible,
                     });
                 }
             }
         }
         Outcome::Ran(m) => {
-            g.add("p50", &format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms), 1.0 / 3.0,
-                pass_fail(m.p50_ms <= slo.p50_ms), format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms), Visible);
-            g.add("p99", &format!("p99 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p99_ms), 1.0 / 3.0,
-                pass_fail(m.p99_ms <= slo.p99_ms), format!("p99 {:.1} ms, max {:.1} ms", m.p99_ms, m.max_ms), Visible);
-            g.add("errors", &format!("error rate under load ≤ {}%", 100.0 * slo.max_error_rate), 1.0 / 3.0,
+            g.add(
+                "p50",
+                &format!("p50 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p50_ms),
+                1.0 / 3.0,
+                pass_fail(m.p50_ms <= slo.p50_ms),
+                format!("p50 {:.1} ms, p95 {:.1} ms", m.p50_ms, m.p95_ms),
+                Visible,
+            );
+            g.add(
+                "p99",
+                &format!("p99 latency at {} requests/s ≤ {} ms", m.target_rate, slo.p99_ms),
+                1.0 / 3.0,
+                pass_fail(m.p99_ms <= slo.p99_ms),
+                format!("p99 {:.1} ms, max {:.1} ms", m.p99_ms, m.max_ms),
+                Visible,
+            );
+            g.add(
+                "errors",
+                &format!("error rate under load ≤ {}%", 100.0 * slo.max_error_rate),
+                1.0 / 3.0,
                 pass_fail(m.error_rate <= slo.max_error_rate),
-                format!("{} of {} requests failed ({:.2}%; {} timeouts){}", m.errors, m.requests, 100.0 * m.error_rate, m.timeouts,
-                    m.error_examples.first().map(|e| format!("; e.g. {e}")).unwrap_or_default()), Visible);
+                format!(
+                    "{} of {} requests failed ({:.2}%; {} timeouts){}",
+                    m.errors,
+                    m.requests,
+                    100.0 * m.error_rate,
+                    m.timeouts,
+                    m.error_examples.first().map(|e| format!("; e.g. {e}")).unwrap_or_default()
+                ),
+                Visible,
+            );
         }
-        o => g.not_run(&[("p50", "p50 latency within the SLO", 1.0 / 3.0), ("p99", "p99 latency within the SLO", 1.0 / 3.0),
-            ("errors", "error rate under load within the SLO", 1.0 / 3.0)], o, Visible),
+        o => g.not_run(
+            &[
+                ("p50", "p50 latency within the SLO", 1.0 / 3.0),
+                ("p99", "p99 latency within the SLO", 1.0 / 3.0),
+                ("errors", "error rate under load within the SLO", 1.0 / 3.0),
+            ],
+            o,
+            Visible,
+        ),
     }
 
     let mut g = Group { name: "robustness", weight: robustness, out: &mut out };
@@ -321,34 +453,82 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
         Outcome::Ran(m) => {
             let n = (m.cases.len() + 2) as f64;
             for c in &m.cases {
-                g.add(&c.id, &format!("{} gets a 4xx with a JSON error", c.title), 1.0 / n, pass_fail(c.passed), c.detail.clone(), Visible);
+                g.add(
+                    &c.id,
+                    &format!("{} gets a 4xx with a JSON error", c.title),
+                    1.0 / n,
+                    pass_fail(c.passed),
+                    c.detail.clone(),
+                    Visible,
+                );
             }
-            g.add("null_values", "a row of null values (allowed by the contract) gets a 200", 1.0 / n,
-                pass_fail(m.null_values_accepted.is_none()), m.null_values_accepted.clone().unwrap_or_else(|| "200".into()), Visible);
-            g.add("still_serving", "the service still answers after the bad requests", 1.0 / n, pass_fail(m.still_serving.is_ok()),
-                m.still_serving.clone().err().unwrap_or_else(|| "/health 200 and a valid /predict".into()), Visible);
+            g.add(
+                "null_values",
+                "a row of null values (allowed by the contract) gets a 200",
+                1.0 / n,
+                pass_fail(m.null_values_accepted.is_none()),
+                m.null_values_accepted.clone().unwrap_or_else(|| "200".into()),
+                Visible,
+            );
+            g.add(
+                "still_serving",
+                "the service still answers after the bad requests",
+                1.0 / n,
+                pass_fail(m.still_serving.is_ok()),
+                m.still_serving.clone().err().unwrap_or_else(|| "/health 200 and a valid /predict".into()),
+                Visible,
+            );
         }
         o => g.not_run(&[("cases", "bad requests get a 4xx with a JSON error", 1.0)], o, Visible),
     }
 
     let mut g = Group { name: "drift_monitoring", weight: drift_monitoring, out: &mut out };
     match &r.drift {
-        Outcome::Ran(m) => g.add("live", "GET /drift names the features that drifted in live traffic", 1.0, m.f1,
-            format!("flagged {:?}; {} of {} drifted features found, {} false alarm(s)", m.flagged, m.true_positives.len(),
-                m.planted.len(), m.false_positives.len()), Hidden),
+        Outcome::Ran(m) => g.add(
+            "live",
+            "GET /drift names the features that drifted in live traffic",
+            1.0,
+            m.f1,
+            format!(
+                "flagged {:?}; {} of {} drifted features found, {} false alarm(s)",
+                m.flagged,
+                m.true_positives.len(),
+                m.planted.len(),
+                m.false_positives.len()
+            ),
+            Hidden,
+        ),
         o => g.not_run(&[("live", "GET /drift names the features that drifted in live traffic", 1.0)], o, Hidden),
     }
 
     let mut g = Group { name: "findings", weight: findings, out: &mut out };
     match &r.findings {
         Outcome::Ran(f) => {
-            for (id, title, s) in [("leakage", "report.json names the planted leakage", &f.leakage), ("drift", "report.json names the planted drift", &f.drift)] {
-                let found: Vec<String> = s.matched.iter().filter(|m| m.credit > 0.0).map(|m| m.planted.clone()).collect();
+            for (id, title, s) in [
+                ("leakage", "report.json names the planted leakage", &f.leakage),
+                ("drift", "report.json names the planted drift", &f.drift),
+            ] {
+                let found: Vec<String> =
+                    s.matched.iter().filter(|m| m.credit > 0.0).map(|m| m.planted.clone()).collect();
                 let missed = s.matched.iter().filter(|m| m.credit == 0.0).count();
-                g.add(id, title, 0.5, s.score, format!("found {found:?}, missed {missed}, false flags {:?}", s.false_flags), Hidden);
+                g.add(
+                    id,
+                    title,
+                    0.5,
+                    s.score,
+                    format!("found {found:?}, missed {missed}, false flags {:?}", s.false_flags),
+                    Hidden,
+                );
             }
         }
-        o => g.not_run(&[("leakage", "report.json names the planted leakage", 0.5), ("drift", "report.json names the planted drift", 0.5)], o, Hidden),
+        o => g.not_run(
+            &[
+                ("leakage", "report.json names the planted leakage", 0.5),
+                ("drift", "report.json names the planted drift", 0.5),
+            ],
+            o,
+            Hidden,
+        ),
     }
     out
 }
@@ -412,7 +592,11 @@ pub(crate) mod tests {
         let base = q(0.5, 0.56);
         let checks = checks(&spec(), &correctness(base, base));
         assert_eq!(points(&checks, "correctness."), 0.0, "{checks:#?}");
-        assert_eq!(points(&checks, "leak_reliance."), 0.0, "equal offline and served AUC of 0.5 is no honesty: {checks:#?}");
+        assert_eq!(
+            points(&checks, "leak_reliance."),
+            0.0,
+            "equal offline and served AUC of 0.5 is no honesty: {checks:#?}"
+        );
     }
 
     #[test]
@@ -464,12 +648,32 @@ pub(crate) mod tests {
         use crate::probe::latency::{HostCheck, LatencyMetrics};
         let mut r = ProbeResults::none("not part of this test");
         r.latency = Outcome::Ran(LatencyMetrics {
-            target_rate: 50.0, achieved_rate: 50.0, requests: 1000, successes: 1000 - errors, errors, timeouts, dropped: 0,
-            late_sends: 0, error_rate: errors as f64 / 1000.0, p50_ms: p50, p95_ms: p99, p99_ms: p99, max_ms: p99, mean_ms: p50,
-            buckets: Vec::new(), error_examples: Vec::new(),
+            target_rate: 50.0,
+            achieved_rate: 50.0,
+            requests: 1000,
+            successes: 1000 - errors,
+            errors,
+            timeouts,
+            dropped: 0,
+            late_sends: 0,
+            error_rate: errors as f64 / 1000.0,
+            p50_ms: p50,
+            p95_ms: p99,
+            p99_ms: p99,
+            max_ms: p99,
+            mean_ms: p50,
+            buckets: Vec::new(),
+            error_examples: Vec::new(),
             host: Some(HostCheck {
-                windows: 3, calibration_p50_ms: if fair { 0.2 } else { 9.0 }, calibration_p99_ms: if fair { 1.0 } else { 60.0 },
-                limit_p50_ms: 5.0, limit_p99_ms: 20.0, load_average: Some(3.0), other_cores: None, other_cores_limit: None, fair,
+                windows: 3,
+                calibration_p50_ms: if fair { 0.2 } else { 9.0 },
+                calibration_p99_ms: if fair { 1.0 } else { 60.0 },
+                limit_p50_ms: 5.0,
+                limit_p99_ms: 20.0,
+                load_average: Some(3.0),
+                other_cores: None,
+                other_cores_limit: None,
+                fair,
             }),
         });
         r

@@ -9,14 +9,14 @@ use datasets::spec::Terms;
 use datasets::{AnswerKey, Exercise, SeedSource};
 
 use super::{evaluate, Evaluation};
+use crate::evaluate::score::tests::q;
+use crate::evaluate::score::{Outcome, ProbeResults, Status};
 use crate::probe::contract::{CandidateReport, ContractMetrics, DriftFlag, LeakFlag};
 use crate::probe::correctness::{CorrectnessMetrics, Quality};
 use crate::probe::drift::DriftMetrics;
 use crate::probe::latency::{HostCheck, LatencyMetrics};
 use crate::probe::robustness::{Case, RobustnessMetrics};
 use crate::report::{ExerciseInfo, GradeResult, Timings, RESULT_VERSION};
-use crate::evaluate::score::tests::q;
-use crate::evaluate::score::{Outcome, ProbeResults, Status};
 
 fn exercise() -> &'static (Terms, AnswerKey) {
     static EX: OnceLock<(Terms, AnswerKey)> = OnceLock::new();
@@ -73,7 +73,13 @@ fn engineering(report: CandidateReport) -> ProbeResults {
     r.robustness = Outcome::Ran(RobustnessMetrics {
         cases: ["not_json", "missing_column", "wrong_type"]
             .iter()
-            .map(|id| Case { id: (*id).into(), title: format!("case {id}"), status: Some(422), passed: true, detail: "422 with an error".into() })
+            .map(|id| Case {
+                id: (*id).into(),
+                title: format!("case {id}"),
+                status: Some(422),
+                passed: true,
+                detail: "422 with an error".into(),
+            })
             .collect(),
         null_values_accepted: None,
         still_serving: Ok(()),
@@ -90,12 +96,24 @@ fn correctness(serving: Quality, offline: Quality) -> Outcome<CorrectnessMetrics
 fn drift(flagged: Vec<String>, key: &AnswerKey) -> Outcome<DriftMetrics> {
     let planted: Vec<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
     let tp: Vec<String> = flagged.iter().filter(|f| planted.contains(f)).cloned().collect();
-    let fp: Vec<String> = flagged.iter().filter(|f| !planted.contains(f) && !key.drift_neutral_columns.contains(f)).cloned().collect();
+    let fp: Vec<String> =
+        flagged.iter().filter(|f| !planted.contains(f) && !key.drift_neutral_columns.contains(f)).cloned().collect();
     let missed: Vec<String> = planted.iter().filter(|p| !flagged.contains(p)).cloned().collect();
     let precision = if tp.len() + fp.len() == 0 { 0.0 } else { tp.len() as f64 / (tp.len() + fp.len()) as f64 };
     let recall = tp.len() as f64 / planted.len() as f64;
     let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-    Outcome::Ran(DriftMetrics { rows_sent: 4000, batches_failed: 0, flagged, planted, true_positives: tp, false_positives: fp, missed, precision, recall, f1 })
+    Outcome::Ran(DriftMetrics {
+        rows_sent: 4000,
+        batches_failed: 0,
+        flagged,
+        planted,
+        true_positives: tp,
+        false_positives: fp,
+        missed,
+        precision,
+        recall,
+        f1,
+    })
 }
 
 /// No model: the base rate for every row, nothing reported or monitored.
@@ -112,8 +130,24 @@ fn constant() -> Evaluation {
 fn over_flagger() -> Evaluation {
     let (spec, key) = exercise();
     let report = CandidateReport {
-        leakage: key.columns.iter().map(|c| LeakFlag { feature: Some(c.clone()), kind: datasets::LeakKind::TargetLeakage.into(), evidence: "all".into() }).collect(),
-        drift: key.columns.iter().map(|c| DriftFlag { feature: c.clone(), kind: datasets::DriftKind::MeanShift.into(), evidence: "all".into() }).collect(),
+        leakage: key
+            .columns
+            .iter()
+            .map(|c| LeakFlag {
+                feature: Some(c.clone()),
+                kind: datasets::LeakKind::TargetLeakage.into(),
+                evidence: "all".into(),
+            })
+            .collect(),
+        drift: key
+            .columns
+            .iter()
+            .map(|c| DriftFlag {
+                feature: c.clone(),
+                kind: datasets::DriftKind::MeanShift.into(),
+                evidence: "all".into(),
+            })
+            .collect(),
         excluded_features: Vec::new(),
     };
     let mut r = engineering(report);
@@ -136,8 +170,16 @@ fn leak_reliant() -> Evaluation {
 fn perfect() -> Evaluation {
     let (spec, key) = exercise();
     let report = CandidateReport {
-        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() }).collect(),
-        drift: key.drift.iter().map(|d| DriftFlag { feature: d.feature.clone(), kind: d.change.kind().into(), evidence: "found".into() }).collect(),
+        leakage: key
+            .leakage
+            .iter()
+            .map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() })
+            .collect(),
+        drift: key
+            .drift
+            .iter()
+            .map(|d| DriftFlag { feature: d.feature.clone(), kind: d.change.kind().into(), evidence: "found".into() })
+            .collect(),
         excluded_features: key.leakage.iter().filter_map(|l| l.feature.clone()).collect(),
     };
     let mut r = engineering(report);
@@ -157,7 +199,11 @@ fn result(e: &Evaluation) -> GradeResult {
     GradeResult {
         schema_version: RESULT_VERSION,
         grader_version: "snapshot".into(),
-        exercise: ExerciseInfo { id: key.exercise.id.clone(), version: key.exercise.version, spec_sha256: "<spec>".into() },
+        exercise: ExerciseInfo {
+            id: key.exercise.id.clone(),
+            version: key.exercise.version,
+            spec_sha256: "<spec>".into(),
+        },
         seed: SeedSource::given(1),
         mode: crate::schema::Mode::Docker,
         candidate: Some("archetype".into()),
@@ -182,7 +228,14 @@ pub(crate) fn sample_result() -> GradeResult {
 fn table(e: &Evaluation) -> String {
     let mut s = format!("score {} / {} ({}%)\n", e.score.points, e.score.max_points, e.score.percent);
     for c in &e.checks {
-        s += &format!("{:<32} {:<8} {:>7.4} / {:<7.4} {}\n", c.id, format!("{:?}", c.status), c.points, c.max_points, c.evidence);
+        s += &format!(
+            "{:<32} {:<8} {:>7.4} / {:<7.4} {}\n",
+            c.id,
+            format!("{:?}", c.status),
+            c.points,
+            c.max_points,
+            c.evidence
+        );
     }
     s
 }
@@ -227,14 +280,21 @@ fn the_reports_render_the_same_every_time() {
     let r = result(&leak_reliant());
     insta::assert_snapshot!("leak_reliant_report_md", crate::report::markdown::render(&r));
     insta::assert_snapshot!("leak_reliant_junit", crate::report::junit::render(&r));
-    insta::assert_snapshot!("leak_reliant_gradescope", serde_json::to_string_pretty(&crate::report::gradescope::render(&r)).unwrap());
+    insta::assert_snapshot!(
+        "leak_reliant_gradescope",
+        serde_json::to_string_pretty(&crate::report::gradescope::render(&r)).unwrap()
+    );
 }
 
 #[test]
 fn a_report_cannot_inject_markdown_or_markup() {
     let (spec, key) = exercise();
     let hostile = CandidateReport {
-        leakage: vec![LeakFlag { feature: Some("x|y</td><script>alert(1)</script>\n# H".into()), kind: datasets::LeakKind::Identifier.into(), evidence: "`".into() }],
+        leakage: vec![LeakFlag {
+            feature: Some("x|y</td><script>alert(1)</script>\n# H".into()),
+            kind: datasets::LeakKind::Identifier.into(),
+            evidence: "`".into(),
+        }],
         drift: Vec::new(),
         excluded_features: Vec::new(),
     };
@@ -250,7 +310,11 @@ fn a_report_cannot_inject_markdown_or_markup() {
 fn a_practice_kit_evaluates_the_visible_checks_alone() {
     let (terms, key) = exercise();
     let report = CandidateReport {
-        leakage: key.leakage.iter().map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() }).collect(),
+        leakage: key
+            .leakage
+            .iter()
+            .map(|l| LeakFlag { feature: l.feature.clone(), kind: l.kind.into(), evidence: "found".into() })
+            .collect(),
         drift: Vec::new(),
         excluded_features: Vec::new(),
     };
@@ -263,9 +327,14 @@ fn a_practice_kit_evaluates_the_visible_checks_alone() {
     }
     r.drift = Outcome::NotRun(crate::evaluate::score::NOT_IN_PRACTICE.into());
     let e = evaluate(terms, None, r);
-    let hidden: Vec<_> = e.checks.iter().filter(|c| c.visibility == crate::evaluate::score::Visibility::Hidden).collect();
+    let hidden: Vec<_> =
+        e.checks.iter().filter(|c| c.visibility == crate::evaluate::score::Visibility::Hidden).collect();
     assert_eq!(hidden.len(), 4, "{}", table(&e));
-    assert!(hidden.iter().all(|c| c.status == Status::Skipped && c.max_points == 0.0 && c.points == 0.0), "{}", table(&e));
+    assert!(
+        hidden.iter().all(|c| c.status == Status::Skipped && c.max_points == 0.0 && c.points == 0.0),
+        "{}",
+        table(&e)
+    );
     assert!(matches!(e.metrics.findings, Outcome::NotRun(_)), "no key, no findings scored");
     let visible = terms.rubric.contract + terms.rubric.correctness + terms.rubric.latency + terms.rubric.robustness;
     assert_eq!(e.score.max_points, visible, "{}", table(&e));
@@ -281,17 +350,32 @@ fn report_html_shows_a_candidates_markup_as_text() {
     let (spec, key) = exercise();
     let script = "<script>alert(1)</script>";
     let hostile = CandidateReport {
-        leakage: vec![LeakFlag { feature: Some(format!("</td>{script}")), kind: datasets::LeakKind::Identifier.into(), evidence: format!("<img src=x onerror=alert(1)>{}", "z".repeat(200_000)) }],
-        drift: vec![DriftFlag { feature: "<b>x</b>".into(), kind: datasets::DriftKind::MeanShift.into(), evidence: "</pre><style>body{display:none}</style>".into() }],
+        leakage: vec![LeakFlag {
+            feature: Some(format!("</td>{script}")),
+            kind: datasets::LeakKind::Identifier.into(),
+            evidence: format!("<img src=x onerror=alert(1)>{}", "z".repeat(200_000)),
+        }],
+        drift: vec![DriftFlag {
+            feature: "<b>x</b>".into(),
+            kind: datasets::DriftKind::MeanShift.into(),
+            evidence: "</pre><style>body{display:none}</style>".into(),
+        }],
         excluded_features: Vec::new(),
     };
     let r = result(&evaluate(spec, Some(key), engineering(hostile)));
     let notes = format!("# N {script}\n</pre><iframe src=\"https://example.com\"></iframe>\n{}", "y".repeat(200_000));
-    let html = crate::report::html::render(&r, &crate::report::html::Extras { notes: Some(&notes), log: Some("<h1>log</h1>\n</pre>") });
+    let html = crate::report::html::render(
+        &r,
+        &crate::report::html::Extras { notes: Some(&notes), log: Some("<h1>log</h1>\n</pre>") },
+    );
     for raw in ["<script", "<img", "<iframe", "<style>body", "<h1>log", "<b>x</b>", "</td><script"] {
         assert!(!html.contains(raw), "{raw} reached the page as markup");
     }
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the text is shown, escaped");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the text is shown, escaped"
+    );
     assert!(!html.contains("https://") && !html.contains("http://"), "no address a browser could fetch");
     assert!(html.len() < 400_000, "long text is capped: {} bytes", html.len());
     assert!(html.contains("false flag") && html.contains("Content-Security-Policy"));

@@ -8,20 +8,20 @@ use std::time::{Duration, Instant};
 
 use datasets::Terms;
 
-use crate::support::error::{GraderError, Result};
 use crate::evaluate::evaluate;
+use crate::evaluate::score::{Outcome, ProbeResults};
+use crate::fairness::turns::Turns;
 use crate::pipeline::material::{Material, Source};
+use crate::pipeline::session::{self, Overrides};
 use crate::probe::latency::LatencyConfig;
 use crate::probe::service::{AtUrl, Crash, Sandboxed, ServiceUnderTest};
 use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
-use crate::support::progress::Progress;
-use crate::fairness::turns::Turns;
-use crate::sandbox::logbuf::last_lines;
-use crate::schema::{GradeOutcome, Mode};
 use crate::report::{self, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
+use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::{FailureClass, Limits, SandboxError};
-use crate::evaluate::score::{Outcome, ProbeResults};
-use crate::pipeline::session::{self, Overrides};
+use crate::schema::{GradeOutcome, Mode};
+use crate::support::error::{GraderError, Result};
+use crate::support::progress::Progress;
 
 pub struct GradeRequest {
     pub submission: PathBuf,
@@ -49,11 +49,9 @@ pub struct ProbeRequest {
     pub wait: Option<Duration>,
 }
 
-
 /// Latency windows measured at most, when the host is too busy for a fair one.
 pub const LATENCY_WINDOWS: u32 = 3;
 const LATENCY_RETRY_PAUSE: Duration = Duration::from_secs(5);
-
 
 /// Runs every probe in order: contract, drift (first, so the service's
 /// monitor judges the drifted traffic alone), correctness and leak reliance,
@@ -86,72 +84,100 @@ async fn probe_all<S: ServiceUnderTest>(
             };
         };
     }
-    step!("probing the contract (/health, /predict, /drift, report.json)", contract,
-        Outcome::Ran(contract::probe(target, &material.holdout_serving, report_bytes).await));
+    step!(
+        "probing the contract (/health, /predict, /drift, report.json)",
+        contract,
+        Outcome::Ran(contract::probe(target, &material.holdout_serving, report_bytes).await)
+    );
     match &material.hidden {
         Some(h) => {
             let planted: BTreeSet<String> = h.key.drift.iter().map(|d| d.feature.clone()).collect();
             let neutral: BTreeSet<String> = h.key.drift_neutral_columns.iter().cloned().collect();
-            step!(format!("drift monitoring: {} drifted rows through /predict, then GET /drift", h.traffic.len()), drift,
+            step!(
+                format!("drift monitoring: {} drifted rows through /predict, then GET /drift", h.traffic.len()),
+                drift,
                 match drift::probe(target, &h.traffic, terms.probes.correctness_batch_rows, &planted, &neutral).await {
                     Ok(m) => Outcome::Ran(m),
                     Err(e) => Outcome::Failed(e),
-                });
+                }
+            );
         }
         // A kit has no drifted traffic and no key: graded on the candidate's own variant only.
         None => r.drift = Outcome::NotRun(crate::evaluate::score::NOT_IN_PRACTICE.into()),
     }
     let views = if material.hidden.is_some() { "as served and as extracted" } else { "as served" };
-    step!(format!("correctness: {} holdout rows, {views}", material.labels.len()), correctness,
+    step!(
+        format!("correctness: {} holdout rows, {views}", material.labels.len()),
+        correctness,
         match correctness::probe(target, &material.holdout(), terms.probes.correctness_batch_rows).await {
             Ok(m) => Outcome::Ran(m),
             Err(e) => Outcome::Failed(e),
-        });
-    let p = &terms.probes;
-    step!(format!("latency: {} requests/s for {}s after {}s of warm-up", p.latency_rate_per_second, p.latency_duration_seconds,
-        p.latency_warmup_seconds), latency, {
-        let bodies: Vec<Vec<u8>> = material.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
-        let cfg = LatencyConfig {
-            rate_per_second: p.latency_rate_per_second,
-            warmup: Duration::from_secs_f64(p.latency_warmup_seconds),
-            duration: Duration::from_secs_f64(p.latency_duration_seconds),
-            timeout: Duration::from_millis(p.latency_timeout_ms),
-            max_in_flight: 1024,
-        };
-        // A window the host was too busy for is measured again, after a
-        // pause; after the last, latency is not graded (never charged).
-        let mut window = 1;
-        loop {
-            if turns.gated() {
-                progress.phase("latency: waiting for the host to be quiet (other gradings pause)");
-            }
-            let containers = svc.containers();
-            let m = turns.exclusive(async {
-                progress.phase(format!("latency: {} requests/s for {}s after {}s of warm-up (window {window})",
-                    p.latency_rate_per_second, p.latency_duration_seconds, p.latency_warmup_seconds));
-                let own = containers.as_ref().map(|(d, ids, _)| (*d, ids.as_slice()));
-                // The first snapshot is taken during the warm-up, which is
-                // not measured anyway.
-                let (before, mut m) = tokio::join!(crate::fairness::host::snapshot(own),
-                    latency::calibrated(target, &bodies, cfg, terms.slo.p50_ms, terms.slo.p99_ms, window));
-                let after = crate::fairness::host::snapshot(own).await;
-                if let (Some(h), Some((_, _, cpus))) = (m.host.as_mut(), containers.as_ref()) {
-                    h.other_cores = crate::fairness::host::other_cores(&before, &after).map(|c| (c * 100.0).round() / 100.0);
-                    h.other_cores_limit = Some(crate::fairness::host::other_cores_limit(*cpus));
-                    h.fair = h.fair && !h.contended();
-                }
-                m
-            }).await;
-            if m.host.as_ref().is_none_or(|h| h.fair) || window >= LATENCY_WINDOWS {
-                break Outcome::Ran(m);
-            }
-            window += 1;
-            progress.phase("latency: the host was too busy for a fair measurement; measuring again shortly");
-            tokio::time::sleep(LATENCY_RETRY_PAUSE).await;
         }
-    });
-    step!("robustness: malformed requests", robustness,
-        Outcome::Ran(robustness::probe(target, &material.holdout_serving[0], terms.contract.max_rows_per_request).await));
+    );
+    let p = &terms.probes;
+    step!(
+        format!(
+            "latency: {} requests/s for {}s after {}s of warm-up",
+            p.latency_rate_per_second, p.latency_duration_seconds, p.latency_warmup_seconds
+        ),
+        latency,
+        {
+            let bodies: Vec<Vec<u8>> =
+                material.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
+            let cfg = LatencyConfig {
+                rate_per_second: p.latency_rate_per_second,
+                warmup: Duration::from_secs_f64(p.latency_warmup_seconds),
+                duration: Duration::from_secs_f64(p.latency_duration_seconds),
+                timeout: Duration::from_millis(p.latency_timeout_ms),
+                max_in_flight: 1024,
+            };
+            // A window the host was too busy for is measured again, after a
+            // pause; after the last, latency is not graded (never charged).
+            let mut window = 1;
+            loop {
+                if turns.gated() {
+                    progress.phase("latency: waiting for the host to be quiet (other gradings pause)");
+                }
+                let containers = svc.containers();
+                let m = turns
+                    .exclusive(async {
+                        progress.phase(format!(
+                            "latency: {} requests/s for {}s after {}s of warm-up (window {window})",
+                            p.latency_rate_per_second, p.latency_duration_seconds, p.latency_warmup_seconds
+                        ));
+                        let own = containers.as_ref().map(|(d, ids, _)| (*d, ids.as_slice()));
+                        // The first snapshot is taken during the warm-up, which is
+                        // not measured anyway.
+                        let (before, mut m) = tokio::join!(
+                            crate::fairness::host::snapshot(own),
+                            latency::calibrated(target, &bodies, cfg, terms.slo.p50_ms, terms.slo.p99_ms, window)
+                        );
+                        let after = crate::fairness::host::snapshot(own).await;
+                        if let (Some(h), Some((_, _, cpus))) = (m.host.as_mut(), containers.as_ref()) {
+                            h.other_cores = crate::fairness::host::other_cores(&before, &after)
+                                .map(|c| (c * 100.0).round() / 100.0);
+                            h.other_cores_limit = Some(crate::fairness::host::other_cores_limit(*cpus));
+                            h.fair = h.fair && !h.contended();
+                        }
+                        m
+                    })
+                    .await;
+                if m.host.as_ref().is_none_or(|h| h.fair) || window >= LATENCY_WINDOWS {
+                    break Outcome::Ran(m);
+                }
+                window += 1;
+                progress.phase("latency: the host was too busy for a fair measurement; measuring again shortly");
+                tokio::time::sleep(LATENCY_RETRY_PAUSE).await;
+            }
+        }
+    );
+    step!(
+        "robustness: malformed requests",
+        robustness,
+        Outcome::Ran(
+            robustness::probe(target, &material.holdout_serving[0], terms.contract.max_rows_per_request).await
+        )
+    );
     if crash.is_none() {
         crash = svc.alive().await;
     }
@@ -211,10 +237,19 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     let mut logs = Logs { build: None, container: None, notes: read_notes(&req.submission) };
 
     let build_started = Instant::now();
-    let opened = session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await;
+    let opened =
+        session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress)
+            .await;
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
-            finish_failed(&mut result, GradeOutcome::InfrastructureError, e.class(), e.to_string(), String::new(), &material);
+            finish_failed(
+                &mut result,
+                GradeOutcome::InfrastructureError,
+                e.class(),
+                e.to_string(),
+                String::new(),
+                &material,
+            );
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             write_results(&req, &result, &logs)?;
@@ -229,7 +264,14 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
                 (SandboxError::Exited(_), Some(l)) if l.oom_killed => FailureClass::OomKilled,
                 _ => failed.error.class(),
             };
-            finish_failed(&mut result, GradeOutcome::Failed, class, failed.error.to_string(), last_lines(&log, 30), &material);
+            finish_failed(
+                &mut result,
+                GradeOutcome::Failed,
+                class,
+                failed.error.to_string(),
+                last_lines(&log, 30),
+                &material,
+            );
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
             write_results(&req, &result, &logs)?;
@@ -251,11 +293,18 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     logs.build = Some(session.image.log.clone());
 
     let svc = &session.service;
-    let target = Target::new(svc.client().clone(), svc.url(""), terms.probes.max_response_bytes, session.limits.request_timeout)
-        .with_fresh_connections(svc.fresh_client().clone());
+    let target =
+        Target::new(svc.client().clone(), svc.url(""), terms.probes.max_response_bytes, session.limits.request_timeout)
+            .with_fresh_connections(svc.fresh_client().clone());
     let report_bytes = Some(svc.read_output(&session.docker, "report.json", 4 << 20).await.map_err(|e| e.to_string()));
     let probes_started = Instant::now();
-    let sut = Sandboxed { target, docker: session.docker.clone(), service: &session.service, memory_mb: session.limits.memory_mb, cpus: session.limits.cpus };
+    let sut = Sandboxed {
+        target,
+        docker: session.docker.clone(),
+        service: &session.service,
+        memory_mb: session.limits.memory_mb,
+        cpus: session.limits.cpus,
+    };
     turns.register(&session.docker, &session.service.candidate);
     let (metrics, crash) = probe_all(&sut, terms, &material, report_bytes, progress, &mut turns).await;
     result.timings.probes_ms = Some(probes_started.elapsed().as_millis());
@@ -281,7 +330,9 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     result.timings.total_ms = started.elapsed().as_millis();
     write_results(&req, &result, &logs)?;
     if result.outcome == GradeOutcome::InfrastructureError {
-        return Err(GraderError::Infrastructure(result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()));
+        return Err(GraderError::Infrastructure(
+            result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
+        ));
     }
     Ok(result)
 }
@@ -316,16 +367,25 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
     });
     let material = Material::load(&req.source)?;
     let terms = &material.terms;
-    let target = Target::for_url(&req.url, terms.probes.max_response_bytes, Duration::from_millis(terms.contract.request_timeout_ms))
-        .map_err(GraderError::Usage)?;
+    let target = Target::for_url(
+        &req.url,
+        terms.probes.max_response_bytes,
+        Duration::from_millis(terms.contract.request_timeout_ms),
+    )
+    .map_err(GraderError::Usage)?;
     let variant_ms = started.elapsed().as_millis();
     if let Some(wait) = req.wait {
-        progress.phase(format!("waiting up to {}s for {}/health to answer 200", wait.as_secs(), crate::support::sanitize::terminal_line(&req.url)));
+        progress.phase(format!(
+            "waiting up to {}s for {}/health to answer 200",
+            wait.as_secs(),
+            crate::support::sanitize::terminal_line(&req.url)
+        ));
         wait_healthy(&target, wait).await?;
     }
-    let report_bytes = req.output.as_ref().map(|dir| {
-        crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string())
-    });
+    let report_bytes = req
+        .output
+        .as_ref()
+        .map(|dir| crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string()));
     let probes_started = Instant::now();
     let mut turns = Turns::start(None).await;
     let (metrics, crash) = probe_all(&AtUrl { target }, terms, &material, report_bytes, progress, &mut turns).await;
@@ -391,14 +451,16 @@ fn scrubbed(r: &GradeResult, req: &GradeRequest) -> GradeResult {
 
 fn scrubbed_logs(l: &Logs, req: &GradeRequest) -> Logs {
     let path = req.submission.display().to_string();
-    let clean = |s: &Option<String>| s.as_ref().map(|s| if req.blind { s.replace(&path, "<submission>") } else { s.clone() });
+    let clean =
+        |s: &Option<String>| s.as_ref().map(|s| if req.blind { s.replace(&path, "<submission>") } else { s.clone() });
     Logs { build: clean(&l.build), container: clean(&l.container), notes: l.notes.clone() }
 }
 
 /// The candidate's NOTES.md for the reviewer's page: read without following
 /// a link out of the submission, capped, lossy UTF-8.
 fn read_notes(submission: &std::path::Path) -> Option<String> {
-    let bytes = crate::sandbox::run::read_no_follow(&submission.join("NOTES.md"), report::html::MAX_TEXT as u64 + 1).ok()?;
+    let bytes =
+        crate::sandbox::run::read_no_follow(&submission.join("NOTES.md"), report::html::MAX_TEXT as u64 + 1).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -413,7 +475,8 @@ async fn wait_healthy(target: &Target, wait: Duration) -> Result<()> {
         }
     };
     let polled: std::result::Result<(), Ending<()>> =
-        poll(Duration::from_secs(1), std::time::Instant::now() + wait, || async { None }, ask, |_| async { None }).await;
+        poll(Duration::from_secs(1), std::time::Instant::now() + wait, || async { None }, ask, |_| async { None })
+            .await;
     match polled {
         Ok(()) => Ok(()),
         Err(ending) => {

@@ -32,10 +32,15 @@ impl Kit {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| bad(format!("cannot read {MANIFEST} ({e}); a kit is the folder `grader kit` writes")))?;
-        let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is not JSON: {e}")))?;
+        let version: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("{MANIFEST} is not JSON: {e}")))?;
         match version["schema_version"].as_u64() {
             Some(v) if v <= KIT_VERSION as u64 => {}
-            Some(v) => return Err(bad(format!("{MANIFEST} has version {v}; this grader reads up to {KIT_VERSION}: use a newer grader"))),
+            Some(v) => {
+                return Err(bad(format!(
+                    "{MANIFEST} has version {v}; this grader reads up to {KIT_VERSION}: use a newer grader"
+                )))
+            }
             None => return Err(bad(format!("{MANIFEST} has no schema_version"))),
         }
         serde_json::from_value(version).map_err(|e| bad(format!("{MANIFEST}: {e}")))
@@ -61,8 +66,9 @@ impl Kit {
         }
         let data = dir.join(DATA);
         let schema_path = data.join(datasets::layout::SCHEMA);
-        let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&schema_path).map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?)
-            .map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?;
+        let schema: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&schema_path).map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?)
+                .map_err(|e| bad(format!("{DATA}/schema.json: {e}")))?;
         let columns: Vec<String> = schema["features"]
             .as_array()
             .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(String::from)).collect())
@@ -71,9 +77,15 @@ impl Kit {
         if columns.is_empty() {
             return Err(bad(format!("{DATA}/schema.json lists no features")));
         }
-        let (holdout_serving, labels) = datasets::sealed::read_served_holdout(&dir.join(&manifest.practice.holdout), &columns, label)?;
+        let (holdout_serving, labels) =
+            datasets::sealed::read_served_holdout(&dir.join(&manifest.practice.holdout), &columns, label)?;
         if labels.len() != manifest.practice.holdout_rows || holdout_serving.is_empty() {
-            return Err(bad(format!("{} has {} rows, {MANIFEST} says {}", manifest.practice.holdout, labels.len(), manifest.practice.holdout_rows)));
+            return Err(bad(format!(
+                "{} has {} rows, {MANIFEST} says {}",
+                manifest.practice.holdout,
+                labels.len(),
+                manifest.practice.holdout_rows
+            )));
         }
         Ok(Kit { manifest, data, holdout_serving, labels })
     }
@@ -98,4 +110,3 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<String>> {
     out.sort();
     Ok(out)
 }
-

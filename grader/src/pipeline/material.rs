@@ -12,9 +12,9 @@ use datasets::sealed::{Row, Sealed};
 use datasets::{AnswerKey, Exercise, SeedSource, Terms};
 use tempfile::TempDir;
 
-use crate::support::error::Result;
 use crate::probe::correctness::{Holdout, Quality};
 use crate::report::ExerciseInfo;
+use crate::support::error::Result;
 
 /// Where a grading's data comes from.
 #[derive(Debug, Clone)]
@@ -83,7 +83,11 @@ impl Material {
         let m = kit.manifest;
         Ok(Material {
             terms: m.terms,
-            exercise: ExerciseInfo { id: m.exercise.id, version: m.exercise.version, spec_sha256: m.exercise.spec_sha256 },
+            exercise: ExerciseInfo {
+                id: m.exercise.id,
+                version: m.exercise.version,
+                spec_sha256: m.exercise.spec_sha256,
+            },
             seed: SeedSource::given(m.practice_seed),
             data: kit.data,
             holdout_serving: kit.holdout_serving,

@@ -8,12 +8,12 @@ use std::time::Duration;
 use bollard::Docker;
 use tempfile::TempDir;
 
-use crate::support::error::Result;
-use crate::support::progress::Progress;
 use crate::sandbox::build::{build_on, BuiltImage};
 use crate::sandbox::cleanup::{install_interrupt_handler, RunGuard};
 use crate::sandbox::run::{start, Access, RunConfig, Service};
 use crate::sandbox::{docker, Limits, RunId, SandboxError};
+use crate::support::error::Result;
+use crate::support::progress::Progress;
 
 /// Overrides of the exercise's `[contract]` limits and of how the sandbox
 /// runs, already range-checked (`cli::OverrideArgs::validate`): applying

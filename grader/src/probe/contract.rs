@@ -133,7 +133,8 @@ pub fn parse_report(bytes: &[u8]) -> (Option<CandidateReport>, Vec<String>) {
                 continue;
             }
         };
-        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<LeakKind>>().ok()) else {
+        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<LeakKind>>().ok())
+        else {
             problems.push(format!("leakage[{i}].kind must be one of {:?}", allowed(LeakKind::ALL)));
             continue;
         };
@@ -145,7 +146,8 @@ pub fn parse_report(bytes: &[u8]) -> (Option<CandidateReport>, Vec<String>) {
             problems.push(format!("drift[{i}].feature must be a column name"));
             continue;
         };
-        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<DriftKind>>().ok()) else {
+        let Some(kind) = e.get("kind").and_then(Value::as_str).and_then(|k| k.parse::<Reported<DriftKind>>().ok())
+        else {
             problems.push(format!("drift[{i}].kind must be one of {:?}", allowed(DriftKind::ALL)));
             continue;
         };
@@ -195,8 +197,16 @@ pub async fn probe(target: &Target, rows: &[Row], report_bytes: Option<Result<Ve
     };
     m.drift_problem = match target.get("/drift").await {
         Ok(a) if a.status == 200 => match a.json() {
-            Some(v) if v.get("drifted_features").and_then(Value::as_array).is_some_and(|l| l.iter().all(Value::is_string)) => None,
-            _ => Some(format!("/drift body is not {{\"drifted_features\": [\"<feature>\", ...]}}: {}", excerpt(&a.body))),
+            Some(v)
+                if v.get("drifted_features")
+                    .and_then(Value::as_array)
+                    .is_some_and(|l| l.iter().all(Value::is_string)) =>
+            {
+                None
+            }
+            _ => {
+                Some(format!("/drift body is not {{\"drifted_features\": [\"<feature>\", ...]}}: {}", excerpt(&a.body)))
+            }
         },
         Ok(a) => Some(format!("/drift answered {}", a.status)),
         Err(e) => Some(format!("/drift: {e}")),
@@ -223,8 +233,10 @@ mod tests {
 
     #[test]
     fn report_schema_problems_are_named() {
-        let (r, p) = parse_report(br#"{"leakage": [{"feature": null, "kind": "duplicate_rows", "evidence": "x"},
-            {"feature": "a", "kind": "guess"}], "drift": [{"feature": 3, "kind": "mean_shift"}], "extra": 1}"#);
+        let (r, p) = parse_report(
+            br#"{"leakage": [{"feature": null, "kind": "duplicate_rows", "evidence": "x"},
+            {"feature": "a", "kind": "guess"}], "drift": [{"feature": 3, "kind": "mean_shift"}], "extra": 1}"#,
+        );
         let r = r.unwrap();
         assert_eq!(r.leakage.len(), 1);
         assert!(r.drift.is_empty());

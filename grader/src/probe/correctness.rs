@@ -79,7 +79,10 @@ pub struct Holdout<'a> {
 pub async fn probe(target: &Target, h: &Holdout<'_>, batch: usize) -> Result<CorrectnessMetrics, String> {
     let serving_probs = predict_all(target, h.serving, batch).await.map_err(|e| format!("serving view: {e}"))?;
     let offline = match h.offline {
-        Some(rows) => Some(Quality::of(&predict_all(target, rows, batch).await.map_err(|e| format!("offline view: {e}"))?, h.labels)),
+        Some(rows) => Some(Quality::of(
+            &predict_all(target, rows, batch).await.map_err(|e| format!("offline view: {e}"))?,
+            h.labels,
+        )),
         None => None,
     };
     let s = Quality::of(&serving_probs, h.labels);

@@ -114,7 +114,14 @@ fn load_average() -> Option<f64> {
 }
 
 /// One window against `target` with a calibration load beside it.
-pub async fn calibrated(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig, slo_p50_ms: f64, slo_p99_ms: f64, windows: u32) -> LatencyMetrics {
+pub async fn calibrated(
+    target: &Target,
+    bodies: &[Vec<u8>],
+    cfg: LatencyConfig,
+    slo_p50_ms: f64,
+    slo_p99_ms: f64,
+    windows: u32,
+) -> LatencyMetrics {
     let (url, _server) = super::loopback::serve_scoped(Duration::ZERO, None).await;
     let reference = Target::for_url(&url, MAX_ONE_ROW_RESPONSE, cfg.timeout).expect("loopback URL");
     let one = vec![super::predict_body(&[])];
@@ -265,20 +272,6 @@ pub async fn probe(target: &Target, bodies: &[Vec<u8>], cfg: LatencyConfig) -> L
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fair;
-
-    #[test]
-    fn a_window_is_fair_while_the_graders_delay_is_a_tenth_of_each_slo() {
-        assert!(fair(0.2, 1.5, 50.0, 200.0));
-        assert!(fair(5.0, 20.0, 50.0, 200.0));
-        assert!(!fair(5.1, 1.0, 50.0, 200.0));
-        assert!(!fair(0.2, 20.5, 50.0, 200.0));
-        assert!(!fair(f64::NAN, 1.0, 50.0, 200.0));
-    }
-}
-
 /// Log-spaced buckets (0.5 ms … 60 s) for charts.
 fn buckets(hist: &Histogram<u64>) -> Vec<(f64, u64)> {
     let mut out = Vec::new();
@@ -292,4 +285,18 @@ fn buckets(hist: &Histogram<u64>) -> Vec<(f64, u64)> {
         upper_ms *= 2.0;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair;
+
+    #[test]
+    fn a_window_is_fair_while_the_graders_delay_is_a_tenth_of_each_slo() {
+        assert!(fair(0.2, 1.5, 50.0, 200.0));
+        assert!(fair(5.0, 20.0, 50.0, 200.0));
+        assert!(!fair(5.1, 1.0, 50.0, 200.0));
+        assert!(!fair(0.2, 20.5, 50.0, 200.0));
+        assert!(!fair(f64::NAN, 1.0, 50.0, 200.0));
+    }
 }

@@ -49,7 +49,9 @@ async fn connection(mut sock: tokio::net::TcpStream, delay: Duration, stall: Arc
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let response = {
-        let mut r = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", BODY.len()).into_bytes();
+        let mut r =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", BODY.len())
+                .into_bytes();
         r.extend_from_slice(BODY);
         r
     };

@@ -60,8 +60,19 @@ impl Answer {
 }
 
 impl Target {
-    pub fn new(client: reqwest::Client, base: impl Into<String>, max_response_bytes: usize, timeout: Duration) -> Target {
-        Target { fresh: client.clone(), client, base: base.into().trim_end_matches('/').to_string(), max_response_bytes, timeout }
+    pub fn new(
+        client: reqwest::Client,
+        base: impl Into<String>,
+        max_response_bytes: usize,
+        timeout: Duration,
+    ) -> Target {
+        Target {
+            fresh: client.clone(),
+            client,
+            base: base.into().trim_end_matches('/').to_string(),
+            max_response_bytes,
+            timeout,
+        }
     }
 
     /// Requests through [`Target::fresh`] go over `client`, which must keep
@@ -82,12 +93,24 @@ impl Target {
         let host = parsed.host_str().unwrap_or_default();
         let local = host == "localhost"
             || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
-            || host.trim_matches(|c| c == '[' || c == ']').parse::<std::net::Ipv6Addr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+            || host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::Ipv6Addr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false);
         if !local {
-            return Err(format!("--url {url:?}: only services on this machine's loopback (127.0.0.0/8, ::1, localhost) are probed"));
+            return Err(format!(
+                "--url {url:?}: only services on this machine's loopback (127.0.0.0/8, ::1, localhost) are probed"
+            ));
         }
         let build = |idle: usize| {
-            reqwest::Client::builder().no_proxy().tcp_nodelay(true).timeout(timeout).pool_max_idle_per_host(idle).build().map_err(|e| e.to_string())
+            reqwest::Client::builder()
+                .no_proxy()
+                .tcp_nodelay(true)
+                .timeout(timeout)
+                .pool_max_idle_per_host(idle)
+                .build()
+                .map_err(|e| e.to_string())
         };
         let (client, fresh) = (build(64)?, build(0)?);
         Ok(Target::new(client, url, max_response_bytes, timeout).with_fresh_connections(fresh))
@@ -111,12 +134,20 @@ impl Target {
         let max = self.max_response_bytes;
         let work = async {
             let mut resp = req.send().await.map_err(|e| {
-                if e.is_timeout() { Failure::Timeout } else { Failure::Connection(root_cause(&e)) }
+                if e.is_timeout() {
+                    Failure::Timeout
+                } else {
+                    Failure::Connection(root_cause(&e))
+                }
             })?;
             let status = resp.status().as_u16();
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| {
-                if e.is_timeout() { Failure::Timeout } else { Failure::Connection(root_cause(&e)) }
+                if e.is_timeout() {
+                    Failure::Timeout
+                } else {
+                    Failure::Connection(root_cause(&e))
+                }
             })? {
                 if body.len() + chunk.len() > max {
                     return Err(Failure::TooLarge(max));
@@ -144,7 +175,9 @@ pub fn parse_predictions(answer: &Answer, n: usize) -> Result<Vec<f64>, String> 
         return Err(format!("status {} (expected 200): {}", answer.status, excerpt(&answer.body)));
     }
     let v = answer.json().ok_or_else(|| format!("body is not JSON: {}", excerpt(&answer.body)))?;
-    let list = |k: &str| v.get(k).and_then(Value::as_array).ok_or_else(|| format!("no `{k}` list in {}", excerpt(&answer.body)));
+    let list = |k: &str| {
+        v.get(k).and_then(Value::as_array).ok_or_else(|| format!("no `{k}` list in {}", excerpt(&answer.body)))
+    };
     let preds = list("predictions")?;
     let probs = list("probabilities")?;
     if preds.len() != n || probs.len() != n {

@@ -41,7 +41,11 @@ pub fn cases(row: &Row, max_rows: usize) -> Vec<(&'static str, &'static str, Vec
         ("not_json", "a body that is not JSON", b"{this is not json".to_vec()),
         ("missing_column", "a row missing a feature column", predict_body(&[missing])),
         ("wrong_type", "a text value in a numeric column", predict_body(&[wrong])),
-        ("null_row", "a row that is null instead of an object", serde_json::to_vec(&json!({ "rows": [Value::Null] })).unwrap()),
+        (
+            "null_row",
+            "a row that is null instead of an object",
+            serde_json::to_vec(&json!({ "rows": [Value::Null] })).unwrap(),
+        ),
         ("empty_rows", "an empty list of rows", serde_json::to_vec(&json!({ "rows": [] })).unwrap()),
         ("too_many_rows", "more rows than the contract allows", predict_body(&vec![row.clone(); max_rows + 1])),
         ("unknown_column", "an unknown extra column", predict_body(&[extra])),
@@ -84,7 +88,10 @@ pub async fn probe(target: &Target, row: &Row, max_rows: usize) -> RobustnessMet
         if h.status != 200 {
             return Err(format!("/health answered {}", h.status));
         }
-        let a = target.post("/predict", predict_body(std::slice::from_ref(row))).await.map_err(|e| format!("/predict: {e}"))?;
+        let a = target
+            .post("/predict", predict_body(std::slice::from_ref(row)))
+            .await
+            .map_err(|e| format!("/predict: {e}"))?;
         parse_predictions(&a, 1).map(|_| ())
     }
     .await;

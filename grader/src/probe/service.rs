@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use crate::support::health::{poll, Ending, Seen};
 use super::Target;
 use crate::sandbox::run::{Service, State};
 use crate::sandbox::FailureClass;
+use crate::support::health::{poll, Ending, Seen};
 
 /// Whose failure, and what happened.
 pub type Crash = (FailureClass, String);
@@ -112,9 +112,17 @@ impl ServiceUnderTest for Sandboxed<'_> {
             Duration::from_millis(200),
             std::time::Instant::now() + HEALTH_GRACE,
             || self.exited(),
-            || async move { if self.health_ok().await { Seen::Healthy } else { Seen::NoAnswer(String::new()) } },
+            || async move {
+                if self.health_ok().await {
+                    Seen::Healthy
+                } else {
+                    Seen::NoAnswer(String::new())
+                }
+            },
             |_| async move {
-                if checked.swap(true, std::sync::atomic::Ordering::SeqCst) || self.service.relay_alive(&self.docker).await {
+                if checked.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    || self.service.relay_alive(&self.docker).await
+                {
                     return None;
                 }
                 if let Ok(s) = self.service.state(&self.docker).await {
@@ -129,9 +137,10 @@ impl ServiceUnderTest for Sandboxed<'_> {
         match polled {
             Ok(()) => None,
             Err(Ending::Stopped(crash)) => Some(crash),
-            Err(Ending::Deadline(_)) => {
-                Some((FailureClass::Unhealthy, format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs())))
-            }
+            Err(Ending::Deadline(_)) => Some((
+                FailureClass::Unhealthy,
+                format!("the service stopped answering /health (asked again for {} s)", HEALTH_GRACE.as_secs()),
+            )),
         }
     }
 }

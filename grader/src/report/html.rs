@@ -7,8 +7,8 @@
 use serde::Serialize;
 
 use super::palette::{css as rgb, BAR_RGB, HEADER_RGB};
-use crate::schema::GradeResult;
 use crate::evaluate::score::Status;
+use crate::schema::GradeResult;
 
 /// What a page shows of a candidate's NOTES.md and log, at most.
 pub const MAX_TEXT: usize = 64 * 1024;
@@ -124,14 +124,34 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
                 for m in &s.matched {
                     let feature = m.planted.split_once(':').map(|(_, f)| f).unwrap_or("-");
                     let flags: Vec<(String, String, String)> = if section == "leakage" {
-                        report.leakage.iter().map(|l| (l.feature.clone().unwrap_or_else(|| "-".into()), l.kind.to_string(), l.evidence.clone())).collect()
+                        report
+                            .leakage
+                            .iter()
+                            .map(|l| {
+                                (
+                                    l.feature.clone().unwrap_or_else(|| "-".into()),
+                                    l.kind.to_string(),
+                                    l.evidence.clone(),
+                                )
+                            })
+                            .collect()
                     } else {
-                        report.drift.iter().map(|d| (d.feature.clone(), d.kind.to_string(), d.evidence.clone())).collect()
+                        report
+                            .drift
+                            .iter()
+                            .map(|d| (d.feature.clone(), d.kind.to_string(), d.evidence.clone()))
+                            .collect()
                     };
                     let flag = flags.iter().find(|(f, _, _)| f == feature);
                     findings.push(FindingRow {
                         planted: format!("{section}: {}", m.planted),
-                        verdict: if m.credit >= 1.0 { "found".into() } else if m.credit > 0.0 { format!("partly ({:.2})", m.credit) } else { "missed".into() },
+                        verdict: if m.credit >= 1.0 {
+                            "found".into()
+                        } else if m.credit > 0.0 {
+                            format!("partly ({:.2})", m.credit)
+                        } else {
+                            "missed".into()
+                        },
                         class: if m.credit > 0.0 { "pass" } else { "fail" },
                         flag: flag.map(|(f, k, _)| format!("{k} on {f}")).unwrap_or_default(),
                         evidence: flag.map(|(_, _, e)| capped(e)).unwrap_or_default(),
@@ -146,7 +166,13 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
                         .find(|(f, _)| !f.is_empty() && ff.contains(&format!("`{f}`")))
                         .map(|(_, e)| capped(&e))
                         .unwrap_or_default();
-                    findings.push(FindingRow { planted: format!("{section}: —"), verdict: "false flag".into(), class: "fail", flag: capped(ff), evidence });
+                    findings.push(FindingRow {
+                        planted: format!("{section}: —"),
+                        verdict: "false flag".into(),
+                        class: "fail",
+                        flag: capped(ff),
+                        evidence,
+                    });
                 }
             }
         }
@@ -159,10 +185,20 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
         .correctness
         .ran()
         .map(|c| {
-            [("offline (the extract)", c.offline.map(|q| q.auc)), ("as served", Some(c.serving.auc)), ("generating model", Some(c.bayes.auc))]
-                .into_iter()
-                .filter_map(|(label, auc)| auc.map(|a| Bar { label: label.into(), value: format!("{a:.3}"), width: (((a - 0.5) / 0.5).clamp(0.0, 1.0) * 400.0).round() }))
-                .collect()
+            [
+                ("offline (the extract)", c.offline.map(|q| q.auc)),
+                ("as served", Some(c.serving.auc)),
+                ("generating model", Some(c.bayes.auc)),
+            ]
+            .into_iter()
+            .filter_map(|(label, auc)| {
+                auc.map(|a| Bar {
+                    label: label.into(),
+                    value: format!("{a:.3}"),
+                    width: (((a - 0.5) / 0.5).clamp(0.0, 1.0) * 400.0).round(),
+                })
+            })
+            .collect()
         })
         .unwrap_or_default();
 
@@ -183,8 +219,10 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
             from = format!("{:.1} ms", a.0);
             to = format!("{:.1} ms", b.0);
         }
-        note = format!("p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests at {} per second, {} errors.",
-            l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.requests, l.target_rate, l.errors);
+        note = format!(
+            "p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} requests at {} per second, {} errors.",
+            l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.requests, l.target_rate, l.errors
+        );
     }
 
     let failure = r.failure.as_ref().map(|f| {

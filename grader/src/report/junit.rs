@@ -63,7 +63,8 @@ mod tests {
         r.exercise.id = hostile.into();
         let xml = render(&r);
         let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("junit.xml does not parse: {e}\n{xml}"));
-        let outs: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("system-out")).filter_map(|n| n.text()).collect();
+        let outs: Vec<&str> =
+            doc.descendants().filter(|n| n.has_tag_name("system-out")).filter_map(|n| n.text()).collect();
         assert_eq!(outs.len(), r.checks.len());
         assert!(outs.iter().all(|t| t.contains("<f>&\"g'") && t.starts_with("abc")), "{outs:?}");
     }

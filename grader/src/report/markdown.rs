@@ -10,10 +10,8 @@ fn cell(s: &str) -> String {
 }
 
 pub fn render(r: &GradeResult) -> String {
-    let mut m = format!(
-        "# {} — {} / {} points ({}%)\n\n",
-        r.exercise.id, r.score.points, r.score.max_points, r.score.percent
-    );
+    let mut m =
+        format!("# {} — {} / {} points ({}%)\n\n", r.exercise.id, r.score.points, r.score.max_points, r.score.percent);
     m += &format!("- outcome: **{}**\n", r.outcome);
     if let Some(c) = &r.candidate {
         m += &format!("- candidate: {}\n", md_inline(c));
@@ -25,7 +23,13 @@ pub fn render(r: &GradeResult) -> String {
         m += &format!("- image: `{}` ({})\n", i.tag, i.id);
     }
     match &r.seed.derivation {
-        Some(d) => m += &format!("- variant: seed derived for candidate {} (secret {})\n", md_inline(&d.candidate), d.secret_fingerprint),
+        Some(d) => {
+            m += &format!(
+                "- variant: seed derived for candidate {} (secret {})\n",
+                md_inline(&d.candidate),
+                d.secret_fingerprint
+            )
+        }
         None => m += &format!("- variant: seed {}\n", r.seed.value),
     }
     m += &format!(
@@ -58,7 +62,13 @@ pub fn render(r: &GradeResult) -> String {
     if let Some(f) = r.metrics.findings.ran() {
         m += "\n## Findings\n\n| planted | found |\n|---|---|\n";
         for x in f.leakage.matched.iter().chain(&f.drift.matched) {
-            let found = if x.credit >= 1.0 { "yes".to_string() } else if x.credit > 0.0 { format!("partly ({:.0}%)", 100.0 * x.credit) } else { "**missed**".into() };
+            let found = if x.credit >= 1.0 {
+                "yes".to_string()
+            } else if x.credit > 0.0 {
+                format!("partly ({:.0}%)", 100.0 * x.credit)
+            } else {
+                "**missed**".into()
+            };
             m += &format!("| {} | {found} |\n", cell(&x.planted));
         }
         for ff in f.leakage.false_flags.iter().chain(&f.drift.false_flags) {
@@ -67,7 +77,11 @@ pub fn render(r: &GradeResult) -> String {
     }
     if let Some(c) = r.metrics.correctness.ran() {
         m += "\n## Offline vs as served\n\n| | AUC | log-loss | Brier | accuracy |\n|---|---|---|---|---|\n";
-        for (name, q) in [("offline (the extract)", c.offline.as_ref()), ("as served", Some(&c.serving)), ("generating model", Some(&c.bayes))] {
+        for (name, q) in [
+            ("offline (the extract)", c.offline.as_ref()),
+            ("as served", Some(&c.serving)),
+            ("generating model", Some(&c.bayes)),
+        ] {
             if let Some(q) = q {
                 m += &format!("| {name} | {:.3} | {:.3} | {:.3} | {:.3} |\n", q.auc, q.log_loss, q.brier, q.accuracy);
             }

@@ -12,12 +12,18 @@ pub mod template;
 use std::path::Path;
 
 use crate::evaluate::score::Check;
-pub use crate::schema::{RESULT_VERSION, GradeResult, ExerciseInfo, ImageInfo, LimitsInfo, Timings, FailureInfo, Score};
+pub use crate::schema::{
+    ExerciseInfo, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Score, Timings, RESULT_VERSION,
+};
 
 impl Score {
     pub fn of(checks: &[Check]) -> Score {
         let (points, max_points) = crate::evaluate::score::total(checks);
-        Score { points, max_points, percent: if max_points > 0.0 { (1000.0 * points / max_points).round() / 10.0 } else { 0.0 } }
+        Score {
+            points,
+            max_points,
+            percent: if max_points > 0.0 { (1000.0 * points / max_points).round() / 10.0 } else { 0.0 },
+        }
     }
 }
 
@@ -68,7 +74,10 @@ pub fn summary(r: &GradeResult, out: Option<&Path>) -> String {
             None => groups.push((c.group.clone(), c.points, c.max_points)),
         }
     }
-    let mut s = format!("{}: {} / {} points ({}%), {}\n", r.exercise.id, r.score.points, r.score.max_points, r.score.percent, r.outcome);
+    let mut s = format!(
+        "{}: {} / {} points ({}%), {}\n",
+        r.exercise.id, r.score.points, r.score.max_points, r.score.percent, r.outcome
+    );
     for (g, p, m) in groups {
         s += &format!("  {g:<17} {p:>6.2} / {m:.2}\n");
     }

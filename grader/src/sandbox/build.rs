@@ -40,7 +40,8 @@ pub struct BuiltImage {
 /// The Dockerfile as the candidate wrote it, capped and without following links.
 fn read_dockerfile(dir: &Path) -> Result<String, SandboxError> {
     let path = dir.join("Dockerfile");
-    let bytes = super::run::read_no_follow(&path, 1 << 20).map_err(|source| SandboxError::Unreadable { path: path.clone(), source })?;
+    let bytes = super::run::read_no_follow(&path, 1 << 20)
+        .map_err(|source| SandboxError::Unreadable { path: path.clone(), source })?;
     if bytes.len() >= 1 << 20 {
         return Err(SandboxError::Rejected("Dockerfile is larger than 1 MB".into()));
     }
@@ -51,7 +52,8 @@ fn read_dockerfile(dir: &Path) -> Result<String, SandboxError> {
 /// `build` refuses before sending anything. Returns the rewritten
 /// Dockerfile (labels after every `FROM`) and the context plan.
 pub fn prepare(dir: &Path, run: &RunId, limits: &Limits) -> Result<(String, context::Plan, Vec<String>), SandboxError> {
-    let plan = context::scan(dir, context::Caps { bytes: limits.max_context_bytes, entries: limits.max_context_entries })?;
+    let plan =
+        context::scan(dir, context::Caps { bytes: limits.max_context_bytes, entries: limits.max_context_entries })?;
     let text = read_dockerfile(dir)?;
     let df = dockerfile::parse(&text);
     let violations = dockerfile::check(&df, &dockerfile::Policy { base_images: &limits.base_images });
@@ -66,7 +68,8 @@ pub fn prepare(dir: &Path, run: &RunId, limits: &Limits) -> Result<(String, cont
         .filter_map(|i| i.rest.split_whitespace().next().map(str::to_string))
         .filter(|img| limits.base_images.contains(img))
         .collect();
-    let labels: Vec<(String, String)> = run.labels("image").into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
+    let labels: Vec<(String, String)> =
+        run.labels("image").into_iter().collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
     Ok((dockerfile::with_labels(&text, &df, &labels), plan, bases))
 }
 
@@ -76,16 +79,24 @@ pub async fn build(docker: &Docker, dir: &Path, run: &RunId, limits: &Limits) ->
 }
 
 /// Packs and builds `dir` on the engine at `endpoint` (the one `docker` talks to).
-pub async fn build_on(docker: &Docker, endpoint: &str, dir: &Path, run: &RunId, limits: &Limits) -> Result<BuiltImage, SandboxError> {
+pub async fn build_on(
+    docker: &Docker,
+    endpoint: &str,
+    dir: &Path,
+    run: &RunId,
+    limits: &Limits,
+) -> Result<BuiltImage, SandboxError> {
     let (dockerfile, plan, bases) = prepare(dir, run, limits)?;
     tracing::info!(files = plan.files, bytes = plan.bytes, "build context checked");
     // The base image must be on the engine: the builder would otherwise try
     // a registry. Its absence is the grader's set-up, not the candidate's.
     let mut base = None;
     for b in &bases {
-        let img = docker.inspect_image(b).await.map_err(|e| SandboxError::Setup(format!(
-            "base image {b} is not on the engine at {endpoint} ({e}); build it with scripts/build-base-image"
-        )))?;
+        let img = docker.inspect_image(b).await.map_err(|e| {
+            SandboxError::Setup(format!(
+                "base image {b} is not on the engine at {endpoint} ({e}); build it with scripts/build-base-image"
+            ))
+        })?;
         base.get_or_insert((b.clone(), img.id.unwrap_or_default(), img.size.unwrap_or(0).max(0) as u64));
     }
     let cgroup = match BuildCgroup::create(run.as_str(), limits.build_memory_mb, limits.build_pids) {
@@ -200,7 +211,11 @@ pub async fn build_on(docker: &Docker, endpoint: &str, dir: &Path, run: &RunId, 
     let added = size.saturating_sub(base.as_ref().map_or(0, |b| b.2));
     if added > limits.max_image_mb * 1024 * 1024 {
         return Err(SandboxError::BuildFailed {
-            message: format!("the image adds {} MB to its base, over the {} MB limit", added / (1024 * 1024), limits.max_image_mb),
+            message: format!(
+                "the image adds {} MB to its base, over the {} MB limit",
+                added / (1024 * 1024),
+                limits.max_image_mb
+            ),
             log: log.text(),
         });
     }
@@ -260,7 +275,8 @@ async fn watch_disk(docker: &Docker, run: &RunId, mb: u64) -> u64 {
     let filters = HashMap::from([("label".to_string(), vec![run.filter()])]);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let opts = ListContainersOptions { all: false, size: true, filters: Some(filters.clone()), ..Default::default() };
+        let opts =
+            ListContainersOptions { all: false, size: true, filters: Some(filters.clone()), ..Default::default() };
         let Ok(list) = docker.list_containers(Some(opts)).await else { continue };
         for c in list {
             let written = c.size_rw.unwrap_or(0);
@@ -281,7 +297,9 @@ async fn remove_build_containers(docker: &Docker, run: &RunId) {
     if let Ok(list) = docker.list_containers(Some(opts)).await {
         for c in list {
             if let Some(id) = c.id {
-                let _ = docker.remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() })).await;
+                let _ = docker
+                    .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                    .await;
             }
         }
     }

@@ -46,10 +46,14 @@ impl BuildCgroup {
             for (controller, files) in [
                 ("pids", vec![("pids.max", pids.to_string())]),
                 // Memory first, then memory+swap equal to it: no swap.
-                ("memory", vec![("memory.limit_in_bytes", bytes.clone()), ("memory.memsw.limit_in_bytes", bytes.clone())]),
+                (
+                    "memory",
+                    vec![("memory.limit_in_bytes", bytes.clone()), ("memory.memsw.limit_in_bytes", bytes.clone())],
+                ),
             ] {
                 let dir = PathBuf::from(ROOT).join(controller).join(&name);
-                std::fs::create_dir(&dir).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+                std::fs::create_dir(&dir)
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
                 cg.dirs.push(dir.clone());
                 for (file, value) in files {
                     if file.contains("memsw") && !dir.join(file).exists() {

@@ -10,19 +10,22 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+pub use crate::schema::Removed;
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions, RemoveImageOptions,
-    RemoveVolumeOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveImageOptions, RemoveVolumeOptions,
 };
 use bollard::Docker;
-pub use crate::schema::Removed;
 
 use super::{RunId, LABEL_MANAGED};
 
 /// Runs still holding objects, for the signal handler; `None` once the
 /// handler has taken them (no run may register after that).
-fn active() -> &'static Mutex<Option<HashMap<RunId, (Docker, bool)>>> {
-    static ACTIVE: OnceLock<Mutex<Option<HashMap<RunId, (Docker, bool)>>>> = OnceLock::new();
+/// Runs by id: their engine and whether to keep their image.
+type Active = Mutex<Option<HashMap<RunId, (Docker, bool)>>>;
+
+fn active() -> &'static Active {
+    static ACTIVE: OnceLock<Active> = OnceLock::new();
     ACTIVE.get_or_init(|| Mutex::new(Some(HashMap::new())))
 }
 
@@ -43,7 +46,11 @@ impl RunGuard {
     /// Arms cleanup for `run`. With `keep_image`, the built image survives
     /// (still labelled, so `grader clean` finds it). Refused once a signal
     /// began the shutdown: no new run starts then.
-    pub fn new(docker: &Docker, run: &RunId, keep_image: bool) -> Result<RunGuard, crate::support::shutdown::Interrupted> {
+    pub fn new(
+        docker: &Docker,
+        run: &RunId,
+        keep_image: bool,
+    ) -> Result<RunGuard, crate::support::shutdown::Interrupted> {
         match active().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             Some(m) => {
                 m.insert(run.clone(), (docker.clone(), keep_image));
@@ -114,11 +121,21 @@ pub async fn remove_labelled(docker: &Docker, filter: &str, images: bool) -> Rem
 }
 
 /// One pass; returns how many objects it found.
-async fn remove_pass(docker: &Docker, filter: &str, images: bool, removed: &mut Removed, errors: &mut Vec<String>) -> usize {
+async fn remove_pass(
+    docker: &Docker,
+    filter: &str,
+    images: bool,
+    removed: &mut Removed,
+    errors: &mut Vec<String>,
+) -> usize {
     let mut found = 0;
     let filters = HashMap::from([("label".to_string(), vec![filter.to_string()])]);
     match docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
         .await
     {
         Ok(list) => {
@@ -207,7 +224,11 @@ pub fn install_interrupt_handler() {
     if INSTALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let kinds = [(SignalKind::interrupt(), libc::SIGINT), (SignalKind::terminate(), libc::SIGTERM), (SignalKind::hangup(), libc::SIGHUP)];
+    let kinds = [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ];
     let mut streams = Vec::new();
     for (kind, number) in kinds {
         match signal(kind) {
@@ -229,7 +250,9 @@ pub fn install_interrupt_handler() {
         // torn down meanwhile (its work ends in errors once the shutdown
         // began), and `main` waits for this thread to exit the process.
         std::thread::spawn(move || {
-            eprintln!("interrupted (signal {number}): removing containers, volumes and images of the runs in progress…");
+            eprintln!(
+                "interrupted (signal {number}): removing containers, volumes and images of the runs in progress…"
+            );
             let runs: Vec<(RunId, (Docker, bool))> =
                 active().lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default().into_iter().collect();
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -240,7 +263,11 @@ pub fn install_interrupt_handler() {
                         removed.containers,
                         removed.volumes,
                         removed.images,
-                        if removed.errors.is_empty() { String::new() } else { format!("; errors: {:?}", removed.errors) }
+                        if removed.errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; errors: {:?}", removed.errors)
+                        }
                     );
                 }
                 // A build the engine was finishing may still commit and tag

@@ -50,7 +50,11 @@ fn header_bytes(rel: &Path) -> u64 {
 /// A name over the header's 100 bytes goes in a GNU long-name entry before
 /// it: one header, and the name with its NUL padded to whole blocks.
 fn long_name_bytes(n: u64) -> u64 {
-    if n <= 100 { 0 } else { 512 + (n + 1).div_ceil(512) * 512 }
+    if n <= 100 {
+        0
+    } else {
+        512 + (n + 1).div_ceil(512) * 512
+    }
 }
 
 /// Walks `dir` (metadata only). Fails on a missing Dockerfile, a symlink
@@ -80,10 +84,8 @@ fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError {
 
 fn walk(root: &Path, rel: &Path, ignore: &DockerIgnore, plan: &mut Plan, caps: Caps) -> Result<(), SandboxError> {
     let dir = root.join(rel);
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(unreadable(&dir))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unreadable(&dir))?;
+    let mut entries: Vec<_> =
+        std::fs::read_dir(&dir).map_err(unreadable(&dir))?.collect::<Result<Vec<_>, _>>().map_err(unreadable(&dir))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let full = entry.path();
@@ -208,7 +210,10 @@ impl Plan {
                         Kind::File(len) => {
                             use std::io::Read;
                             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-                            let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&full)?;
+                            let f = std::fs::OpenOptions::new()
+                                .read(true)
+                                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                                .open(&full)?;
                             let mode = f.metadata()?.permissions().mode() & 0o777;
                             h.set_entry_type(tar::EntryType::Regular);
                             h.set_mode(mode | 0o444);

@@ -65,10 +65,22 @@ mod tests {
 
     #[test]
     fn only_engines_on_this_machine_are_accepted() {
-        for ok in ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2375", "http://[::1]:2375", "tcp://127.1.2.3:1"] {
+        for ok in [
+            "unix:///var/run/docker.sock",
+            "tcp://127.0.0.1:2375",
+            "tcp://localhost:2375",
+            "http://[::1]:2375",
+            "tcp://127.1.2.3:1",
+        ] {
             assert!(shares_filesystem(ok).is_ok(), "{ok}");
         }
-        for remote in ["tcp://10.0.0.5:2376", "tcp://build-host:2375", "ssh://user@host", "http://192.0.2.1:2375", "npipe:////./pipe/docker_engine"] {
+        for remote in [
+            "tcp://10.0.0.5:2376",
+            "tcp://build-host:2375",
+            "ssh://user@host",
+            "http://192.0.2.1:2375",
+            "npipe:////./pipe/docker_engine",
+        ] {
             let e = shares_filesystem(remote).unwrap_err();
             assert!(e.contains("--shard") && e.contains(remote), "{e}");
         }

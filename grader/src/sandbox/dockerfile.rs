@@ -103,7 +103,8 @@ pub fn parse(text: &str) -> Dockerfile {
             Some((k, r)) => (k.to_ascii_uppercase(), r.trim().to_string()),
             None => (joined.trim().to_ascii_uppercase(), String::new()),
         };
-        let heredocs = if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD") { heredoc_words(&rest) } else { Vec::new() };
+        let heredocs =
+            if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD") { heredoc_words(&rest) } else { Vec::new() };
         // A heredoc's body runs to a line that is exactly its delimiter
         // (leading tabs allowed for `<<-`).
         for word in &heredocs {
@@ -142,7 +143,8 @@ fn heredoc_words(rest: &str) -> Vec<String> {
             let w = w.trim_matches(|c| c == '"' || c == '\'');
             let mut cs = w.chars();
             let first = cs.next()?;
-            ((first.is_ascii_alphabetic() || first == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| w.to_string())
+            ((first.is_ascii_alphabetic() || first == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| w.to_string())
         })
         .collect()
 }
@@ -154,7 +156,10 @@ fn flags(rest: &str) -> (Vec<(String, String)>, Vec<String>) {
     let mut it = args.into_iter().peekable();
     while let Some(a) = it.peek() {
         let Some(f) = a.strip_prefix("--") else { break };
-        let (k, v) = f.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).unwrap_or((f.to_ascii_lowercase(), String::new()));
+        let (k, v) = f
+            .split_once('=')
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .unwrap_or((f.to_ascii_lowercase(), String::new()));
         flags.push((k, v));
         it.next();
     }
@@ -182,8 +187,24 @@ pub struct Policy<'a> {
 pub const RESERVED_LABEL_PREFIX: &str = "org.grader.";
 
 const KNOWN: &[&str] = &[
-    "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER", "WORKDIR",
-    "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "MAINTAINER",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
 ];
 
 fn is_remote(src: &str) -> bool {
@@ -231,7 +252,7 @@ pub fn check(df: &Dockerfile, policy: &Policy) -> Vec<Violation> {
                 } else if image.is_empty() {
                     v(line, "FROM without an image".into());
                 } else if !stages.iter().flatten().any(|s| *s == image.to_ascii_lowercase())
-                    && !policy.base_images.iter().any(|b| *b == image)
+                    && !policy.base_images.contains(&image)
                     && image != "scratch"
                 {
                     v(line, format!("FROM {image}: only the base image{} {} or an earlier stage of this file may be used",
@@ -281,11 +302,10 @@ pub fn check(df: &Dockerfile, policy: &Policy) -> Vec<Violation> {
             }
             "ONBUILD" => v(line, "ONBUILD is not allowed".into()),
             "VOLUME" => v(line, "VOLUME is not allowed: it would give the read-only container unmetered disk (write to /tmp or /output)".into()),
-            "LABEL" => {
-                if ins.rest.to_ascii_lowercase().contains(RESERVED_LABEL_PREFIX) {
+            "LABEL"
+                if ins.rest.to_ascii_lowercase().contains(RESERVED_LABEL_PREFIX) => {
                     v(line, format!("labels starting with {RESERVED_LABEL_PREFIX} are the grader's own"));
                 }
-            }
             _ => {}
         }
     }
@@ -300,10 +320,7 @@ pub fn check(df: &Dockerfile, policy: &Policy) -> Vec<Violation> {
 /// carries them and cleanup by label finds it. `labels` are `key=value`
 /// pairs of plain characters.
 pub fn with_labels(text: &str, df: &Dockerfile, labels: &[(String, String)]) -> String {
-    let label = format!(
-        "LABEL {}",
-        labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join(" ")
-    );
+    let label = format!("LABEL {}", labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join(" "));
     let ends: Vec<usize> = df.instructions.iter().filter(|i| i.keyword == "FROM").map(|i| i.end_line).collect();
     let mut out = String::with_capacity(text.len() + ends.len() * (label.len() + 1));
     for (n, line) in text.lines().enumerate() {
@@ -328,7 +345,8 @@ mod tests {
 
     #[test]
     fn continuation_comments_and_lower_case() {
-        let df = parse("from grader-py-ml:bookworm-2\nrun echo a \\\n  # a comment inside\n  && echo b\n\nCOPY . /app\n");
+        let df =
+            parse("from grader-py-ml:bookworm-2\nrun echo a \\\n  # a comment inside\n  && echo b\n\nCOPY . /app\n");
         let k: Vec<_> = df.instructions.iter().map(|i| (i.keyword.as_str(), i.line, i.end_line)).collect();
         assert_eq!(k, vec![("FROM", 1, 1), ("RUN", 2, 4), ("COPY", 6, 6)]);
         assert_eq!(df.instructions[1].rest, "echo a    && echo b");
@@ -356,7 +374,10 @@ mod tests {
 
     #[test]
     fn heredoc_bodies_are_not_instructions_and_are_refused() {
-        assert!(parse("FROM x\nRUN python3 -c 'print(1<<2)' && cat <<< hi\nCMD x\n").instructions.iter().all(|i| i.heredocs.is_empty()));
+        assert!(parse("FROM x\nRUN python3 -c 'print(1<<2)' && cat <<< hi\nCMD x\n")
+            .instructions
+            .iter()
+            .all(|i| i.heredocs.is_empty()));
         let df = parse("FROM x\nRUN <<EOF\nADD http://10.0.0.1/x /x\nEOF\nCMD [\"a\"]\n");
         let k: Vec<_> = df.instructions.iter().map(|i| i.keyword.as_str()).collect();
         assert_eq!(k, vec!["FROM", "RUN", "CMD"]);
@@ -409,12 +430,23 @@ mod tests {
 
     #[test]
     fn only_the_base_image_or_an_earlier_stage_may_be_a_parent() {
-        for from in ["FROM localhost:5000/x", "FROM 127.0.0.1:5000/img:1", "FROM python:3.11", "FROM grader-submission:abc", "FROM ${BASE}", "FROM --platform=linux/amd64 grader-py-ml:bookworm-2", "FROM later"] {
+        for from in [
+            "FROM localhost:5000/x",
+            "FROM 127.0.0.1:5000/img:1",
+            "FROM python:3.11",
+            "FROM grader-submission:abc",
+            "FROM ${BASE}",
+            "FROM --platform=linux/amd64 grader-py-ml:bookworm-2",
+            "FROM later",
+        ] {
             let v = policy_check(&format!("ARG BASE=x\n{from}\nFROM grader-py-ml:bookworm-2 AS later\n"));
             assert_eq!(v.len(), 1, "{from}: {v:?}");
             assert_eq!(v[0].line, 2, "{from}");
         }
-        assert!(policy_check("FROM grader-py-ml:bookworm-2 AS a\nFROM a AS b\nFROM B\n").is_empty(), "stage names are case-insensitive");
+        assert!(
+            policy_check("FROM grader-py-ml:bookworm-2 AS a\nFROM a AS b\nFROM B\n").is_empty(),
+            "stage names are case-insensitive"
+        );
         assert!(policy_check("FROM scratch\n").is_empty());
         assert_eq!(policy_check("# nothing\n")[0].reason, "no FROM instruction");
         assert_eq!(policy_check("RUN true\nFROM grader-py-ml:bookworm-2\n")[0].reason, "RUN before the first FROM");
@@ -425,6 +457,9 @@ mod tests {
         let text = "FROM grader-py-ml:bookworm-2 \\\n  AS a\nRUN true\nFROM a\nCMD x\n";
         let out = with_labels(text, &parse(text), &[("org.grader.run".into(), "r1".into())]);
         assert_eq!(out, "FROM grader-py-ml:bookworm-2 \\\n  AS a\nLABEL org.grader.run=\"r1\"\nRUN true\nFROM a\nLABEL org.grader.run=\"r1\"\nCMD x\n");
-        assert!(check(&parse(&out), &Policy { base_images: &["grader-py-ml:bookworm-2".into()] }).len() == 2, "the injected labels are reserved for the grader");
+        assert!(
+            check(&parse(&out), &Policy { base_images: &["grader-py-ml:bookworm-2".into()] }).len() == 2,
+            "the injected labels are reserved for the grader"
+        );
     }
 }

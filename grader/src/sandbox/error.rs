@@ -7,7 +7,9 @@ pub use crate::schema::FailureClass;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("Docker Engine unreachable at {endpoint}: {message}. Start Docker, or set DOCKER_HOST to a running engine")]
+    #[error(
+        "Docker Engine unreachable at {endpoint}: {message}. Start Docker, or set DOCKER_HOST to a running engine"
+    )]
     Unreachable { endpoint: String, message: String },
 
     #[error("Docker Engine failed during {during}: {source}")]
@@ -67,9 +69,10 @@ pub enum SandboxError {
 impl SandboxError {
     pub fn class(&self) -> FailureClass {
         match self {
-            SandboxError::Unreachable { .. } | SandboxError::Docker { .. } | SandboxError::Io { .. } | SandboxError::Setup(_) => {
-                FailureClass::Infrastructure
-            }
+            SandboxError::Unreachable { .. }
+            | SandboxError::Docker { .. }
+            | SandboxError::Io { .. }
+            | SandboxError::Setup(_) => FailureClass::Infrastructure,
             SandboxError::NoDockerfile(_) | SandboxError::Unreadable { .. } | SandboxError::Rejected(_) => {
                 FailureClass::BuildRejected
             }

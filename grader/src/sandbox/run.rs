@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, ResourcesUlimits, VolumeCreateRequest,
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, ResourcesUlimits,
+    VolumeCreateRequest,
 };
-use bollard::query_parameters::{CreateContainerOptions, DownloadFromContainerOptions, LogsOptions, StopContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, LogsOptions, StopContainerOptions,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 use tempfile::TempDir;
@@ -97,7 +100,10 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
             driver_opts: Some(HashMap::from([
                 ("type".to_string(), "tmpfs".to_string()),
                 ("device".to_string(), "tmpfs".to_string()),
-                ("o".to_string(), format!("size={}m,uid=10001,gid=10001,mode=0755,nosuid,nodev,noexec", limits.output_mb)),
+                (
+                    "o".to_string(),
+                    format!("size={}m,uid=10001,gid=10001,mode=0755,nosuid,nodev,noexec", limits.output_mb),
+                ),
             ])),
             labels: Some(cfg.run.labels("output")),
             ..Default::default()
@@ -217,11 +223,15 @@ pub async fn start(docker: &Docker, cfg: &RunConfig<'_>) -> Result<Service, Sand
         }),
         ..Default::default()
     };
-    let relay_id = create(docker, relay, "relay", cfg.run).await.map_err(|e| SandboxError::Setup(format!("the relay: {e}")))?;
+    let relay_id =
+        create(docker, relay, "relay", cfg.run).await.map_err(|e| SandboxError::Setup(format!("the relay: {e}")))?;
     if let Err(e) = docker.start_container(&relay_id, None).await {
         // Joining a namespace fails when the candidate has already exited:
         // that is the candidate's crash, not the relay's.
-        let c = docker.inspect_container(&candidate_id, None).await.map_err(SandboxError::docker("inspect candidate container"))?;
+        let c = docker
+            .inspect_container(&candidate_id, None)
+            .await
+            .map_err(SandboxError::docker("inspect candidate container"))?;
         let s = c.state.unwrap_or_default();
         if !s.running.unwrap_or(false) {
             return Err(if s.oom_killed.unwrap_or(false) {
@@ -276,7 +286,9 @@ async fn create(docker: &Docker, body: ContainerCreateBody, role: &str, run: &Ru
     let options = CreateContainerOptions { name: Some(format!("grader-{run}-{role}")), ..Default::default() };
     match docker.create_container(Some(options), body).await {
         Ok(r) => Ok(r.id),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) if status_code < 500 && role == "candidate" => {
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, message })
+            if status_code < 500 && role == "candidate" =>
+        {
             Err(SandboxError::StartFailed(message))
         }
         Err(e) => Err(SandboxError::Docker { during: "create container", source: e }),
@@ -368,7 +380,13 @@ impl Service {
     /// Whether the relay is up and its loop answers (always true without one).
     pub async fn relay_alive(&self, docker: &Docker) -> bool {
         let Some(relay) = &self.relay else { return true };
-        let running = docker.inspect_container(relay, None).await.ok().and_then(|c| c.state).and_then(|s| s.running).unwrap_or(false);
+        let running = docker
+            .inspect_container(relay, None)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false);
         if !running {
             return false;
         }
@@ -432,7 +450,9 @@ impl Service {
                     // No answer: the relay's own health decides whose it is.
                     Seen::NoAnswer(_) if !self.relay_alive(docker).await => match self.state(docker).await {
                         Err(e) => Some(e),
-                        Ok(s) if s.running => Some(SandboxError::Setup("the grader's relay to the service stopped answering".into())),
+                        Ok(s) if s.running => {
+                            Some(SandboxError::Setup("the grader's relay to the service stopped answering".into()))
+                        }
                         Ok(_) => None,
                     },
                     _ => None,
@@ -463,7 +483,8 @@ impl Service {
         }
         let after = self.state(docker).await?;
         let mut log = LogBuffer::new(self.limits.log_bytes as usize);
-        let options = LogsOptions { stdout: true, stderr: true, follow: false, tail: "all".into(), ..Default::default() };
+        let options =
+            LogsOptions { stdout: true, stderr: true, follow: false, tail: "all".into(), ..Default::default() };
         let mut logs = docker.logs(&self.candidate, Some(options));
         while let Some(chunk) = logs.next().await {
             match chunk {
@@ -501,7 +522,8 @@ impl Service {
         }
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut entries = archive.entries()?;
-        let mut entry = entries.next().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "empty archive"))??;
+        let mut entry =
+            entries.next().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "empty archive"))??;
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
         }

@@ -2,8 +2,8 @@
 
 use datasets::DatasetError;
 
-use crate::support::exit::Exit;
 use crate::sandbox::{FailureClass, SandboxError};
+use crate::support::exit::Exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraderError {

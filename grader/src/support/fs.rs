@@ -142,7 +142,10 @@ mod tests {
         assert!(err.is_err());
         assert!(!out.exists());
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0, "staging left behind");
-        build_then_rename(&out, ".t-", |d| std::fs::write(d.join("a"), "x").map_err(|source| GraderError::Io { path: d.into(), source })).unwrap();
+        build_then_rename(&out, ".t-", |d| {
+            std::fs::write(d.join("a"), "x").map_err(|source| GraderError::Io { path: d.into(), source })
+        })
+        .unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a")).unwrap(), "x");
         assert!(check_out_dir(&out).is_err());
         assert!(check_out_dir(&root.path().join("new")).is_ok());

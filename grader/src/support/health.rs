@@ -74,17 +74,34 @@ mod tests {
             soon(),
             || async { None },
             || async {
-                if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 { Seen::Healthy } else { Seen::Status(503) }
+                if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
+                    Seen::Healthy
+                } else {
+                    Seen::Status(503)
+                }
             },
             |_| async { None },
         )
         .await;
         assert!(r.is_ok());
         assert_eq!(n.into_inner(), 3);
-        let stopped = poll(Duration::from_millis(1), soon(), || async { Some("exited") }, || async { Seen::Healthy }, |_| async { None }).await;
+        let stopped = poll(
+            Duration::from_millis(1),
+            soon(),
+            || async { Some("exited") },
+            || async { Seen::Healthy },
+            |_| async { None },
+        )
+        .await;
         assert!(matches!(stopped, Err(Ending::Stopped("exited"))));
-        let late: Result<(), Ending<()>> =
-            poll(Duration::from_millis(1), Instant::now(), || async { None }, || async { Seen::NoAnswer("refused".into()) }, |_| async { None }).await;
+        let late: Result<(), Ending<()>> = poll(
+            Duration::from_millis(1),
+            Instant::now(),
+            || async { None },
+            || async { Seen::NoAnswer("refused".into()) },
+            |_| async { None },
+        )
+        .await;
         assert!(matches!(late, Err(Ending::Deadline(Some(Seen::NoAnswer(_))))));
     }
 }

@@ -35,7 +35,9 @@ pub fn terminal_line(s: &str) -> Cow<'_, str> {
     if !s.chars().any(|c| steers(c) || c == '\n' || c == '\t') {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(s.chars().map(|c| if steers(c) || c == '\n' || c == '\t' { escaped(c) } else { c.to_string() }).collect())
+    Cow::Owned(
+        s.chars().map(|c| if steers(c) || c == '\n' || c == '\t' { escaped(c) } else { c.to_string() }).collect(),
+    )
 }
 
 /// Inline Markdown (a table cell, a list item): one line, every character
@@ -43,7 +45,35 @@ pub fn terminal_line(s: &str) -> Cow<'_, str> {
 pub fn md_inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in terminal_line(s).chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '~' | '&' | '{' | '}' | '(' | ')' | '+' | '-' | '.' | '=' | '"' | '\'' | '^' | '$' | ':' | '@') {
+        if matches!(
+            c,
+            '\\' | '`'
+                | '*'
+                | '_'
+                | '['
+                | ']'
+                | '<'
+                | '>'
+                | '#'
+                | '|'
+                | '!'
+                | '~'
+                | '&'
+                | '{'
+                | '}'
+                | '('
+                | ')'
+                | '+'
+                | '-'
+                | '.'
+                | '='
+                | '"'
+                | '\''
+                | '^'
+                | '$'
+                | ':'
+                | '@'
+        ) {
             out.push('\\');
         }
         out.push(c);
