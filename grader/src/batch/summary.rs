@@ -269,3 +269,37 @@ pub fn write(out: &Path, exercise: &str, cs: &[Candidate], pairs: Option<&[Pair]
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Candidate {
+        Candidate {
+            name: name.into(),
+            state: State::Ungraded,
+            reused: false,
+            attempts: 1,
+            host: None,
+            error: Some("x".into()),
+            score: None,
+            publish_failed: false,
+            result: None,
+        }
+    }
+
+    /// Whatever the separator a spreadsheet guesses (`,` or `;`), no cell
+    /// may start with what makes it a formula.
+    #[test]
+    fn no_cell_of_the_leaderboard_starts_a_formula() {
+        let hostile = ["=1+2", "-3+4", "+5", "@SUM(5)", "\tx", "\ry", "a,=b", "c;=d"];
+        let cs: Vec<Candidate> = hostile.iter().map(|n| named(n)).collect();
+        let csv = leaderboard_csv(&cs);
+        for line in csv.lines().skip(1) {
+            for cell in line.split([',', ';']) {
+                let cell = cell.trim_start_matches('"');
+                assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?} in {line:?}");
+            }
+        }
+    }
+}

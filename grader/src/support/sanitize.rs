@@ -101,15 +101,22 @@ pub fn md_code_block(s: &str) -> String {
 }
 
 /// A CSV cell a spreadsheet will not run: text starting with `=`, `+`, `-`,
-/// `@`, a tab or a carriage return gets a leading `'` (OWASP's advice).
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP's advice), and
+/// so does every part after a `,` or `;` inside it: a spreadsheet that
+/// guesses another separator (`;` in many locales) splits the cell there.
 /// Quoting is the CSV writer's job.
 pub fn csv_text(s: &str) -> String {
     let s = terminal_line(s);
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.into_owned()
+    let mut out = String::with_capacity(s.len() + 1);
+    let mut starts_a_cell = true;
+    for c in s.chars() {
+        if starts_a_cell && matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r') {
+            out.push('\'');
+        }
+        out.push(c);
+        starts_a_cell = matches!(c, ',' | ';');
     }
+    out
 }
 
 #[cfg(test)]
