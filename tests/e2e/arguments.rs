@@ -160,3 +160,36 @@ fn probe_refuses_a_used_results_directory_and_a_bad_threshold() {
         &out,
     );
 }
+
+#[test]
+fn a_scheduler_variable_out_of_range_is_refused_with_no_output() {
+    let t = TempDir::new().unwrap();
+    let out = t.path().join("results");
+    let subs = t.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    let ex = churn();
+    for (spec, vars, wanted) in [
+        (
+            "slurm",
+            vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_STEP", "0"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+            "SLURM_ARRAY_TASK_STEP=0",
+        ),
+        (
+            "slurm",
+            vec![("SLURM_ARRAY_TASK_ID", "9223372036854775807"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+            "SLURM_ARRAY_TASK_ID",
+        ),
+        ("k8s/2", vec![("JOB_COMPLETION_INDEX", "-1")], "JOB_COMPLETION_INDEX=-1"),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+            .args(["batch", s(&subs), "--exercise", s(&ex), "--seed", "1", "--out", s(&out), "--shard", spec])
+            .env_remove("SLURM_ARRAY_TASK_MIN")
+            .env_remove("SLURM_ARRAY_TASK_MAX")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{spec} {vars:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(wanted) && stderr(&o).contains("outside"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
+}

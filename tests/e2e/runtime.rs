@@ -437,3 +437,66 @@ async fn a_500_that_closes_the_connection_does_not_fail_the_next_robustness_case
     assert!(case("missing_column").passed, "the case after the 500 is judged on its own: {:?}", case("missing_column"));
     assert!(m.cases.iter().filter(|c| c.id != "not_json").all(|c| c.passed), "{:?}", m.cases);
 }
+
+/// A service whose `/predict` answers 500, then drops that connection when
+/// the next request arrives on it, unanswered: what a candidate's uvicorn
+/// behind the sandbox's relay does after an unhandled error. `/health` and
+/// `/drift` work on any other connection.
+const PREDICT_500_CLOSES: &str = r#"
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    broken = False
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def dropped(self):
+        if self.broken:
+            self.close_connection = True
+            return True
+        return False
+    def do_GET(self):
+        if self.dropped():
+            return
+        if self.path == "/drift":
+            return self.reply(200, {"drifted_features": []})
+        self.reply(200, {"status": "ok"})
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.dropped():
+            return
+        self.reply(500, {"error": "unhandled"})
+        self.broken = True
+    def log_message(self, *a):
+        pass
+
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_from_predict_that_closes_the_connection_does_not_fail_the_drift_check() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", PREDICT_500_CLOSES])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://127.0.0.1:{}", line.trim());
+    let target = grader::probe::Target::for_url(&url, 1 << 20, Duration::from_secs(5)).unwrap();
+    let row: datasets::sealed::Row = serde_json::from_value(serde_json::json!({"a": 1.5})).unwrap();
+    let m = grader::probe::contract::probe(&target, &[row], None).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(m.predict_problem.is_some(), "the 500 is the service's failure");
+    assert_eq!(m.drift_problem, None, "/drift works and is judged on its own: {m:?}");
+    assert_eq!(m.health_problem, None);
+}

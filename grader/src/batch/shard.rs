@@ -37,41 +37,47 @@ impl Shard {
     /// (a Kubernetes Indexed Job's 0-based `JOB_COMPLETION_INDEX`, with the
     /// job's completions as N). `env` reads a variable.
     pub fn parse(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard, String> {
-        let var = |name: &str| -> Result<i64, String> {
+        // A scheduler's variable, in `[min, max]`: a value out of range is
+        // an error naming it, never clamped into something that runs.
+        let var = |name: &str, min: i64, max: i64| -> Result<i64, String> {
             let v = env(name).ok_or_else(|| {
                 format!(
                     "--shard {spec}: {name} is not set (is this running as a {} task?)",
                     if spec == "slurm" { "Slurm array" } else { "Kubernetes Indexed Job" }
                 )
             })?;
-            v.trim().parse::<i64>().map_err(|_| format!("--shard {spec}: {name}={v:?} is not a number"))
+            let n = v.trim().parse::<i64>().map_err(|_| format!("--shard {spec}: {name}={v:?} is not a number"))?;
+            if n < min || n > max {
+                return Err(format!("--shard {spec}: {name}={n} is outside [{min}, {max}]"));
+            }
+            Ok(n)
         };
+        let most = u32::MAX as i64;
         let number = |s: &str, what: &str| {
             s.trim().parse::<u32>().map_err(|_| format!("--shard {spec}: {what} {s:?} is not a whole number"))
         };
         if spec == "slurm" {
-            let id = var("SLURM_ARRAY_TASK_ID")?;
-            let min = if env("SLURM_ARRAY_TASK_MIN").is_some() { var("SLURM_ARRAY_TASK_MIN")? } else { 0 };
-            let step = if env("SLURM_ARRAY_TASK_STEP").is_some() { var("SLURM_ARRAY_TASK_STEP")?.max(1) } else { 1 };
+            let id = var("SLURM_ARRAY_TASK_ID", 0, most - 1)?;
+            let min = if env("SLURM_ARRAY_TASK_MIN").is_some() { var("SLURM_ARRAY_TASK_MIN", 0, id)? } else { 0 };
+            let step = if env("SLURM_ARRAY_TASK_STEP").is_some() { var("SLURM_ARRAY_TASK_STEP", 1, most)? } else { 1 };
             let count = if env("SLURM_ARRAY_TASK_COUNT").is_some() {
-                var("SLURM_ARRAY_TASK_COUNT")?
+                var("SLURM_ARRAY_TASK_COUNT", 1, most)?
             } else {
-                (var("SLURM_ARRAY_TASK_MAX")? - min) / step + 1
+                (var("SLURM_ARRAY_TASK_MAX", id, most)? - min) / step + 1
             };
-            if (id - min) % step != 0 || id < min {
+            if (id - min) % step != 0 {
                 return Err(format!("--shard slurm: task {id} is not on the array's grid (min {min}, step {step})"));
             }
             let index = (id - min) / step + 1;
-            return Shard::new(u32::try_from(index).unwrap_or(0), u32::try_from(count).unwrap_or(0), "--shard slurm");
+            return Shard::new(index as u32, count as u32, "--shard slurm");
         }
         if let Some(n) = spec.strip_prefix("k8s/") {
             let count = number(n, "the count")?;
-            let index = var("JOB_COMPLETION_INDEX")? + 1;
-            return Shard::new(
-                u32::try_from(index).unwrap_or(0),
-                count,
-                &format!("--shard {spec} (JOB_COMPLETION_INDEX {})", index - 1),
-            );
+            if count == 0 {
+                return Shard::new(1, 0, &format!("--shard {spec}"));
+            }
+            let index = var("JOB_COMPLETION_INDEX", 0, count as i64 - 1)? + 1;
+            return Shard::new(index as u32, count, &format!("--shard {spec} (JOB_COMPLETION_INDEX {})", index - 1));
         }
         match spec.split_once('/') {
             Some((k, n)) => Shard::new(number(k, "the shard")?, number(n, "the count")?, &format!("--shard {spec}")),
@@ -120,6 +126,39 @@ mod tests {
         assert_eq!(Shard::parse("2/4", &none), Ok(Shard { index: 2, count: 4 }));
         for bad in ["0/4", "5/4", "1/0", "x/2", "2", "k8s/x"] {
             assert!(Shard::parse(bad, &none).is_err(), "{bad} parsed");
+        }
+        // Out-of-range scheduler variables are errors naming them.
+        for (vars, wanted) in [
+            (
+                vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_STEP", "0"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+                "SLURM_ARRAY_TASK_STEP=0",
+            ),
+            (
+                vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_STEP", "-2"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+                "SLURM_ARRAY_TASK_STEP=-2",
+            ),
+            (
+                vec![("SLURM_ARRAY_TASK_ID", "9223372036854775807"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+                "SLURM_ARRAY_TASK_ID=9223372036854775807",
+            ),
+            (
+                vec![("SLURM_ARRAY_TASK_ID", "4294967295"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+                "SLURM_ARRAY_TASK_ID=4294967295",
+            ),
+            (vec![("SLURM_ARRAY_TASK_ID", "-1"), ("SLURM_ARRAY_TASK_COUNT", "2")], "SLURM_ARRAY_TASK_ID=-1"),
+            (vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "0")], "SLURM_ARRAY_TASK_COUNT=0"),
+            (
+                vec![("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_MIN", "2"), ("SLURM_ARRAY_TASK_MAX", "3")],
+                "SLURM_ARRAY_TASK_MIN=2",
+            ),
+            (vec![("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MAX", "3")], "SLURM_ARRAY_TASK_MAX=3"),
+        ] {
+            let err = Shard::parse("slurm", &env(&vars)).unwrap_err();
+            assert!(err.contains(wanted) && err.contains("outside"), "{err}");
+        }
+        for bad in ["-1", "3", "9223372036854775807"] {
+            let err = Shard::parse("k8s/3", &env(&[("JOB_COMPLETION_INDEX", bad)])).unwrap_err();
+            assert!(err.contains("JOB_COMPLETION_INDEX") && err.contains("outside [0, 2]"), "{err}");
         }
         // sbatch --array=1-3: ids 1..3, count 3.
         let s = env(&[

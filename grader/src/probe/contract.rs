@@ -180,6 +180,10 @@ pub struct ContractMetrics {
 /// Probes /health, /predict (5 rows) and /drift's shape; `report_bytes` is
 /// report.json as read from /output (or `None` when not available).
 pub async fn probe(target: &Target, rows: &[Row], report_bytes: Option<Result<Vec<u8>, String>>) -> ContractMetrics {
+    // Each check on a connection of its own: a service that drops its
+    // keep-alive connection after an unhandled error (uvicorn after a 500)
+    // must not fail the next route, which is judged on its own.
+    let target = &target.fresh();
     let mut m = ContractMetrics::default();
     match target.get("/health").await {
         Ok(a) => {
