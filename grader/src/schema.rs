@@ -573,6 +573,11 @@ pub struct MergeSummary {
     /// Candidates with results in more than one shard (the first is kept).
     pub duplicated: Vec<String>,
     pub ungraded: Vec<String>,
+    /// Entries of the shards' `candidates/` not taken, each with why (a
+    /// link, a FIFO or oversized result.json, a score that is not the sum
+    /// of its checks, a folder another candidate already holds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 // ---- a blind batch's identities.json

@@ -9,14 +9,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::shard::Shard;
-use super::{read_result, state_of, Candidate, Manifest, State, CANDIDATES_DIR};
+use super::{read_result_checked, state_of, Candidate, Manifest, State, CANDIDATES_DIR};
 use crate::support::error::{GraderError, Result};
 
 pub use crate::schema::{MergeSummary, MERGE_SUMMARY_VERSION as MERGE_VERSION};
 
 impl MergeSummary {
     pub fn complete(&self) -> bool {
-        self.missing_shards.is_empty() && self.missing.is_empty() && self.duplicated.is_empty()
+        self.missing_shards.is_empty()
+            && self.missing.is_empty()
+            && self.duplicated.is_empty()
+            && self.refused.is_empty()
     }
 
     pub fn human(&self) -> String {
@@ -38,6 +41,9 @@ impl MergeSummary {
         }
         if !self.duplicated.is_empty() {
             s += &format!("  graded in more than one shard: {}\n", list(&self.duplicated));
+        }
+        if !self.refused.is_empty() {
+            s += &format!("  refused: {}\n", list(&self.refused));
         }
         if !self.ungraded.is_empty() {
             s += &format!("  ungraded (run their shard again): {}\n", list(&self.ungraded));
@@ -82,6 +88,10 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         if m.spec_sha256 != first.spec_sha256 {
             return Err(differs("exercise.toml SHA-256", &first.spec_sha256, &m.spec_sha256));
         }
+        if m.blind != first.blind {
+            let word = |b: bool| if b { "blind (pseudonyms)" } else { "not blind (real names)" };
+            return Err(differs("review mode", word(first.blind), word(m.blind)));
+        }
         if m.seeds != first.seeds {
             return Err(differs("seed source", &first.seeds.to_string(), &m.seeds.to_string()));
         }
@@ -101,7 +111,9 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
 
     // Every candidate folder of every shard; the first holder wins.
     let mut found: BTreeMap<String, (PathBuf, Candidate)> = BTreeMap::new();
-    let (mut missing, mut duplicated) = (Vec::new(), Vec::new());
+    let (mut missing, mut duplicated, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    // Destination folder -> the candidate that holds it.
+    let mut folders: BTreeMap<std::ffi::OsString, String> = BTreeMap::new();
     for (dir, m) in shards.iter().zip(&manifests) {
         let root = dir.join(CANDIDATES_DIR);
         let mut here = Vec::new();
@@ -109,13 +121,28 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             let entries = std::fs::read_dir(&root).map_err(|source| GraderError::Io { path: root.clone(), source })?;
             for e in entries {
                 let e = e.map_err(|source| GraderError::Io { path: root.clone(), source })?;
-                let Some(r) = read_result(&e.path()) else { continue };
+                let shown = || crate::support::sanitize::terminal_line(&e.path().display().to_string()).into_owned();
+                let r = match read_result_checked(&e.path()) {
+                    Ok(r) => r,
+                    Err(why) if e.path().join("result.json").exists() || !e.path().is_dir() => {
+                        refused.push(format!("{}: {why}", shown()));
+                        continue;
+                    }
+                    // A folder without results (a grading never finished): missing, not refused.
+                    Err(_) => continue,
+                };
                 let name = r.candidate.clone().unwrap_or_else(|| e.file_name().to_string_lossy().into_owned());
                 here.push(name.clone());
                 if found.contains_key(&name) {
                     duplicated.push(name);
                     continue;
                 }
+                if let Some(holder) = folders.get(&e.file_name()) {
+                    refused
+                        .push(format!("{}: its folder name is already {holder}'s (results are never mixed)", shown()));
+                    continue;
+                }
+                folders.insert(e.file_name(), name.clone());
                 let state = state_of(&r);
                 let c = Candidate {
                     name: name.clone(),
@@ -164,6 +191,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         missing,
         duplicated,
         ungraded: candidates.iter().filter(|c| c.state == State::Ungraded).map(|c| c.name.clone()).collect(),
+        refused,
     })
 }
 
@@ -185,4 +213,114 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         // Links are never followed: the grader writes none.
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::schema::{GradeResult, SeedPolicy, MANIFEST_VERSION};
+
+    fn golden() -> GradeResult {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/schema/result-v2.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// A shard directory `k` of `n` holding `results` (folder, candidate).
+    fn shard(root: &Path, k: u32, n: u32, blind: bool, results: &[(&str, &str)]) -> PathBuf {
+        let dir = root.join(format!("shard-{k}"));
+        std::fs::create_dir_all(dir.join(CANDIDATES_DIR)).unwrap();
+        for (folder, name) in results {
+            let mut r = golden();
+            r.candidate = Some(name.to_string());
+            let f = dir.join(CANDIDATES_DIR).join(folder);
+            std::fs::create_dir_all(&f).unwrap();
+            std::fs::write(f.join("result.json"), serde_json::to_string(&r).unwrap()).unwrap();
+        }
+        let m = Manifest {
+            schema_version: MANIFEST_VERSION,
+            exercise: "churn".into(),
+            spec_sha256: "s".into(),
+            seeds: SeedPolicy::Fixed(1),
+            shard: Some(Shard { index: k, count: n }),
+            candidates: results.iter().map(|(_, n)| n.to_string()).collect(),
+            merged_from: vec![],
+            blind,
+        };
+        super::super::write_manifest(&dir, &m).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_blind_shard_and_a_named_one_do_not_merge() {
+        let t = tempfile::tempdir().unwrap();
+        let a = shard(t.path(), 1, 2, true, &[("candidate-1", "candidate-1")]);
+        let b = shard(t.path(), 2, 2, false, &[("alice", "alice")]);
+        let err = run(&[a, b], &t.path().join("out")).unwrap_err();
+        assert!(err.to_string().contains("review mode"), "{err}");
+        assert!(!t.path().join("out").exists());
+    }
+
+    #[test]
+    fn a_clean_merge_is_complete_and_refuses_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let a = shard(t.path(), 1, 2, false, &[("alice", "alice")]);
+        let b = shard(t.path(), 2, 2, false, &[("bob", "bob")]);
+        let m = run(&[a, b], &t.path().join("out")).unwrap();
+        assert!(m.complete() && m.refused.is_empty() && m.candidates == 2, "{m:?}");
+    }
+
+    #[test]
+    fn edited_linked_piped_oversized_or_colliding_results_are_refused_and_named() {
+        let t = tempfile::tempdir().unwrap();
+        let a = shard(t.path(), 1, 2, false, &[("alice", "alice"), ("tampered", "tampered"), ("same", "carol")]);
+        let b = shard(t.path(), 2, 2, false, &[("bob", "bob"), ("same", "dave")]);
+        // A score edited to 100 % whose checks still sum to 40.
+        let p = a.join(CANDIDATES_DIR).join("tampered/result.json");
+        let mut r: GradeResult = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        r.score.points = r.score.max_points;
+        r.score.percent = 100.0;
+        std::fs::write(&p, serde_json::to_string(&r).unwrap()).unwrap();
+        // A folder linked to results outside the shard.
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("result.json"), serde_json::to_string(&golden()).unwrap()).unwrap();
+        std::fs::write(outside.join("secret.txt"), "not the shard's").unwrap();
+        std::os::unix::fs::symlink(&outside, b.join(CANDIDATES_DIR).join("linked")).unwrap();
+        // A FIFO named result.json (reading it would block forever).
+        let fifo_dir = b.join(CANDIDATES_DIR).join("fifo");
+        std::fs::create_dir(&fifo_dir).unwrap();
+        let c = std::ffi::CString::new(fifo_dir.join("result.json").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        // An oversized result.json (sparse: no disk is used).
+        let big = b.join(CANDIDATES_DIR).join("big");
+        std::fs::create_dir(&big).unwrap();
+        std::fs::File::create(big.join("result.json")).unwrap().set_len(crate::batch::MAX_RESULT_BYTES + 10).unwrap();
+
+        let out = t.path().join("out");
+        let m = run(&[a, b], &out).unwrap();
+        let refused = m.refused.join("\n");
+        for (what, why) in [
+            ("tampered", "checks sum to"),
+            ("linked", "not a directory"),
+            ("fifo", "not a regular file"),
+            ("big", "over 16 MiB"),
+            ("same", "already carol's"),
+        ] {
+            assert!(m.refused.iter().any(|r| r.contains(what) && r.contains(why)), "{what}: {why} not in\n{refused}");
+        }
+        assert!(!m.complete(), "a merge that refused results is incomplete");
+        let folders: Vec<String> = std::fs::read_dir(out.join(CANDIDATES_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut folders = folders;
+        folders.sort();
+        assert_eq!(folders, ["alice", "bob", "same"]);
+        assert!(!out.join(CANDIDATES_DIR).join("linked").exists());
+        let leaderboard = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+        assert_eq!(leaderboard.lines().count(), 1 + 3, "{leaderboard}");
+        assert!(!leaderboard.contains("tampered") && !leaderboard.contains("dave"), "{leaderboard}");
+    }
 }

@@ -77,9 +77,37 @@ fn state_of(r: &GradeResult) -> State {
     }
 }
 
+/// The largest result.json read back (a real one is tens of KB).
+pub const MAX_RESULT_BYTES: u64 = 16 << 20;
+
+/// A candidate folder's result.json, when it is one.
 fn read_result(dir: &Path) -> Option<GradeResult> {
-    let text = std::fs::read_to_string(dir.join("result.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    read_result_checked(dir).ok()
+}
+
+/// A candidate folder's result.json, or why it is refused: the folder must
+/// be a directory (not a link), result.json a regular file under
+/// [`MAX_RESULT_BYTES`], valid, and its score the sum of its checks (a
+/// result edited after grading is not taken for one).
+pub(crate) fn read_result_checked(dir: &Path) -> std::result::Result<GradeResult, String> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+    if !meta.is_dir() {
+        return Err("not a directory (links are not followed)".into());
+    }
+    let bytes = crate::support::fs::read_no_follow(&dir.join("result.json"), MAX_RESULT_BYTES + 1)
+        .map_err(|e| format!("result.json: {e}"))?;
+    if bytes.len() as u64 > MAX_RESULT_BYTES {
+        return Err(format!("result.json is over {} MiB", MAX_RESULT_BYTES >> 20));
+    }
+    let r: GradeResult = serde_json::from_slice(&bytes).map_err(|e| format!("result.json: {e}"))?;
+    let recomputed = crate::report::Score::of(&r.checks);
+    if (recomputed.points - r.score.points).abs() > 1e-6 || (recomputed.max_points - r.score.max_points).abs() > 1e-6 {
+        return Err(format!(
+            "result.json says {} / {} points but its checks sum to {} / {}",
+            r.score.points, r.score.max_points, recomputed.points, recomputed.max_points
+        ));
+    }
+    Ok(r)
 }
 
 /// Where candidates' results live inside the results directory.

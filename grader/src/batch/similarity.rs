@@ -189,7 +189,7 @@ pub fn fingerprints(dir: &Path) -> Vec<Print> {
         } else {
             continue;
         };
-        let Ok(bytes) = crate::sandbox::run::read_no_follow(&p, MAX_FILE_BYTES) else { continue };
+        let Ok(bytes) = crate::support::fs::read_no_follow(&p, MAX_FILE_BYTES) else { continue };
         let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
         out.extend(winnow(&rel, &kind(&String::from_utf8_lossy(&bytes))));
     }

@@ -20,10 +20,11 @@ pub fn execute(req: &MergeRequest, ui: Ui) -> Result<()> {
     }
     if !m.complete() {
         return Err(GraderError::Incomplete(format!(
-            "the merge is incomplete: {} shard(s) missing, {} candidate(s) missing, {} graded twice",
+            "the merge is incomplete: {} shard(s) missing, {} candidate(s) missing, {} graded twice, {} result(s) refused",
             m.missing_shards.len(),
             m.missing.len(),
-            m.duplicated.len()
+            m.duplicated.len(),
+            m.refused.len()
         )));
     }
     if !m.ungraded.is_empty() {

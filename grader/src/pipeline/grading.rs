@@ -385,7 +385,7 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
     let report_bytes = req
         .output
         .as_ref()
-        .map(|dir| crate::sandbox::run::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string()));
+        .map(|dir| crate::support::fs::read_no_follow(&dir.join("report.json"), 4 << 20).map_err(|e| e.to_string()));
     let probes_started = Instant::now();
     let mut turns = Turns::start(None).await;
     let (metrics, crash) = probe_all(&AtUrl { target }, terms, &material, report_bytes, progress, &mut turns).await;
@@ -460,7 +460,7 @@ fn scrubbed_logs(l: &Logs, req: &GradeRequest) -> Logs {
 /// a link out of the submission, capped, lossy UTF-8.
 fn read_notes(submission: &std::path::Path) -> Option<String> {
     let bytes =
-        crate::sandbox::run::read_no_follow(&submission.join("NOTES.md"), report::html::MAX_TEXT as u64 + 1).ok()?;
+        crate::support::fs::read_no_follow(&submission.join("NOTES.md"), report::html::MAX_TEXT as u64 + 1).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -40,7 +40,7 @@ pub struct BuiltImage {
 /// The Dockerfile as the candidate wrote it, capped and without following links.
 fn read_dockerfile(dir: &Path) -> Result<String, SandboxError> {
     let path = dir.join("Dockerfile");
-    let bytes = super::run::read_no_follow(&path, 1 << 20)
+    let bytes = crate::support::fs::read_no_follow(&path, 1 << 20)
         .map_err(|source| SandboxError::Unreadable { path: path.clone(), source })?;
     if bytes.len() >= 1 << 20 {
         return Err(SandboxError::Rejected("Dockerfile is larger than 1 MB".into()));

@@ -535,17 +535,3 @@ impl Service {
         Ok(buf)
     }
 }
-
-/// Opens `path` without following a final symlink and reads at most `max` bytes.
-pub fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut buf = Vec::new();
-    file.take(max).read_to_end(&mut buf)?;
-    Ok(buf)
-}

@@ -113,6 +113,22 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Opens `path` without following a final symlink, refuses anything but a
+/// regular file (a FIFO does not block: it is opened non-blocking, then
+/// refused), and reads at most `max` bytes.
+pub fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut buf = Vec::new();
+    file.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Refuses an output directory that exists and holds anything.
 pub fn check_out_dir(out: &Path) -> std::result::Result<(), String> {
     if out.exists() {
