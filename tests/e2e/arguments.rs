@@ -193,3 +193,16 @@ fn a_scheduler_variable_out_of_range_is_refused_with_no_output() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_blind_sharded_batch_without_the_secret_is_refused() {
+    let t = TempDir::new().unwrap();
+    let out = t.path().join("results");
+    let subs = t.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    refused(
+        &["batch", s(&subs), "--exercise", s(&churn()), "--seed", "1", "--out", s(&out), "--blind", "--shard", "1/2"],
+        &["--blind with --shard needs --secret"],
+        &out,
+    );
+}

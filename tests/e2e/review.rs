@@ -150,12 +150,17 @@ fn texts(dir: &Path, skip: &str) -> Vec<(String, String)> {
 fn a_blind_batch_names_no_candidate_and_flags_the_copy_by_pseudonym() {
     let t = TempDir::new().unwrap();
     let subs = t.path().join("subs");
-    let ids = ["alice-smith-7", "bob-jones-8", "carol-white-9"];
-    for (id, what) in ids.iter().zip(["reference", "copied-reference", "broken/failed-build"]) {
+    let ids = ["alice-smith-7", "bob-jones-8", "carol-white-9", "dave-brown-10"];
+    for (id, what) in ids.iter().zip(["reference", "copied-reference", "broken/failed-build", "naive"]) {
         let copied = fixture_copy(what, &t.path().join(format!("copy-{id}")));
         std::fs::create_dir_all(&subs).unwrap();
         std::fs::rename(copied, subs.join(id)).unwrap();
     }
+    // Dave's Dockerfile sits one folder too deep: the grader's own message
+    // about it quotes the submission's path, which names him.
+    let dave = subs.join("dave-brown-10");
+    std::fs::create_dir(dave.join("app")).unwrap();
+    std::fs::rename(dave.join("Dockerfile"), dave.join("app/Dockerfile")).unwrap();
     let ex = quick_exercise(t.path());
     let secret = t.path().join("team.secret");
     std::fs::write(&secret, [42u8; 32]).unwrap();
@@ -179,7 +184,20 @@ fn a_blind_batch_names_no_candidate_and_flags_the_copy_by_pseudonym() {
     assert!(o.status.success(), "{}", stderr(&o));
     let identities = json(&out.join("identities.json"));
     let map = identities["candidates"].as_object().unwrap();
-    assert_eq!(map.len(), 3);
+    assert_eq!(map.len(), 4);
+    // batch.json lists pseudonyms in their own order, not the real names'.
+    let listed: Vec<String> = json(&out.join("batch.json"))["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    let dave_result =
+        out.join("candidates").join(map.iter().find(|(_, v)| v.as_str() == Some("dave-brown-10")).unwrap().0);
+    assert_eq!(json(&dave_result.join("result.json"))["failure"]["class"], "build_rejected");
     let back: BTreeSet<&str> = map.values().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(back, ids.iter().copied().collect());
     // No id in any reviewer-facing file or path.

@@ -89,6 +89,23 @@ pub fn assign(out: &Path, seeds: &Seeds, ids: &[String]) -> Result<(BTreeMap<Str
     Ok((by_id, identities))
 }
 
+/// The key that assigns candidates to shards in a blind batch: derived from
+/// the team's secret, so every shard agrees on it, and a shard's folder
+/// tells nothing of which names it holds to someone without the secret.
+/// (A blind batch is sharded only with `--secret`; the CLI refuses others.)
+pub fn shard_key(seeds: &Seeds) -> Result<Option<Vec<u8>>> {
+    match seeds {
+        Seeds::Secret(secret) => {
+            let bytes = std::fs::read(secret)
+                .map_err(|e| GraderError::Usage(format!("secret file {}: {e}", secret.display())))?;
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&bytes).expect("HMAC takes any key length");
+            mac.update(b"grader blind shards v1");
+            Ok(Some(mac.finalize().into_bytes().to_vec()))
+        }
+        Seeds::Fixed(_) => Ok(None),
+    }
+}
+
 pub fn write(out: &Path, identities: &Identities) -> Result<()> {
     crate::support::fs::write_json_atomic(&out.join(IDENTITIES), identities)
 }

@@ -311,7 +311,8 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     let mut names = candidates(&req.submissions, quiet)?;
     if let Some(shard) = req.shard {
         let all = names.len();
-        names.retain(|c| shard.contains(&c.os_name));
+        let key = if req.blind { blind::shard_key(&req.seeds)? } else { None };
+        names.retain(|c| shard.contains_keyed(&c.os_name, key.as_deref()));
         if !quiet {
             eprintln!("shard {shard}: {} of {all} candidates", names.len());
         }
@@ -323,6 +324,9 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
             c.shown = by_id[&c.name].clone();
             c.folder = c.shown.clone();
         }
+        // In pseudonym order, everywhere the order shows (batch.json, the
+        // order gradings start): the real names' order would map them back.
+        names.sort_by(|a, b| a.shown.cmp(&b.shown));
         Some(identities)
     } else {
         None

@@ -20,9 +20,29 @@ pub fn bucket(id: &OsStr, count: u32) -> u32 {
     (v % count.max(1) as u64) as u32
 }
 
+/// The 0-based bucket of `id` among `count`, under a secret key (HMAC-SHA256):
+/// without the key, the assignment says nothing about the names.
+pub fn keyed_bucket(id: &OsStr, count: u32, key: &[u8]) -> u32 {
+    use hmac::{Hmac, KeyInit, Mac};
+    use std::os::unix::ffi::OsStrExt;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    let h = mac.finalize().into_bytes();
+    let v = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
+    (v % count.max(1) as u64) as u32
+}
+
 impl Shard {
     pub fn contains(&self, id: &OsStr) -> bool {
         bucket(id, self.count) + 1 == self.index
+    }
+
+    /// [`Shard::contains`], keyed in a blind batch.
+    pub fn contains_keyed(&self, id: &OsStr, key: Option<&[u8]>) -> bool {
+        match key {
+            Some(k) => keyed_bucket(id, self.count, k) + 1 == self.index,
+            None => self.contains(id),
+        }
     }
 
     fn new(index: u32, count: u32, what: &str) -> Result<Shard, String> {
@@ -118,6 +138,21 @@ mod tests {
         let mut more = ids.clone();
         more.push(OsString::from("a-late-candidate"));
         assert_eq!(before, more[..ids.len()].iter().map(|id| bucket(id, 5)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn keyed_shards_cover_everyone_once_and_differ_from_the_public_hash() {
+        let ids: Vec<OsString> = (0..200).map(|i| OsString::from(format!("cand-{i}"))).collect();
+        let key = [7u8; 32];
+        let mut moved = 0;
+        for id in &ids {
+            let owners: Vec<u32> =
+                (1..=3).filter(|k| Shard { index: *k, count: 3 }.contains_keyed(id, Some(&key))).collect();
+            assert_eq!(owners.len(), 1);
+            moved += (keyed_bucket(id, 3, &key) != bucket(id, 3)) as usize;
+        }
+        assert!(moved > 100, "the keyed assignment is not the public one ({moved} of 200 differ)");
+        assert_eq!(keyed_bucket(OsStr::new("alice"), 3, &key), keyed_bucket(OsStr::new("alice"), 3, &key));
     }
 
     #[test]

@@ -214,6 +214,13 @@ impl MergeArgs {
 
 impl BatchArgs {
     pub fn request(&self) -> Result<crate::batch::BatchRequest> {
+        if self.blind && self.shard.is_some() && self.secret.is_none() {
+            return Err(GraderError::Usage(
+                "--blind with --shard needs --secret: every shard must agree on the pseudonyms and on which \
+                 candidates it holds, and only the team's secret can key both without naming anyone"
+                    .into(),
+            ));
+        }
         let jobs = at_least("--jobs", self.jobs, 1)?;
         let host_jobs = at_least("--host-jobs", self.host_jobs.unwrap_or(jobs), 1)?;
         let overrides = self.overrides.validate()?;

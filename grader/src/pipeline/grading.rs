@@ -252,7 +252,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             );
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            write_results(&req, &result, &logs)?;
+            write_results(&req, &mut result, &logs)?;
             return Err(GraderError::Sandbox(e));
         }
         Err(e) => return Err(e),
@@ -274,7 +274,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
             );
             (result.timings.shared, result.timings.exclusive) = turns.finish();
             result.timings.total_ms = started.elapsed().as_millis();
-            write_results(&req, &result, &logs)?;
+            write_results(&req, &mut result, &logs)?;
             return Ok(result);
         }
         Ok(Ok(s)) => s,
@@ -328,7 +328,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
     }
     (result.timings.shared, result.timings.exclusive) = turns.finish();
     result.timings.total_ms = started.elapsed().as_millis();
-    write_results(&req, &result, &logs)?;
+    write_results(&req, &mut result, &logs)?;
     if result.outcome == GradeOutcome::InfrastructureError {
         return Err(GraderError::Infrastructure(
             result.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
@@ -423,36 +423,79 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
 }
 
 /// Writes a grading's results, scrubbed for a blind batch.
-fn write_results(req: &GradeRequest, result: &GradeResult, logs: &Logs) -> Result<()> {
-    report::write(&req.out, &scrubbed(result, req), &scrubbed_logs(logs, req))
+/// Publishes a grading's results; in a blind batch the result is scrubbed
+/// first, and the caller keeps the scrubbed one (the batch's summaries are
+/// printed from it).
+fn write_results(req: &GradeRequest, result: &mut GradeResult, logs: &Logs) -> Result<()> {
+    *result = scrubbed(result, req);
+    report::write(&req.out, result, &scrubbed_logs(logs, req))
         .map_err(|source| GraderError::Io { path: req.out.clone(), source })
 }
 
 /// In a blind batch, what is written never holds the submission's path
 /// (the grader's own messages name it; a candidate's folder is their id).
 fn scrubbed(r: &GradeResult, req: &GradeRequest) -> GradeResult {
-    let mut r = r.clone();
-    if req.blind {
-        let path = req.submission.display().to_string();
-        let clean = |s: &mut String| *s = s.replace(&path, "<submission>");
-        if let Some(f) = &mut r.failure {
-            clean(&mut f.message);
-            clean(&mut f.log_excerpt);
-        }
-        r.checks.iter_mut().for_each(|c| clean(&mut c.evidence));
-        // The seed's derivation names the candidate it was derived for:
-        // the pseudonym stands in (identities.json maps it back).
-        if let (Some(d), Some(shown)) = (r.seed.derivation.as_mut(), req.candidate.as_ref()) {
-            d.candidate = shown.clone();
-        }
+    if !req.blind {
+        return r.clone();
     }
-    r
+    let mut r = r.clone();
+    // The seed's derivation names the candidate it was derived for: the
+    // pseudonym stands in (identities.json maps it back).
+    if let (Some(d), Some(shown)) = (r.seed.derivation.as_mut(), req.candidate.as_ref()) {
+        d.candidate = shown.clone();
+    }
+    // Every string of the result (failure, checks, metrics: the grader's
+    // own messages quote the submission's path, which names the
+    // candidate), whatever field a later version adds.
+    let mut v = serde_json::to_value(&r).expect("plain data");
+    let needles = submission_paths(&req.submission);
+    scrub_strings(&mut v, &needles);
+    serde_json::from_value(v).expect("the same shape, strings changed")
+}
+
+/// The forms of the submission's path a message may quote, longest first.
+fn submission_paths(submission: &std::path::Path) -> Vec<String> {
+    let mut forms = vec![submission.display().to_string()];
+    if let Ok(a) = std::path::absolute(submission) {
+        forms.push(a.display().to_string());
+    }
+    if let Ok(c) = submission.canonicalize() {
+        forms.push(c.display().to_string());
+    }
+    forms.retain(|f| !f.is_empty());
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+fn scrub_strings(v: &mut serde_json::Value, needles: &[String]) {
+    match v {
+        serde_json::Value::String(s) => {
+            for n in needles {
+                if s.contains(n.as_str()) {
+                    *s = s.replace(n.as_str(), "<submission>");
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_strings(x, needles)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_strings(x, needles)),
+        _ => {}
+    }
 }
 
 fn scrubbed_logs(l: &Logs, req: &GradeRequest) -> Logs {
-    let path = req.submission.display().to_string();
-    let clean =
-        |s: &Option<String>| s.as_ref().map(|s| if req.blind { s.replace(&path, "<submission>") } else { s.clone() });
+    let needles = submission_paths(&req.submission);
+    let clean = |s: &Option<String>| {
+        s.as_ref().map(|s| {
+            let mut s = s.clone();
+            if req.blind {
+                for n in &needles {
+                    s = s.replace(n.as_str(), "<submission>");
+                }
+            }
+            s
+        })
+    };
     Logs { build: clean(&l.build), container: clean(&l.container), notes: l.notes.clone() }
 }
 
