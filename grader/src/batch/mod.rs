@@ -423,8 +423,17 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     total.finish_and_clear();
     let subs: Vec<(String, PathBuf)> =
         sources.iter().map(|(shown, os)| (shown.clone(), req.submissions.join(os))).collect();
-    let pairs = similarity::compare(&subs, req.starter.as_deref(), req.similarity_threshold);
-    summary::write(&req.out, &exercise.spec.exercise.id, &out, Some(&pairs))?;
+    // The build's own caps on a context: similarity reads what the build reads.
+    let limits = crate::sandbox::Limits::from_contract(&exercise.spec.contract);
+    let caps = crate::sandbox::context::Caps { bytes: limits.max_context_bytes, entries: limits.max_context_entries };
+    // Whatever goes wrong in it, the batch keeps its summaries: they say so.
+    let found =
+        std::panic::catch_unwind(|| similarity::check(&subs, req.starter.as_deref(), req.similarity_threshold, caps))
+            .unwrap_or_else(|_| similarity::Similarity {
+                pairs: Vec::new(),
+                notes: vec!["similarity could not be computed (the check failed); every grade stands".into()],
+            });
+    summary::write(&req.out, &exercise.spec.exercise.id, &out, Some(&found))?;
     Ok(BatchSummary { schema_version: crate::schema::BATCH_SUMMARY_VERSION, out: req.out.clone(), candidates: out })
 }
 

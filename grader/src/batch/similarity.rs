@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::sandbox::context::{self, Caps};
+
 /// Tokens per hashed k-gram (shorter runs are noise: idioms every solution shares).
 pub const K: usize = 20;
 /// Hashes per winnowing window: any shared run of K + WINDOW - 1 = 27 tokens is found.
@@ -26,9 +28,16 @@ pub const THRESHOLD: f64 = 0.5;
 /// A pair needs at least this many shared fingerprints to be flagged (two
 /// tiny submissions share a large share of very little).
 pub const MIN_SHARED: usize = 8;
-/// What is read of one file, and how many files of one submission.
+/// What is read of one file.
 const MAX_FILE_BYTES: u64 = 1 << 20;
-const MAX_FILES: usize = 2000;
+/// Per submission, what is read at most: code files (Python and
+/// Dockerfiles; other files do not count towards it, so junk files cannot
+/// crowd the code out), their bytes, and the fingerprints kept. With a
+/// fingerprint kept once per distinct hash and file (about 24 bytes each),
+/// one submission costs at most a few MB, whatever it holds.
+pub const MAX_CODE_FILES: usize = 2000;
+pub const MAX_CODE_BYTES: u64 = 16 << 20;
+pub const MAX_PRINTS: usize = 200_000;
 
 const PY_KEYWORDS: &[&str] = &[
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
@@ -128,11 +137,12 @@ pub fn dockerfile_tokens(src: &str) -> Vec<Token> {
     out
 }
 
-/// One fingerprint: the k-gram's hash, where it came from.
+/// One fingerprint: the k-gram's hash, where it came from (an index into
+/// the submission's file names: a name is not copied per fingerprint).
 #[derive(Debug, Clone)]
 pub struct Print {
     pub hash: u64,
-    pub file: String,
+    pub file: u32,
     pub lines: (u32, u32),
 }
 
@@ -145,8 +155,9 @@ fn hash(tokens: &[Token]) -> u64 {
     u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
 }
 
-/// Winnowed fingerprints of one file's tokens.
-pub fn winnow(file: &str, tokens: &[Token]) -> Vec<Print> {
+/// Winnowed fingerprints of one file's tokens, each distinct hash once (its
+/// first place): repetitive input yields few prints, not one per token.
+pub fn winnow(file: u32, tokens: &[Token]) -> Vec<Print> {
     if tokens.len() < K {
         return Vec::new();
     }
@@ -158,42 +169,80 @@ pub fn winnow(file: &str, tokens: &[Token]) -> Vec<Print> {
         let (pos, g) = window.iter().enumerate().rev().min_by_key(|(_, g)| g.0).expect("non-empty");
         chosen.insert(start + pos, *g);
     }
-    chosen.into_values().map(|(hash, a, b)| Print { hash, file: file.to_string(), lines: (a, b) }).collect()
+    let mut seen = std::collections::HashSet::new();
+    chosen.into_values().filter(|g| seen.insert(g.0)).map(|(hash, a, b)| Print { hash, file, lines: (a, b) }).collect()
 }
 
-/// Every fingerprint of a submission's Python files and Dockerfiles (links
-/// not followed, sizes capped).
-pub fn fingerprints(dir: &Path) -> Vec<Print> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let Ok(ty) = e.file_type() else { continue };
-            let p = e.path();
-            if ty.is_dir() {
-                stack.push(p);
-            } else if ty.is_file() && files.len() < MAX_FILES {
-                files.push(p);
-            }
+/// A submission's fingerprints and the files they come from.
+#[derive(Debug, Clone, Default)]
+pub struct Fingerprints {
+    pub prints: Vec<Print>,
+    pub files: Vec<String>,
+    /// Set when a per-submission cap stopped the reading (what was read counts).
+    pub truncated: Option<String>,
+}
+
+/// A tokeniser for one kind of code file.
+type Tokenise = fn(&str) -> Vec<Token>;
+
+fn code_kind(name: &str) -> Option<Tokenise> {
+    if name.ends_with(".py") {
+        Some(python_tokens)
+    } else if name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile") {
+        Some(dockerfile_tokens)
+    } else {
+        None
+    }
+}
+
+/// Every fingerprint of the Python files and Dockerfiles a build of `dir`
+/// would read: its context as `.dockerignore` filters it, under the build's
+/// caps (a file the build never sees is no one's code), links not followed,
+/// and the per-submission caps above. `Err`: the context could not be read
+/// (the reason names it); the build refuses such a submission too.
+pub fn fingerprints(dir: &Path, caps: Caps, starter: bool) -> Result<Fingerprints, String> {
+    let plan = if starter { context::scan_tree(dir, caps) } else { context::scan(dir, caps) };
+    let plan = plan.map_err(|e| e.to_string())?;
+    let mut code: Vec<(String, PathBuf, Tokenise)> = plan
+        .regular_files()
+        .filter_map(|(rel, full)| {
+            let name = rel.file_name()?.to_string_lossy().into_owned();
+            code_kind(&name).map(|k| (rel.to_string_lossy().into_owned(), full, k))
+        })
+        .collect();
+    code.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Fingerprints::default();
+    if code.len() > MAX_CODE_FILES {
+        out.truncated = Some(format!("{} code files, the first {MAX_CODE_FILES} read", code.len()));
+        code.truncate(MAX_CODE_FILES);
+    }
+    let mut read = 0u64;
+    for (rel, full, kind) in code {
+        let Ok(bytes) = crate::support::fs::read_no_follow(&full, MAX_FILE_BYTES) else { continue };
+        read += bytes.len() as u64;
+        if read > MAX_CODE_BYTES {
+            out.truncated = Some(format!("over {} MiB of code, the rest not read", MAX_CODE_BYTES >> 20));
+            break;
+        }
+        let file = out.files.len() as u32;
+        out.files.push(rel);
+        out.prints.extend(winnow(file, &kind(&String::from_utf8_lossy(&bytes))));
+        if out.prints.len() > MAX_PRINTS {
+            out.prints.truncate(MAX_PRINTS);
+            out.truncated = Some(format!("over {MAX_PRINTS} fingerprints, the rest not read"));
+            break;
         }
     }
-    files.sort();
-    let mut out = Vec::new();
-    for p in files {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let kind = if name.ends_with(".py") {
-            python_tokens as fn(&str) -> Vec<Token>
-        } else if name == "Dockerfile" || name.starts_with("Dockerfile.") || name.ends_with(".Dockerfile") {
-            dockerfile_tokens
-        } else {
-            continue;
-        };
-        let Ok(bytes) = crate::support::fs::read_no_follow(&p, MAX_FILE_BYTES) else { continue };
-        let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().into_owned();
-        out.extend(winnow(&rel, &kind(&String::from_utf8_lossy(&bytes))));
-    }
-    out
+    Ok(out)
+}
+
+/// What the similarity check found: flagged pairs, and the submissions it
+/// could not read in full (with why), which a summary shows.
+#[derive(Debug, Clone, Default)]
+pub struct Similarity {
+    pub pairs: Vec<Pair>,
+    /// `name: why` for a submission left out or read in part.
+    pub notes: Vec<String>,
 }
 
 /// A pair of submissions that look alike.
@@ -208,23 +257,48 @@ pub struct Pair {
     pub spans: Vec<String>,
 }
 
-/// Every pair of `subs` (name, directory) at or above `threshold`, best
-/// first; the starter's fingerprints count for no one.
+/// [`check`] under default caps, the pairs alone (tests, benchmarks).
 pub fn compare(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f64) -> Vec<Pair> {
-    let boiler: BTreeSet<u64> =
-        starter.map(|s| fingerprints(s).into_iter().map(|p| p.hash).collect()).unwrap_or_default();
-    let prints: Vec<(String, Vec<Print>)> = subs
-        .iter()
-        .map(|(n, d)| (n.clone(), fingerprints(d).into_iter().filter(|p| !boiler.contains(&p.hash)).collect()))
-        .collect();
+    check(subs, starter, threshold, DEFAULT_CAPS).pairs
+}
+
+/// Caps of a build context when no exercise says otherwise.
+pub const DEFAULT_CAPS: Caps = Caps { bytes: 50 << 20, entries: 10_000 };
+
+/// Every pair of `subs` (name, directory) at or above `threshold`, best
+/// first; the starter's fingerprints count for no one. Submissions are
+/// read one at a time, each under its caps; one that cannot be read is
+/// left out and named in the notes.
+pub fn check(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f64, caps: Caps) -> Similarity {
+    let mut notes = Vec::new();
+    let boiler: BTreeSet<u64> = match starter.map(|s| fingerprints(s, caps, true)) {
+        Some(Ok(f)) => f.prints.into_iter().map(|p| p.hash).collect(),
+        Some(Err(why)) => {
+            notes.push(format!("the starter: {why} (not subtracted)"));
+            BTreeSet::new()
+        }
+        None => BTreeSet::new(),
+    };
+    let mut prints: Vec<(String, Fingerprints)> = Vec::new();
+    for (n, d) in subs {
+        match fingerprints(d, caps, false) {
+            Ok(mut f) => {
+                if let Some(t) = &f.truncated {
+                    notes.push(format!("{n}: {t}"));
+                }
+                f.prints.retain(|p| !boiler.contains(&p.hash));
+                prints.push((n.clone(), f));
+            }
+            Err(why) => notes.push(format!("{n}: not compared: {why}")),
+        }
+    }
+    let sets: Vec<BTreeSet<u64>> = prints.iter().map(|(_, f)| f.prints.iter().map(|p| p.hash).collect()).collect();
     let mut pairs = Vec::new();
     for i in 0..prints.len() {
         for j in i + 1..prints.len() {
-            let (na, pa) = &prints[i];
-            let (nb, pb) = &prints[j];
-            let ha: BTreeSet<u64> = pa.iter().map(|p| p.hash).collect();
-            let hb: BTreeSet<u64> = pb.iter().map(|p| p.hash).collect();
-            let shared: BTreeSet<u64> = ha.intersection(&hb).copied().collect();
+            let ((na, fa), (nb, fb)) = (&prints[i], &prints[j]);
+            let (ha, hb) = (&sets[i], &sets[j]);
+            let shared: BTreeSet<u64> = ha.intersection(hb).copied().collect();
             let smaller = ha.len().min(hb.len());
             if smaller == 0 {
                 continue;
@@ -238,26 +312,28 @@ pub fn compare(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f6
                 b: nb.clone(),
                 score: (score * 1000.0).round() / 1000.0,
                 shared: shared.len(),
-                spans: spans(pa, pb, &shared),
+                spans: spans(fa, fb, &shared),
             });
         }
     }
     pairs.sort_by(|x, y| y.score.total_cmp(&x.score).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
-    pairs
+    Similarity { pairs, notes }
 }
 
 /// Shared fingerprints as merged line ranges, per pair of files.
-fn spans(pa: &[Print], pb: &[Print], shared: &BTreeSet<u64>) -> Vec<String> {
+fn spans(a: &Fingerprints, b: &Fingerprints, shared: &BTreeSet<u64>) -> Vec<String> {
+    let (pa, pb) = (&a.prints, &b.prints);
     let first_b: BTreeMap<u64, &Print> = pb.iter().rev().map(|p| (p.hash, p)).collect();
     // (file, lines) in one submission and where the same prints sit in the other.
     type Span = (String, (u32, u32), String, (u32, u32));
     let mut out: Vec<Span> = Vec::new();
+    let (name_a, name_b) = (|p: &Print| a.files[p.file as usize].clone(), |p: &Print| b.files[p.file as usize].clone());
     for p in pa.iter().filter(|p| shared.contains(&p.hash)) {
         let q = first_b[&p.hash];
         match out.last_mut() {
             Some((fa, ra, fb, rb))
-                if *fa == p.file
-                    && *fb == q.file
+                if *fa == a.files[p.file as usize]
+                    && *fb == b.files[q.file as usize]
                     && p.lines.0 <= ra.1 + 1
                     && q.lines.0 <= rb.1 + 1
                     && q.lines.1 + 1 >= rb.0 =>
@@ -266,7 +342,7 @@ fn spans(pa: &[Print], pb: &[Print], shared: &BTreeSet<u64>) -> Vec<String> {
                 rb.0 = rb.0.min(q.lines.0);
                 rb.1 = rb.1.max(q.lines.1);
             }
-            _ => out.push((p.file.clone(), p.lines, q.file.clone(), q.lines)),
+            _ => out.push((name_a(p), p.lines, name_b(q), q.lines)),
         }
     }
     out.into_iter().map(|(fa, ra, fb, rb)| format!("{fa}:{}-{} ~ {fb}:{}-{}", ra.0, ra.1, rb.0, rb.1)).collect()
@@ -294,6 +370,8 @@ pub fn csv(pairs: &[Pair]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
 
     const ORIGINAL: &str = r#"
@@ -339,15 +417,15 @@ def read_items(p):
 
     #[test]
     fn renaming_reformatting_and_reordering_keep_the_fingerprints() {
-        let a: BTreeSet<u64> = winnow("a.py", &python_tokens(ORIGINAL)).into_iter().map(|p| p.hash).collect();
-        let b: BTreeSet<u64> = winnow("b.py", &python_tokens(DISGUISED)).into_iter().map(|p| p.hash).collect();
+        let a: BTreeSet<u64> = winnow(0, &python_tokens(ORIGINAL)).into_iter().map(|p| p.hash).collect();
+        let b: BTreeSet<u64> = winnow(0, &python_tokens(DISGUISED)).into_iter().map(|p| p.hash).collect();
         assert!(!a.is_empty());
         let shared = a.intersection(&b).count() as f64 / a.len().min(b.len()) as f64;
         // Short functions lose the k-grams that spanned their old order;
         // still above the flagging threshold.
         assert!(shared >= THRESHOLD, "a disguised copy shares only {shared:.2}");
         let other = "class Model:\n    def __init__(self):\n        self.k = {}\n    def fit(self, xs, ys):\n        for x, y in zip(xs, ys):\n            self.k.setdefault(x, []).append(y)\n        return self\n    def predict(self, x):\n        v = self.k.get(x)\n        return sum(v) / len(v) if v else None\n";
-        let c: BTreeSet<u64> = winnow("c.py", &python_tokens(other)).into_iter().map(|p| p.hash).collect();
+        let c: BTreeSet<u64> = winnow(0, &python_tokens(other)).into_iter().map(|p| p.hash).collect();
         assert_eq!(a.intersection(&c).count(), 0, "unrelated code shares fingerprints");
     }
 
@@ -378,5 +456,65 @@ def read_items(p):
         };
         let text = csv(&[p]);
         assert!(text.contains("'=HYPERLINK"), "{text}");
+    }
+
+    /// A submission directory with a Dockerfile and `files` (name, text).
+    fn submission(root: &Path, name: &str, files: &[(&str, String)]) -> PathBuf {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Dockerfile"), "FROM scratch\nCOPY . /app\n").unwrap();
+        for (f, text) in files {
+            std::fs::write(d.join(f), text).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn only_what_the_build_reads_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        let d = submission(
+            t.path(),
+            "a",
+            &[
+                ("model.py", ORIGINAL.into()),
+                ("vendored.py", DISGUISED.into()),
+                (".dockerignore", "vendored.py\n".into()),
+            ],
+        );
+        let f = fingerprints(&d, DEFAULT_CAPS, false).unwrap();
+        assert!(
+            f.files.contains(&"model.py".to_string()) && !f.files.contains(&"vendored.py".to_string()),
+            "{:?}",
+            f.files
+        );
+        // A context the build would refuse is not compared either, and says why.
+        let tiny = Caps { bytes: 1500, entries: 10_000 };
+        let why = check(&[("a".into(), d.clone()), ("b".into(), d)], None, THRESHOLD, tiny).notes;
+        assert!(why.len() == 2 && why[0].contains("not compared") && why[0].contains("larger than"), "{why:?}");
+    }
+
+    #[test]
+    fn junk_files_do_not_hide_a_copy_and_dense_input_stays_small() {
+        let t = tempfile::tempdir().unwrap();
+        let code = ORIGINAL.repeat(3);
+        let original = submission(t.path(), "original", &[("solution.py", code.clone())]);
+        let copy = submission(t.path(), "copy", &[("solution.py", code)]);
+        for i in 0..(MAX_CODE_FILES + 1) {
+            std::fs::write(copy.join(format!("junk_{i:05}.txt")), "").unwrap();
+        }
+        let found = check(&[("original".into(), original), ("copy".into(), copy)], None, THRESHOLD, DEFAULT_CAPS);
+        assert_eq!(found.pairs.len(), 1, "{found:?}");
+        // One fingerprint per distinct hash: a MiB of one repeated statement
+        // is a handful of prints, not one per token.
+        let dense = submission(t.path(), "dense", &[("d.py", "a=(b,c);".repeat(130_000))]);
+        let f = fingerprints(&dense, DEFAULT_CAPS, false).unwrap();
+        assert!(f.prints.len() < 50, "{} prints", f.prints.len());
+        // Past the per-submission caps, reading stops and says so.
+        let many: Vec<(String, String)> =
+            (0..30).map(|i| (format!("m{i}.py"), format!("x{i} = 1\n").repeat(100_000))).collect();
+        let many: Vec<(&str, String)> = many.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        let big = submission(t.path(), "big", &many);
+        let f = fingerprints(&big, Caps { bytes: 64 << 20, entries: 10_000 }, false).unwrap();
+        assert!(f.truncated.as_deref().is_some_and(|t| t.contains("MiB of code")), "{:?}", f.truncated);
     }
 }

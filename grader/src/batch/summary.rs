@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{Candidate, State};
 use serde::Serialize;
 
-use super::similarity::Pair;
+use super::similarity::Similarity;
 use crate::evaluate::score::Status;
 use crate::support::error::Result;
 
@@ -86,7 +86,8 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
     String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
 }
 
-pub fn summary_md(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
+pub fn summary_md(exercise: &str, cs: &[Candidate], similarity: &Similarity) -> String {
+    let pairs = &similarity.pairs;
     let mut m = format!(
         "# Batch: {exercise}, {} candidates\n\n| rank | candidate | state | score | failure |\n|---|---|---|---|---|\n",
         cs.len()
@@ -107,6 +108,12 @@ pub fn summary_md(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
         );
     }
     m += "\nUngraded candidates had an infrastructure failure: run the batch again to grade them (finished candidates are kept).\n";
+    if !similarity.notes.is_empty() {
+        m += "\n## Similarity: not every submission was compared in full\n\n";
+        for n in &similarity.notes {
+            m += &format!("- {}\n", crate::support::sanitize::md_inline(n));
+        }
+    }
     if !pairs.is_empty() {
         m += "\n## Please review: submissions that look alike\n\nNot a score change: a person decides. Details in similarity.csv.\n\n| candidate | candidate | similarity | shared fingerprints |\n|---|---|---|---|\n";
         for p in pairs {
@@ -172,7 +179,8 @@ fn histogram_bars(buckets: &[(f64, u64)]) -> Vec<Bar> {
         .collect()
 }
 
-pub fn summary_html(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String {
+pub fn summary_html(exercise: &str, cs: &[Candidate], similarity: &Similarity) -> String {
+    let pairs = &similarity.pairs;
     use crate::report::palette::{css, BAR_RGB, FAIL_RGB, HEADER_RGB, PASS_RGB};
     let ids = check_ids(cs);
     let leaderboard: Vec<serde_json::Value> = ranked(cs)
@@ -246,6 +254,7 @@ pub fn summary_html(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String 
         bar_rgb => css(BAR_RGB),
         leaderboard => leaderboard,
         pairs => pairs,
+        similarity_notes => similarity.notes.iter().map(|n| shown(n)).collect::<Vec<_>>(),
         check_ids => ids.iter().map(|i| shown(i)).collect::<Vec<_>>(),
         matrix => matrix,
         latency => latency,
@@ -254,15 +263,16 @@ pub fn summary_html(exercise: &str, cs: &[Candidate], pairs: &[Pair]) -> String 
 }
 
 /// Writes the three summaries, each via a temporary file and a rename.
-pub fn write(out: &Path, exercise: &str, cs: &[Candidate], pairs: Option<&[Pair]>) -> Result<()> {
-    let none: &[Pair] = &[];
+/// `similarity`: `None` when none was computed (a merge: each shard compared its own).
+pub fn write(out: &Path, exercise: &str, cs: &[Candidate], similarity: Option<&Similarity>) -> Result<()> {
+    let none = Similarity::default();
     let mut files = vec![
         ("leaderboard.csv", leaderboard_csv(cs)),
-        ("summary.md", summary_md(exercise, cs, pairs.unwrap_or(none))),
-        ("summary.html", summary_html(exercise, cs, pairs.unwrap_or(none))),
+        ("summary.md", summary_md(exercise, cs, similarity.unwrap_or(&none))),
+        ("summary.html", summary_html(exercise, cs, similarity.unwrap_or(&none))),
     ];
-    if let Some(p) = pairs {
-        files.push(("similarity.csv", super::similarity::csv(p)));
+    if let Some(s) = similarity {
+        files.push(("similarity.csv", super::similarity::csv(&s.pairs)));
     }
     for (name, text) in files {
         crate::support::fs::write_atomic(&out.join(name), text)?;

@@ -12,7 +12,7 @@ pub mod overrides;
 mod ranges;
 
 pub use overrides::OverrideArgs;
-use ranges::{at_least, exercise_path, existing_dir, fresh_out, percent, share};
+use ranges::{at_least, exercise_path, existing_dir, fresh_out, kit_dir, percent, share};
 
 /// A command's arguments, parsed and checked: what the commands run on.
 /// Every value is in range and every input path exists before any work
@@ -305,7 +305,7 @@ impl SelfCheckArgs {
         use crate::commands::self_check::SelfCheckSource;
         let overrides = self.overrides.validate()?;
         let source = match (&self.kit, &self.exercise) {
-            (Some(k), _) => SelfCheckSource::Kit(existing_dir("--kit", k)?),
+            (Some(k), _) => SelfCheckSource::Kit(kit_dir("--kit", k)?),
             (None, Some(e)) => SelfCheckSource::Exercise(exercise_path("--exercise", e)?),
             (None, None) => return Err(GraderError::Usage("give --kit KIT_DIR (the kit you were sent)".into())),
         };
@@ -334,7 +334,7 @@ impl SourceArgs {
     pub fn resolve(&self) -> Result<crate::pipeline::material::Source> {
         use crate::pipeline::material::Source;
         match (&self.kit, &self.exercise) {
-            (Some(k), _) => Ok(Source::Kit(existing_dir("--kit", k)?)),
+            (Some(k), _) => Ok(Source::Kit(kit_dir("--kit", k)?)),
             (None, Some(e)) => {
                 Ok(Source::Exercise { path: exercise_path("--exercise", e)?, seed: self.seed.resolve()? })
             }

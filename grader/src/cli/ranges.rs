@@ -58,6 +58,19 @@ pub fn exercise_path(what: &str, p: &Path) -> Result<PathBuf> {
     )))
 }
 
+/// A candidate's kit: a directory holding kit.json.
+pub fn kit_dir(what: &str, p: &Path) -> Result<PathBuf> {
+    existing_dir(what, p)?;
+    if !p.join(crate::pipeline::kit::MANIFEST).is_file() {
+        return Err(usage(format!(
+            "{what} {}: no {} there (a kit is the folder `grader kit` writes)",
+            p.display(),
+            crate::pipeline::kit::MANIFEST
+        )));
+    }
+    Ok(p.to_path_buf())
+}
+
 /// An output directory that does not exist yet, or is empty.
 pub fn fresh_out(what: &str, p: &Path) -> Result<PathBuf> {
     crate::support::fs::check_out_dir(p).map_err(|e| usage(format!("{what}: {e}")))?;

@@ -41,6 +41,16 @@ pub struct Plan {
     pub bytes: u64,
 }
 
+impl Plan {
+    /// The context's regular files: path relative to its root, and in full.
+    pub fn regular_files(&self) -> impl Iterator<Item = (&Path, PathBuf)> {
+        self.entries
+            .iter()
+            .filter(|(_, k)| matches!(k, Kind::File(_)))
+            .map(|(rel, _)| (rel.as_path(), self.root.join(rel)))
+    }
+}
+
 /// One tar header block, plus a GNU long-name block and its data for paths
 /// that do not fit the header's 100 bytes.
 fn header_bytes(rel: &Path) -> u64 {
@@ -70,6 +80,12 @@ pub fn scan(dir: &Path, caps: Caps) -> Result<Plan, SandboxError> {
     if !std::fs::symlink_metadata(dir.join("Dockerfile")).map(|m| m.is_file()).unwrap_or(false) {
         return Err(SandboxError::NoDockerfile(dir.into()));
     }
+    scan_tree(dir, caps)
+}
+
+/// [`scan`] without asking for a Dockerfile (a starter directory): what a
+/// build context of `dir` would hold, `.dockerignore` applied, under `caps`.
+pub fn scan_tree(dir: &Path, caps: Caps) -> Result<Plan, SandboxError> {
     let ignore = DockerIgnore::load(dir).map_err(unreadable(&dir.join(".dockerignore")))?;
     // The end-of-archive marker: two zero blocks.
     let mut plan = Plan { root: dir.into(), entries: Vec::new(), files: 0, bytes: 1024 };
