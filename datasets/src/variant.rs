@@ -177,4 +177,36 @@ mod tests {
             }
         }
     }
+
+    /// The latency windows' rows are served like the holdout and share no
+    /// row with any batch another probe sends.
+    #[test]
+    fn latency_rows_are_new_rows_served_like_the_holdout() {
+        let ex = exercise("churn");
+        let v = super::generate(&ex, SeedSource::given(12)).unwrap();
+        let d = &v.draw;
+        assert_eq!(d.latency.len(), crate::draw::latency_rows(&ex.spec));
+        assert!(d.latency.len() >= 3 * 50 * 25, "a row per request of every window");
+        let others: std::collections::BTreeSet<i64> = d
+            .holdout_serving
+            .ids
+            .iter()
+            .chain(&d.production.ids)
+            .chain(&d.traffic.ids)
+            .chain(&d.train.ids)
+            .copied()
+            .collect();
+        assert!(d.latency.ids.iter().all(|id| !others.contains(id)), "a latency row repeats another batch's id");
+        // Seed 12 plants serving skew on monthly_charges (cents): served alike.
+        let i = ex.spec.features.iter().position(|f| f.name == "monthly_charges").unwrap();
+        let col = |s: &crate::draw::Split| match &s.features[i] {
+            crate::draw::Values::Num(v) => v.iter().flatten().copied().collect::<Vec<f64>>(),
+            _ => unreachable!(),
+        };
+        let ks = crate::stats::ks_two_sample(&col(&d.holdout_serving), &col(&d.latency));
+        assert!(ks.p_value > 1e-3, "latency rows are not served like the holdout: {ks:?}");
+        // The post-outcome column as served: no signal.
+        let auc = crate::stats::auc(d.latency.leak.as_ref().unwrap(), &d.latency.labels).unwrap();
+        assert!((0.4..0.6).contains(&auc), "{auc}");
+    }
 }

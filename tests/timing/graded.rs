@@ -29,6 +29,49 @@ fn a_slow_submission_fails_the_latency_slo() {
     assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
 }
 
+/// `slow` behind a response cache keyed on the request: the latency windows
+/// send rows of their own, none sent before and none twice, so the cache
+/// answers nothing and the verdict is the model's.
+#[test]
+fn a_slow_submission_behind_a_response_cache_fails_the_latency_slo_too() {
+    let _alone = crate::alone();
+    let t = TempDir::new().unwrap();
+    // A window long enough that 500 rows would repeat (1,250 requests): a
+    // window that replayed the holdout's rows would be answered from cache.
+    let ex = crate::support::latency_exercise(t.path());
+    let toml = ex.join("exercise.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let longer = text.replace("latency_duration_seconds = 4", "latency_duration_seconds = 24");
+    assert_ne!(longer, text);
+    std::fs::write(&toml, longer).unwrap();
+    let (o, r, _) = crate::support::grade_on(&fixture("slow-cached"), 4, t.path(), &ex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    assert_eq!(r["metrics"]["latency"]["value"]["host"]["fair"], true, "{}", r["metrics"]["latency"]);
+    assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));
+    assert_eq!(check(&r, "latency.p99")["status"], "fail", "{}", check(&r, "latency.p99"));
+    let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
+    assert!(p50 >= 300.0, "p50 {p50} ms: a cache answered for the model");
+}
+
+/// A slow service that floods its stdout during its window keeps the
+/// engine's log pipeline busy, outside its cgroup: that work is done on its
+/// behalf and counts as its own, so its misses stand instead of turning
+/// into "ungraded" (no points, no maximum, a higher percentage).
+#[test]
+fn a_slow_submission_that_floods_its_logs_cannot_make_its_misses_ungraded() {
+    let _alone = crate::alone();
+    let t = TempDir::new().unwrap();
+    let ex = crate::support::latency_exercise(t.path());
+    let (o, r, _) = crate::support::grade_on(&fixture("hostile/slow-log-flood"), 4, t.path(), &ex);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    let host = &r["metrics"]["latency"]["value"]["host"];
+    assert_eq!(host["fair"], true, "the flood made the host look busy: {host}");
+    assert_eq!(check(&r, "latency.p50")["status"], "fail", "{}", check(&r, "latency.p50"));
+    assert_eq!(check(&r, "latency.p99")["status"], "fail", "{}", check(&r, "latency.p99"));
+}
+
 #[test]
 fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     let _alone = crate::alone();

@@ -83,6 +83,13 @@ pub(crate) fn plant(
     offline
 }
 
+/// The column as served in a batch drawn later (the latency rows): the
+/// outcome has not happened, so it carries no signal.
+pub(crate) fn serve(p: &PostOutcomeSpec, rng: &mut Rng, split: &mut Split) {
+    split.leak =
+        Some((0..split.len()).map(|_| round_to((p.center + p.spread * rng.normal()).max(0.0), p.decimals)).collect());
+}
+
 /// It separates the labels in the extract and not as served.
 pub(crate) fn certify(c: &CertificateSpec, draw: &Draw) -> LeakCertificate {
     column_leak(c, draw, |s| s.leak.clone().unwrap_or_default())

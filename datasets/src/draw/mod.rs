@@ -103,6 +103,10 @@ pub struct Draw {
     pub holdout_offline: Split,
     pub production: Split,
     pub traffic: Split,
+    /// Rows for the latency windows alone, drawn like the holdout as served
+    /// and never sent by another probe: a cache keyed on the request cannot
+    /// stand in for the model ([`latency_rows`] of them).
+    pub latency: Split,
     pub duplicated_rows: usize,
     /// Production rows also in train (contamination).
     pub contaminated_rows: usize,
@@ -133,6 +137,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     };
     let mut production = serving(rows.production, "production");
     let mut traffic = serving(rows.traffic, "traffic");
+    let mut latency = clean_rows(spec, latency_rows(spec), &mut Rng::stream(seed, attempt, "latency"));
 
     // Drift, resolved against the training rows (SDs and means in column units).
     let mut plan = plan;
@@ -166,6 +171,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     holdout.ids = serving_ids(rows.holdout, &mut id_rng);
     production.ids = serving_ids(rows.production, &mut id_rng);
     traffic.ids = serving_ids(rows.traffic, &mut id_rng);
+    latency.ids = serving_ids(latency.len(), &mut id_rng);
 
     // Post-outcome column: label-dependent in the extract, pre-outcome at serving.
     let mut holdout_offline_leak = None;
@@ -174,6 +180,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         let mut rng = Rng::stream(seed, attempt, "post-outcome");
         holdout_offline_leak =
             Some(post_outcome::plant(p, strength, &mut rng, &mut train, &mut holdout, &mut production, &mut traffic));
+        post_outcome::serve(p, &mut Rng::stream(seed, attempt, "post-outcome-latency"), &mut latency);
     }
     let mut holdout_offline = Split { ids: holdout_offline_ids, leak: holdout_offline_leak, ..holdout.clone() };
 
@@ -186,7 +193,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
 
     // Serving skew: the serving pipeline's encoding, in every batch served.
     for d in plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
-        for split in [&mut holdout, &mut production, &mut traffic] {
+        for split in [&mut holdout, &mut production, &mut traffic, &mut latency] {
             serving_skew::apply(&spec.features[d.index], &d.change, &mut split.features[d.index]);
         }
     }
@@ -217,11 +224,25 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         holdout_offline,
         production,
         traffic,
+        latency,
         duplicated_rows,
         contaminated_rows,
         train_rate,
         serving_rate,
     }
+}
+
+/// The most latency windows a grading measures (the grader's retries).
+pub const LATENCY_WINDOWS: usize = 3;
+/// More rows than this are not drawn; a window that needs more repeats them.
+pub const MAX_LATENCY_ROWS: usize = 20_000;
+
+/// Rows enough for every request of every latency window (warm-up
+/// included) to carry a row of its own, as the exercise's probes set them.
+pub fn latency_rows(spec: &ExerciseSpec) -> usize {
+    let p = &spec.probes;
+    let per_window = (p.latency_rate_per_second * (p.latency_warmup_seconds + p.latency_duration_seconds)).ceil();
+    ((per_window.max(1.0) as usize).saturating_mul(LATENCY_WINDOWS) + 50).min(MAX_LATENCY_ROWS)
 }
 
 /// `n` rows from the generating model: features, label probability, label,

@@ -19,6 +19,7 @@ pub(crate) struct Frames {
     pub offline: DataFrame,
     pub traffic: DataFrame,
     pub truth: DataFrame,
+    pub latency: DataFrame,
 }
 
 /// The sealed frames of `variant`, as [`write_variant`] writes them.
@@ -30,6 +31,7 @@ pub(crate) fn sealed_frames(spec: &ExerciseSpec, variant: &Variant) -> Result<Fr
         offline: w.frame(&d.holdout_offline, true)?,
         traffic: w.frame(&d.traffic, false)?,
         truth: w.truth(&d.holdout_serving)?,
+        latency: w.frame(&d.latency, false)?,
     })
 }
 

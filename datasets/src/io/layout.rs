@@ -11,6 +11,8 @@ pub const HOLDOUT_SERVING: &str = "holdout_serving.parquet";
 pub const HOLDOUT_OFFLINE: &str = "holdout_offline.parquet";
 pub const HOLDOUT_TRUTH: &str = "holdout_truth.parquet";
 pub const TRAFFIC: &str = "traffic.parquet";
+/// Rows for the latency windows alone (never sent by another probe).
+pub const LATENCY: &str = "latency.parquet";
 pub const ANSWER_KEY: &str = "answer_key.json";
 /// Column of `holdout_truth.parquet` with the generating model's probability.
 pub const TRUE_PROBABILITY: &str = "true_probability";

@@ -26,6 +26,8 @@ pub struct Sealed {
     pub true_probabilities: Vec<f64>,
     /// Drifted rows for the live monitoring probe.
     pub traffic: Vec<Row>,
+    /// Rows for the latency windows alone, as served, never sent by another probe.
+    pub latency: Vec<Row>,
 }
 
 impl Sealed {
@@ -42,6 +44,7 @@ impl Sealed {
             serving: read(&sealed.join(layout::HOLDOUT_SERVING))?,
             offline: read(&sealed.join(layout::HOLDOUT_OFFLINE))?,
             traffic: read(&sealed.join(layout::TRAFFIC))?,
+            latency: read(&sealed.join(layout::LATENCY))?,
             truth: read(&sealed.join(layout::HOLDOUT_TRUTH))?,
         };
         Sealed::from_frames(key, &frames, &sealed)
@@ -76,6 +79,7 @@ impl Sealed {
             holdout_serving: rows(&f.serving, &key.columns, &sealed.join(layout::HOLDOUT_SERVING))?,
             holdout_offline: rows(&f.offline, &key.columns, &sealed.join(layout::HOLDOUT_OFFLINE))?,
             traffic: rows(&f.traffic, &key.columns, &sealed.join(layout::TRAFFIC))?,
+            latency: rows(&f.latency, &key.columns, &sealed.join(layout::LATENCY))?,
             labels,
             true_probabilities,
             key,
@@ -163,6 +167,7 @@ mod tests {
         assert_eq!(disk.holdout_serving, memory.holdout_serving);
         assert_eq!(disk.holdout_offline, memory.holdout_offline);
         assert_eq!(disk.traffic, memory.traffic);
+        assert_eq!(disk.latency, memory.latency);
         assert_eq!(disk.labels, memory.labels);
         let bits = |p: &[f64]| p.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&disk.true_probabilities), bits(&memory.true_probabilities));

@@ -89,6 +89,7 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     put(&sealed, layout::HOLDOUT_SERVING, &mut w.frame(&d.holdout_serving, true)?)?;
     put(&sealed, layout::HOLDOUT_OFFLINE, &mut w.frame(&d.holdout_offline, true)?)?;
     put(&sealed, layout::TRAFFIC, &mut w.frame(&d.traffic, false)?)?;
+    put(&sealed, layout::LATENCY, &mut w.frame(&d.latency, false)?)?;
     put(&sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
 
     let schema_path = public.join(layout::SCHEMA);

@@ -6,6 +6,13 @@
 //! measured here, three CPU-bound neighbours took the reference's p50 from
 //! 10 ms to 1,485 ms while the calibration stayed under 3 ms (BENCHMARKS.md).
 //! The other processes' CPU is what tells.
+//!
+//! The Docker engine's own processes (dockerd, containerd, the containers'
+//! shims) count as the candidate's: during a window no other grading works
+//! (`fairness::turns`), so what the engine does then it does for the
+//! candidate's container (its logs, its I/O). Otherwise a service that
+//! floods its stdout during its window would make the host look busy and
+//! its own misses ungraded.
 
 use std::time::Instant;
 
@@ -20,6 +27,8 @@ pub struct CpuSnapshot {
     grader_s: f64,
     /// The candidate's containers, when the engine tells.
     service_s: Option<f64>,
+    /// The engine's processes on this host (see the module's docs).
+    engine_s: f64,
 }
 
 /// Busy CPU seconds of the whole host since boot (every state but idle and
@@ -35,6 +44,38 @@ fn host_busy_seconds() -> Option<f64> {
     let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Some(busy as f64 / if hz > 0 { hz as f64 } else { 100.0 })
+}
+
+/// CPU seconds of the Docker engine's processes on this host: dockerd,
+/// containerd and every containerd-shim, from /proc (0 where none is seen,
+/// e.g. an engine in a VM).
+fn engine_seconds() -> f64 {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0.0 };
+    let mut ticks = 0u64;
+    for p in procs.flatten() {
+        let name = p.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(p.path().join("stat")) else { continue };
+        ticks += engine_ticks(&stat).unwrap_or(0);
+    }
+    ticks as f64 / hz
+}
+
+/// utime + stime of one /proc/PID/stat line, if the process is the engine's.
+fn engine_ticks(stat: &str) -> Option<u64> {
+    // `PID (comm) state ...`: comm may hold spaces, so split at the last ')'.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1;
+    if !(comm == "dockerd" || comm == "containerd" || comm.starts_with("containerd-shim")) {
+        return None;
+    }
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the comm: state is field 3, utime 14 and stime 15 (1-based).
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn grader_seconds() -> f64 {
@@ -63,7 +104,13 @@ pub async fn snapshot(containers: Option<(&Docker, &[String])>) -> CpuSnapshot {
             .into_iter()
             .sum::<Option<f64>>(),
     };
-    CpuSnapshot { at: Instant::now(), host_busy_s: host_busy_seconds(), grader_s: grader_seconds(), service_s }
+    CpuSnapshot {
+        at: Instant::now(),
+        host_busy_s: host_busy_seconds(),
+        grader_s: grader_seconds(),
+        service_s,
+        engine_s: engine_seconds(),
+    }
 }
 
 /// Cores the rest of the host kept busy on average between two snapshots
@@ -75,7 +122,7 @@ pub fn other_cores(a: &CpuSnapshot, b: &CpuSnapshot) -> Option<f64> {
         return None;
     }
     let host = b.host_busy_s? - a.host_busy_s?;
-    let service = b.service_s? - a.service_s?;
+    let service = b.service_s? - a.service_s? + (b.engine_s - a.engine_s);
     let grader = b.grader_s - a.grader_s;
     Some(((host - service - grader) / secs).max(0.0))
 }
@@ -115,11 +162,26 @@ mod tests {
             host_busy_s: Some(host),
             grader_s: grader,
             service_s: service,
+            engine_s: 0.0,
         };
         let (a, b) = (snap(0, 100.0, 1.0, Some(5.0)), snap(10, 125.0, 2.0, Some(9.0)));
         assert!((other_cores(&a, &b).unwrap() - 2.0).abs() < 1e-9, "25 - 4 - 1 = 20 s over 10 s");
         let (a, b) = (snap(0, 100.0, 1.0, None), snap(10, 125.0, 2.0, None));
         assert_eq!(other_cores(&a, &b), None, "without the service's own time nothing can be told");
         assert!(other_cores_limit(64.0) >= 0.25);
+        // The engine's CPU in the window is the candidate's (its logs, its I/O).
+        let a = CpuSnapshot { engine_s: 3.0, ..snap(0, 100.0, 1.0, Some(5.0)) };
+        let b = CpuSnapshot { engine_s: 11.0, ..snap(10, 125.0, 2.0, Some(9.0)) };
+        assert!((other_cores(&a, &b).unwrap() - 1.2).abs() < 1e-9, "25 - 4 - 8 - 1 = 12 s over 10 s");
+    }
+
+    #[test]
+    fn the_engines_processes_are_recognised_by_name() {
+        let line = |comm: &str| format!("42 ({comm}) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 0 0");
+        assert_eq!(engine_ticks(&line("dockerd")), Some(300));
+        assert_eq!(engine_ticks(&line("containerd-shim-runc-v2")), Some(300));
+        assert_eq!(engine_ticks(&line("containerd")), Some(300));
+        assert_eq!(engine_ticks(&line("python3")), None);
+        assert_eq!(engine_ticks(&line("evil) (dockerd")), None, "a comm with a paren is parsed from the right");
     }
 }

@@ -122,8 +122,9 @@ async fn probe_all<S: ServiceUnderTest>(
         ),
         latency,
         {
-            let bodies: Vec<Vec<u8>> =
-                material.holdout_serving.iter().take(500).map(|row| predict_body(std::slice::from_ref(row))).collect();
+            let bodies = |window: u32| -> Vec<Vec<u8>> {
+                material.latency_rows(window).iter().map(|row| predict_body(std::slice::from_ref(row))).collect()
+            };
             let cfg = LatencyConfig {
                 rate_per_second: p.latency_rate_per_second,
                 warmup: Duration::from_secs_f64(p.latency_warmup_seconds),
@@ -148,6 +149,7 @@ async fn probe_all<S: ServiceUnderTest>(
                         let own = containers.as_ref().map(|(d, ids, _)| (*d, ids.as_slice()));
                         // The first snapshot is taken during the warm-up, which is
                         // not measured anyway.
+                        let bodies = bodies(window);
                         let (before, mut m) = tokio::join!(
                             crate::fairness::host::snapshot(own),
                             latency::calibrated(target, &bodies, cfg, terms.slo.p50_ms, terms.slo.p99_ms, window)

@@ -32,6 +32,8 @@ pub struct Hidden {
     pub holdout_offline: Vec<Row>,
     /// Drifted rows for the live monitoring probe.
     pub traffic: Vec<Row>,
+    /// Rows for the latency windows alone, never sent by another probe.
+    pub latency: Vec<Row>,
 }
 
 pub struct Material {
@@ -63,7 +65,7 @@ impl Material {
     /// `public/` is what the container sees) with the sealed data in memory.
     pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Material> {
         let (tmp, dir, sealed) = variant_for(exercise, seed.clone())?;
-        let Sealed { key, holdout_serving, holdout_offline, labels, true_probabilities, traffic } = sealed;
+        let Sealed { key, holdout_serving, holdout_offline, labels, true_probabilities, traffic, latency } = sealed;
         let e = &key.exercise;
         Ok(Material {
             terms: exercise.spec.terms(),
@@ -73,7 +75,7 @@ impl Material {
             bayes: Quality::of(&true_probabilities, &labels),
             holdout_serving,
             labels,
-            hidden: Some(Hidden { key, holdout_offline, traffic }),
+            hidden: Some(Hidden { key, holdout_offline, traffic, latency }),
             tmp: Some(tmp),
         })
     }
@@ -96,6 +98,21 @@ impl Material {
             hidden: None,
             tmp: None,
         })
+    }
+
+    /// The rows latency window `window` (1-based) sends: with the answer
+    /// key, a slice of the sealed latency rows no other probe sends and no
+    /// other window repeats (a response cache keyed on the request cannot
+    /// answer for the model); from a kit, the practice holdout.
+    pub fn latency_rows(&self, window: u32) -> &[Row] {
+        match &self.hidden {
+            Some(h) if !h.latency.is_empty() => {
+                let per = (h.latency.len() / datasets::draw::LATENCY_WINDOWS).max(1);
+                let start = (per * (window as usize).saturating_sub(1)).min(h.latency.len().saturating_sub(per));
+                &h.latency[start..start + per.min(h.latency.len())]
+            }
+            _ => &self.holdout_serving[..self.holdout_serving.len().min(500)],
+        }
     }
 
     pub fn key(&self) -> Option<&AnswerKey> {
