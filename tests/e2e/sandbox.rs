@@ -190,7 +190,7 @@ async fn run_prober() -> Prober {
         "port": port,
         "dns_port": dns_port,
         "secrets": [PROBER_SEED.to_string(), spec_hash],
-        "forbidden_names": ["answer_key.json", "holdout_serving.parquet", "holdout_offline.parquet", "holdout_truth.parquet", "traffic.parquet"],
+        "forbidden_names": ["answer_key.json", "holdout_serving.parquet", "holdout_offline.parquet", "holdout_truth.parquet", "traffic.parquet", "latency.parquet"],
         "fork_attempts": 200,
     });
     std::fs::write(sub.join("target.json"), target.to_string()).unwrap();
