@@ -15,6 +15,36 @@
 //! | `io/` | files on disk and back |
 //! | `stats`, `rng`, `seed` | two-sample tests and AUC; seeded streams; seeds from a secret |
 
+/// `ALL`, `as_str()`, `Display` and `FromStr` for an enum written as one
+/// word in JSON, so text uses the word the JSON does (the defect kinds here;
+/// the grader's outcomes, modes, states, statuses and failure classes).
+/// The words are listed beside the variants; a test of each enum holds
+/// them equal to its serde names.
+#[macro_export]
+macro_rules! word_enum {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$t] = &[$($t::$v),*];
+            /// The value's name as written in JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($t::$v => $s),* }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                $t::ALL.iter().copied().find(|k| k.as_str() == s).ok_or(())
+            }
+        }
+    };
+}
+
 pub mod certify;
 pub mod defects;
 pub mod draw;

@@ -40,26 +40,8 @@ use std::path::PathBuf;
 use datasets::SeedSource;
 use serde::{Deserialize, Serialize};
 
-/// `as_str()`, `Display` and `ALL` for an enum written as one word in JSON:
-/// text uses the same word the JSON does (a test holds them together).
-macro_rules! names {
-    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
-        impl $t {
-            /// Every value, for tests and documentation.
-            pub const ALL: &'static [$t] = &[$($t::$v),*];
-            /// The value's name as written in JSON.
-            pub fn as_str(self) -> &'static str {
-                match self { $($t::$v => $s),* }
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use names;
+/// One word per enum value, the JSON's (`datasets::word_enum`).
+pub(crate) use datasets::word_enum as names;
 
 pub use crate::evaluate::findings::{Findings, Matched, SectionScore};
 pub use crate::evaluate::score::{Check, Outcome, ProbeResults, Status, Visibility};

@@ -4,31 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `as_str()`, `Display`, `FromStr` and `ALL` for a kind: the word its JSON
-/// uses, in one place.
-macro_rules! kinds {
-    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
-        impl $t {
-            /// Every kind, in the order contract v1 lists them.
-            pub const ALL: &'static [$t] = &[$($t::$v),*];
-            pub fn as_str(self) -> &'static str {
-                match self { $($t::$v => $s),* }
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = ();
-            fn from_str(s: &str) -> Result<Self, ()> {
-                $t::ALL.iter().copied().find(|k| k.as_str() == s).ok_or(())
-            }
-        }
-    };
-}
-
 /// A kind of leakage, as a candidate's report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +19,7 @@ pub enum LeakKind {
     /// Production rows also in train, with their outcomes.
     Contamination,
 }
-kinds!(LeakKind {
+crate::word_enum!(LeakKind {
     TargetLeakage => "target_leakage",
     Identifier => "identifier",
     DuplicateRows => "duplicate_rows",
@@ -79,7 +54,7 @@ pub enum DriftKind {
     /// The share of positives moved (named [`crate::PREDICTION`]).
     PriorShift,
 }
-kinds!(DriftKind {
+crate::word_enum!(DriftKind {
     MeanShift => "mean_shift",
     ScaleChange => "scale_change",
     NewCategory => "new_category",
