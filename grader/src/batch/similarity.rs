@@ -199,10 +199,13 @@ fn code_kind(name: &str) -> Option<Tokenise> {
 /// would read: its context as `.dockerignore` filters it, under the build's
 /// caps (a file the build never sees is no one's code), links not followed,
 /// and the per-submission caps above. `Err`: the context could not be read
-/// (the reason names it); the build refuses such a submission too.
-pub fn fingerprints(dir: &Path, caps: Caps, starter: bool) -> Result<Fingerprints, String> {
-    let plan = if starter { context::scan_tree(dir, caps) } else { context::scan(dir, caps) };
-    let plan = plan.map_err(|e| e.to_string())?;
+/// (over the caps, a link out of it: the reason says which, with the
+/// directory as `<submission>`); the build refuses such a submission too.
+/// A submission without a Dockerfile at its top is still read: the build
+/// refuses it, but a reviewer may want to know whose code it holds.
+pub fn fingerprints(dir: &Path, caps: Caps) -> Result<Fingerprints, String> {
+    let plan = context::scan_tree(dir, caps)
+        .map_err(|e| e.to_string().replace(dir.display().to_string().as_str(), "<submission>"))?;
     let mut code: Vec<(String, PathBuf, Tokenise)> = plan
         .regular_files()
         .filter_map(|(rel, full)| {
@@ -271,7 +274,7 @@ pub const DEFAULT_CAPS: Caps = Caps { bytes: 50 << 20, entries: 10_000 };
 /// left out and named in the notes.
 pub fn check(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f64, caps: Caps) -> Similarity {
     let mut notes = Vec::new();
-    let boiler: BTreeSet<u64> = match starter.map(|s| fingerprints(s, caps, true)) {
+    let boiler: BTreeSet<u64> = match starter.map(|s| fingerprints(s, caps)) {
         Some(Ok(f)) => f.prints.into_iter().map(|p| p.hash).collect(),
         Some(Err(why)) => {
             notes.push(format!("the starter: {why} (not subtracted)"));
@@ -281,7 +284,7 @@ pub fn check(subs: &[(String, PathBuf)], starter: Option<&Path>, threshold: f64,
     };
     let mut prints: Vec<(String, Fingerprints)> = Vec::new();
     for (n, d) in subs {
-        match fingerprints(d, caps, false) {
+        match fingerprints(d, caps) {
             Ok(mut f) => {
                 if let Some(t) = &f.truncated {
                     notes.push(format!("{n}: {t}"));
@@ -481,7 +484,7 @@ def read_items(p):
                 (".dockerignore", "vendored.py\n".into()),
             ],
         );
-        let f = fingerprints(&d, DEFAULT_CAPS, false).unwrap();
+        let f = fingerprints(&d, DEFAULT_CAPS).unwrap();
         assert!(
             f.files.contains(&"model.py".to_string()) && !f.files.contains(&"vendored.py".to_string()),
             "{:?}",
@@ -507,14 +510,14 @@ def read_items(p):
         // One fingerprint per distinct hash: a MiB of one repeated statement
         // is a handful of prints, not one per token.
         let dense = submission(t.path(), "dense", &[("d.py", "a=(b,c);".repeat(130_000))]);
-        let f = fingerprints(&dense, DEFAULT_CAPS, false).unwrap();
+        let f = fingerprints(&dense, DEFAULT_CAPS).unwrap();
         assert!(f.prints.len() < 50, "{} prints", f.prints.len());
         // Past the per-submission caps, reading stops and says so.
         let many: Vec<(String, String)> =
             (0..30).map(|i| (format!("m{i}.py"), format!("x{i} = 1\n").repeat(100_000))).collect();
         let many: Vec<(&str, String)> = many.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
         let big = submission(t.path(), "big", &many);
-        let f = fingerprints(&big, Caps { bytes: 64 << 20, entries: 10_000 }, false).unwrap();
+        let f = fingerprints(&big, Caps { bytes: 64 << 20, entries: 10_000 }).unwrap();
         assert!(f.truncated.as_deref().is_some_and(|t| t.contains("MiB of code")), "{:?}", f.truncated);
     }
 }

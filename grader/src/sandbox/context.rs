@@ -83,7 +83,7 @@ pub fn scan(dir: &Path, caps: Caps) -> Result<Plan, SandboxError> {
     scan_tree(dir, caps)
 }
 
-/// [`scan`] without asking for a Dockerfile (a starter directory): what a
+/// [`scan`] without asking for a Dockerfile (a starter; the similarity check): what a
 /// build context of `dir` would hold, `.dockerignore` applied, under `caps`.
 pub fn scan_tree(dir: &Path, caps: Caps) -> Result<Plan, SandboxError> {
     let ignore = DockerIgnore::load(dir).map_err(unreadable(&dir.join(".dockerignore")))?;
