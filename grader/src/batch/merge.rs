@@ -137,6 +137,17 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                     duplicated.push(name);
                     continue;
                 }
+                match folder_size(&e.path()) {
+                    Err(why) => {
+                        refused.push(format!("{}: {why}", shown()));
+                        continue;
+                    }
+                    Ok(n) if n > MAX_FOLDER_BYTES => {
+                        refused.push(format!("{}: over {} MiB of files", shown(), MAX_FOLDER_BYTES >> 20));
+                        continue;
+                    }
+                    Ok(_) => {}
+                }
                 if let Some(holder) = folders.get(&e.file_name()) {
                     refused
                         .push(format!("{}: its folder name is already {holder}'s (results are never mixed)", shown()));
@@ -193,6 +204,25 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
         ungraded: candidates.iter().filter(|c| c.state == State::Ungraded).map(|c| c.name.clone()).collect(),
         refused,
     })
+}
+
+/// The most a candidate's folder may hold to be merged: a grading writes
+/// tens of KB plus logs the grader caps; more is not a grading's.
+pub const MAX_FOLDER_BYTES: u64 = 256 << 20;
+
+/// Bytes of the regular files under `dir`, links not followed.
+fn folder_size(dir: &Path) -> std::result::Result<u64, String> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let e = e.map_err(|e| e.to_string())?;
+        let meta = std::fs::symlink_metadata(e.path()).map_err(|e| e.to_string())?;
+        if meta.is_dir() {
+            total += folder_size(&e.path())?;
+        } else if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    Ok(total)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -298,6 +328,11 @@ mod tests {
         std::fs::create_dir(&big).unwrap();
         std::fs::File::create(big.join("result.json")).unwrap().set_len(crate::batch::MAX_RESULT_BYTES + 10).unwrap();
 
+        // A candidate folder holding a file far larger than any grading writes.
+        let hoard = b.join(CANDIDATES_DIR).join("bob/logs");
+        std::fs::create_dir_all(&hoard).unwrap();
+        std::fs::File::create(hoard.join("container.log")).unwrap().set_len(MAX_FOLDER_BYTES + 1).unwrap();
+
         let out = t.path().join("out");
         let m = run(&[a, b], &out).unwrap();
         let refused = m.refused.join("\n");
@@ -307,6 +342,7 @@ mod tests {
             ("fifo", "not a regular file"),
             ("big", "over 16 MiB"),
             ("same", "already carol's"),
+            ("bob", "over 256 MiB"),
         ] {
             assert!(m.refused.iter().any(|r| r.contains(what) && r.contains(why)), "{what}: {why} not in\n{refused}");
         }
@@ -317,10 +353,10 @@ mod tests {
             .collect();
         let mut folders = folders;
         folders.sort();
-        assert_eq!(folders, ["alice", "bob", "same"]);
+        assert_eq!(folders, ["alice", "same"]);
         assert!(!out.join(CANDIDATES_DIR).join("linked").exists());
         let leaderboard = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
-        assert_eq!(leaderboard.lines().count(), 1 + 3, "{leaderboard}");
+        assert_eq!(leaderboard.lines().count(), 1 + 2, "{leaderboard}");
         assert!(!leaderboard.contains("tampered") && !leaderboard.contains("dave"), "{leaderboard}");
     }
 }
