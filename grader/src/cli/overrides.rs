@@ -52,11 +52,9 @@ pub const MEMORY_MB: (&str, u64) = ("--memory-mb", 64);
 pub const CPUS: (&str, f64, f64) = ("--cpus", 0.0, 64.0);
 pub const PIDS: (&str, i64) = ("--pids", 16);
 
+/// [`super::ranges::at_least`] of a flag that may be absent.
 fn at_least<T: PartialOrd + std::fmt::Display>(flag: &str, v: Option<T>, min: T) -> Result<Option<T>> {
-    match v {
-        Some(v) if v < min => Err(GraderError::Usage(format!("{flag} {v} is below {min} (allowed: {min} or more)"))),
-        v => Ok(v),
-    }
+    v.map(|v| super::ranges::at_least(flag, v, min)).transpose()
 }
 
 impl OverrideArgs {

@@ -470,15 +470,14 @@ fn submission_paths(submission: &std::path::Path) -> Vec<String> {
     forms
 }
 
+/// `s` with every form of the submission's path as `<submission>`.
+fn scrub_text(s: &str, needles: &[String]) -> String {
+    needles.iter().fold(s.to_string(), |s, n| s.replace(n.as_str(), "<submission>"))
+}
+
 fn scrub_strings(v: &mut serde_json::Value, needles: &[String]) {
     match v {
-        serde_json::Value::String(s) => {
-            for n in needles {
-                if s.contains(n.as_str()) {
-                    *s = s.replace(n.as_str(), "<submission>");
-                }
-            }
-        }
+        serde_json::Value::String(s) if needles.iter().any(|n| s.contains(n.as_str())) => *s = scrub_text(s, needles),
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_strings(x, needles)),
         serde_json::Value::Object(o) => o.values_mut().for_each(|x| scrub_strings(x, needles)),
         _ => {}
@@ -487,17 +486,7 @@ fn scrub_strings(v: &mut serde_json::Value, needles: &[String]) {
 
 fn scrubbed_logs(l: &Logs, req: &GradeRequest) -> Logs {
     let needles = submission_paths(&req.submission);
-    let clean = |s: &Option<String>| {
-        s.as_ref().map(|s| {
-            let mut s = s.clone();
-            if req.blind {
-                for n in &needles {
-                    s = s.replace(n.as_str(), "<submission>");
-                }
-            }
-            s
-        })
-    };
+    let clean = |s: &Option<String>| s.as_ref().map(|s| if req.blind { scrub_text(s, &needles) } else { s.clone() });
     Logs { build: clean(&l.build), container: clean(&l.container), notes: l.notes.clone() }
 }
 
