@@ -40,17 +40,23 @@ def draw(rng, f, n):
     return np.round(x, f.get("decimals", 2))
 
 
+def value(v, rng):
+    """A number, or a [low, high] range drawn once (exercise.toml's family)."""
+    return rng.uniform(*v) if isinstance(v, list) else v
+
+
 def split(rng, spec, features, n):
     cols = {"customer_id": rng.permutation(n) * 4 + 100000}
-    logit = np.full(n, spec["label"]["intercept"])
+    logit = np.full(n, value(spec["label"]["intercept"], rng))
     for f in features:
         x = draw(rng, f, n)
         if "effect" in f:
             e = f["effect"]
             z = (x - e["center"]) / e["scale"]
-            logit += e["coef"] * z + e.get("quadratic", 0.0) * z * z
+            logit += value(e["coef"], rng) * z + value(e.get("quadratic", 0.0), rng) * z * z
         elif "effects" in f:
-            logit += pd.Series(x).map(f["effects"]).fillna(0.0).to_numpy()
+            effects = {c: value(v, rng) for c, v in f["effects"].items()}
+            logit += pd.Series(x).map(effects).fillna(0.0).to_numpy()
         cols[f["name"]] = x
     p = 1 / (1 + np.exp(-logit))
     label = (rng.uniform(size=n) < p).astype(np.int64)

@@ -50,6 +50,7 @@ pub mod defects;
 pub mod draw;
 pub mod error;
 pub mod io;
+pub mod model;
 pub mod rng;
 pub mod seed;
 pub mod spec;
@@ -61,7 +62,7 @@ pub mod variant;
 /// predictions, not in one column.
 pub const PREDICTION: &str = "__prediction__";
 
-pub use defects::{DriftKind, LeakKind};
+pub use defects::{ColumnType, DriftKind, LeakKind};
 pub use error::{DatasetError, Result};
 pub use io::write::write_variant;
 pub use io::{layout, sealed};

@@ -134,6 +134,33 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some((rank_sum_pos - p * (p + 1.0) / 2.0) / (p * n))
 }
 
+/// The AUC `scores` would have in expectation when row `i` is positive
+/// with probability `probs[i]`: no labels drawn, so no sampling noise
+/// beyond the rows'. Ties count half. `None` without both classes.
+pub fn expected_auc(scores: &[f64], probs: &[f64]) -> Option<f64> {
+    assert_eq!(scores.len(), probs.len());
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+    let (mut wins, mut negatives_below) = (0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let group = &order[i..=j];
+        let pos: f64 = group.iter().map(|&k| probs[k]).sum();
+        let neg: f64 = group.iter().map(|&k| 1.0 - probs[k]).sum();
+        let same_row: f64 = group.iter().map(|&k| probs[k] * (1.0 - probs[k])).sum();
+        wins += pos * negatives_below + 0.5 * (pos * neg - same_row);
+        negatives_below += neg;
+        i = j + 1;
+    }
+    let pos: f64 = probs.iter().sum();
+    let pairs = pos * negatives_below - probs.iter().map(|p| p * (1.0 - p)).sum::<f64>();
+    (pairs > 0.0).then(|| wins / pairs)
+}
+
 /// Mean negative log-likelihood, probabilities clipped to [1e-15, 1 - 1e-15].
 pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
     let eps = 1e-15;
@@ -167,6 +194,32 @@ pub fn accuracy(preds: &[bool], labels: &[bool]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_auc_is_the_mean_auc_over_drawn_labels() {
+        // Certain labels: the plain AUC.
+        let s = [0.1, 0.4, 0.35, 0.8];
+        assert_eq!(expected_auc(&s, &[0.0, 0.0, 1.0, 1.0]), auc(&s, &[false, false, true, true]));
+        // A score unrelated to the probabilities is worth 0.5 ...
+        let p = [0.2, 0.5, 0.5, 0.8];
+        assert!((expected_auc(&[1.0; 4], &p).unwrap() - 0.5).abs() < 1e-12);
+        // ... and the probabilities themselves beat a reversed ranking.
+        let own = expected_auc(&p, &p).unwrap();
+        let reversed = expected_auc(&[0.8, 0.5, 0.5, 0.2], &p).unwrap();
+        assert!(own > 0.5 && reversed < 0.5 && (own + reversed - 1.0).abs() < 1e-12, "{own} {reversed}");
+        // Monte Carlo agrees.
+        let mut rng = crate::rng::Rng::stream(1, 0, "expected-auc");
+        let probs: Vec<f64> = (0..400).map(|_| rng.uniform()).collect();
+        let score: Vec<f64> = probs.iter().map(|p| p + 0.3 * rng.normal()).collect();
+        let mean = (0..200)
+            .map(|_| {
+                let y: Vec<bool> = probs.iter().map(|p| rng.bernoulli(*p)).collect();
+                auc(&score, &y).unwrap()
+            })
+            .sum::<f64>()
+            / 200.0;
+        assert!((expected_auc(&score, &probs).unwrap() - mean).abs() < 0.01, "{mean}");
+    }
 
     #[test]
     fn auc_matches_hand_computed_values() {

@@ -13,7 +13,7 @@ use crate::spec::{Exercise, ExerciseSpec, Rows};
 /// Version of the answer key's layout; bumped on any breaking change.
 /// 2: the defect kinds temporal, contamination, serving_skew and
 /// prior_shift, and the clean certificate's label-shift consequences.
-pub const ANSWER_KEY_VERSION: u32 = 2;
+pub const ANSWER_KEY_VERSION: u32 = 3;
 
 /// The sealed truth about a variant. Never enters a candidate's container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +39,22 @@ pub struct AnswerKey {
     pub drift: Vec<PlantedDrift>,
     pub clean: CleanCertificate,
     pub bayes: BayesCertificate,
+    /// Public columns of categories (every other column is numeric): which
+    /// drift kinds can apply where.
+    #[serde(default)]
+    pub categorical_columns: Vec<String>,
+    /// Honest columns named like leaks (from a leak's name pool): a flag on
+    /// one is a false flag.
+    #[serde(default)]
+    pub decoys: Vec<String>,
+    /// Honest categories named from a new-category pool, as (feature,
+    /// category): in train as in production, so no new category.
+    #[serde(default)]
+    pub decoy_categories: Vec<(String, String)>,
+    /// This variant's generating model, drawn from the exercise's family
+    /// (sealed: the reason copying exercise.toml earns nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::model::ModelRecord>,
     /// SHA-256 of every data file of the variant, by path under its directory.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
@@ -102,6 +118,19 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
             drift: cert.drift,
             clean: cert.clean,
             bayes: cert.bayes,
+            categorical_columns: spec
+                .features
+                .iter()
+                .filter(|f| f.dist.is_categorical())
+                .map(|f| f.name.clone())
+                .collect(),
+            decoys: d.decoy.iter().map(|x| x.column.clone()).collect(),
+            decoy_categories: d
+                .decoy_category
+                .iter()
+                .map(|x| (spec.features[x.index].name.clone(), x.category.clone()))
+                .collect(),
+            model: Some(d.model.record(spec, d.model_rejected)),
             files: BTreeMap::new(),
         };
         let categories = feature_categories(spec, &d);
@@ -116,11 +145,27 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
 }
 
 /// Public column order: the id, then the features with the post-outcome
-/// column (if planted) at its drawn position.
+/// column (if planted) and the decoy at their drawn positions.
+impl AnswerKey {
+    /// The type of a column a report names; `None` for no such column.
+    pub fn column_type(&self, name: &str) -> Option<crate::ColumnType> {
+        if name == crate::PREDICTION {
+            Some(crate::ColumnType::Prediction)
+        } else if self.categorical_columns.iter().any(|c| c == name) {
+            Some(crate::ColumnType::Categorical)
+        } else {
+            self.columns.iter().any(|c| c == name).then_some(crate::ColumnType::Numeric)
+        }
+    }
+}
+
 pub fn public_columns(spec: &ExerciseSpec, d: &Draw) -> Vec<String> {
     let mut cols: Vec<String> = spec.features.iter().map(|f| f.name.clone()).collect();
     if let Some((name, _, position)) = d.plan.post_outcome() {
         cols.insert(position.min(cols.len()), name.to_string());
+    }
+    if let Some(decoy) = &d.decoy {
+        cols.insert(decoy.position.min(cols.len()), decoy.column.clone());
     }
     cols.insert(0, spec.exercise.id_column.clone());
     cols
@@ -145,11 +190,43 @@ mod tests {
             let ex = exercise(id);
             let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
             let mut attempts = 0;
+            let mut decoy_categories = 0;
             for seed in 0..40 {
                 let v =
                     super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
                 attempts += v.key.attempt;
                 assert_eq!(v.key.leakage.len(), 2, "{id} seed {seed}: equal load");
+                // Names identify nothing: a decoy from the post-outcome
+                // pool, and an honest category from a new-category pool in
+                // train as in production.
+                let pool = &ex.spec.defects.post_outcome.as_ref().unwrap().names;
+                assert_eq!(v.key.decoys.len(), 1, "{id} seed {seed}");
+                assert!(pool.contains(&v.key.decoys[0]) && v.key.columns.contains(&v.key.decoys[0]));
+                assert!(v.key.leakage.iter().all(|l| l.feature.as_ref() != Some(&v.key.decoys[0])));
+                assert!(v.key.clean.tests.iter().any(|t| t.feature == v.key.decoys[0]), "the decoy is certified clean");
+                let pools = &ex.spec.defects.new_category.as_ref().unwrap().features;
+                let eligible = ex
+                    .spec
+                    .features
+                    .iter()
+                    .enumerate()
+                    .any(|(i, f)| pools.contains_key(&f.name) && v.draw.plan.drift_of(i).is_none());
+                assert_eq!(v.draw.decoy_category.is_some(), eligible, "{id} seed {seed}");
+                if let Some(dc) = v.draw.decoy_category.as_ref() {
+                    decoy_categories += 1;
+                    let code = (v.categories[dc.index].len() - 1) as u32;
+                    let share = |s: &crate::draw::Split| match &s.features[dc.index] {
+                        crate::draw::Values::Cat(c) => {
+                            c.iter().filter(|x| **x == Some(code)).count() as f64 / s.len() as f64
+                        }
+                        _ => unreachable!(),
+                    };
+                    assert!(
+                        share(&v.draw.train) > 0.01 && share(&v.draw.production) > 0.01,
+                        "{id} seed {seed}: {dc:?}"
+                    );
+                    assert!(v.draw.plan.drift_of(dc.index).is_none());
+                }
                 assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
                 for l in &v.key.leakage {
                     assert!(l.certificate.passed);
@@ -160,7 +237,8 @@ mod tests {
                     *kinds.entry(d.change.kind().to_string()).or_default() += 1;
                 }
             }
-            eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 40 seeds");
+            eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 40 seeds, {decoy_categories} decoy categories");
+            assert!(decoy_categories >= 30, "{id}: a decoy category in only {decoy_categories} of 40 seeds");
             for kind in [
                 "temporal",
                 "contamination",

@@ -451,6 +451,10 @@ pub struct KitPractice {
     /// served AUC is measured against): four numbers, not its
     /// probabilities, which would give the model away.
     pub bayes: Quality,
+    /// The public formula's (exercise.toml's centre) on the same holdout:
+    /// the floor that skill counts from. It is public by definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<Quality>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

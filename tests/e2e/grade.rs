@@ -6,6 +6,11 @@ use tempfile::TempDir;
 
 use crate::support::{check, fixture, grade, stderr};
 
+/// The points a result's checks of group `g` earned.
+fn group_points(r: &Value, g: &str) -> f64 {
+    r["checks"].as_array().unwrap().iter().filter(|c| c["group"] == g).map(|c| c["points"].as_f64().unwrap()).sum()
+}
+
 fn percent(r: &Value) -> f64 {
     r["score"]["percent"].as_f64().unwrap()
 }
@@ -50,11 +55,14 @@ fn a_fragile_submission_fails_robustness_and_its_crash_is_classified() {
     let (o, r, out) = grade(&fixture("fragile"), 4, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let r = r.unwrap();
-    for id in
-        ["robustness.not_json", "robustness.missing_column", "robustness.unknown_column", "robustness.still_serving"]
-    {
-        assert_ne!(check(&r, id)["status"], "pass", "{}", check(&r, id));
+    // Judged by what was measured (it serves no model, so no robustness
+    // check could pass anyway: the own-model gate).
+    let m = &r["metrics"]["robustness"]["value"];
+    let case = |id: &str| m["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    for id in ["not_json", "missing_column", "unknown_column"] {
+        assert_eq!(case(id)["passed"], false, "{}", case(id));
     }
+    assert!(m["still_serving"].get("Err").is_some(), "it died on the unknown column: {}", m["still_serving"]);
     assert_eq!(check(&r, "contract.health")["status"], "pass", "the happy path works");
     assert_eq!(r["failure"]["class"], "crashed", "{}", r["failure"]);
     assert!(r["failure"]["message"].as_str().unwrap().contains("code 3"), "{}", r["failure"]);
@@ -154,7 +162,12 @@ fn grader_probe_grades_a_service_running_outside_docker() {
     assert_eq!(check(&r, "contract.report")["status"], "pass", "report.json read from --output");
     assert_eq!(check(&r, "contract.health")["status"], "pass");
     assert_eq!(check(&r, "latency.p50")["status"], "fail");
-    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
+    let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
+    assert!(p50 >= 250.0, "the slow fixture's own delay: {p50} ms");
+    // It answers every bad request right; serving no model, it is not credited.
+    let cases = r["metrics"]["robustness"]["value"]["cases"].as_array().unwrap();
+    assert!(cases.iter().all(|c| c["passed"] == true), "{cases:#?}");
+    assert!(check(&r, "robustness.not_json")["evidence"].as_str().unwrap().contains("model of your own"));
     assert!(results.join("result.json").is_file() && results.join("report.md").is_file());
 }
 
@@ -164,15 +177,46 @@ fn a_constant_model_with_clean_engineering_earns_nothing_for_signal() {
     let (o, r, _) = grade(&fixture("constant"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let r = r.unwrap();
-    let group = |g: &str| -> f64 {
-        r["checks"].as_array().unwrap().iter().filter(|c| c["group"] == g).map(|c| c["points"].as_f64().unwrap()).sum()
-    };
-    for g in ["correctness", "leak_reliance", "drift_monitoring", "findings"] {
+    let group = |g: &str| group_points(&r, g);
+    // Latency and robustness are credited for a model of one's own.
+    for g in ["correctness", "leak_reliance", "latency", "robustness", "drift_monitoring", "findings"] {
         assert_eq!(group(g), 0.0, "{g}: {:#}", r["checks"]);
     }
-    assert!((group("robustness") - 15.0).abs() < 0.01, "its engineering is clean: {:#}", r["checks"]);
+    let cases = r["metrics"]["robustness"]["value"]["cases"].as_array().unwrap();
+    assert!(cases.iter().all(|c| c["passed"] == true), "its engineering is clean: {cases:#?}");
+    assert!(check(&r, "robustness.not_json")["evidence"].as_str().unwrap().contains("model of your own"));
     assert!((group("contract") - 10.0).abs() < 0.01, "{:#}", r["checks"]);
-    assert!(percent(&r) <= 40.0, "a constant scored {}%", percent(&r));
+    assert!(percent(&r) <= 25.0, "a constant scored {}%", percent(&r));
+}
+
+/// Issue 22: a reader of the repository (the public formula served fast,
+/// the pools' names, two of everything, sprayed kinds, an uncorrected
+/// `/drift`) earns little, on a seed whose serving skew it knows to undo.
+#[test]
+fn reading_the_repository_buys_no_grade() {
+    let t = TempDir::new().unwrap();
+    let (o, r, _) = grade(&fixture("gamer"), 12, t.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = r.unwrap();
+    let group = |g: &str| group_points(&r, g);
+    assert!(percent(&r) <= 25.0, "the gamer scored {}%: {:#}", percent(&r), r["checks"]);
+    for g in ["correctness", "leak_reliance", "latency", "robustness"] {
+        assert_eq!(group(g), 0.0, "{g}: {:#}", r["checks"]);
+    }
+    let c = &r["metrics"]["correctness"]["value"];
+    let (served, public) = (c["serving"]["auc"].as_f64().unwrap(), c["public"]["auc"].as_f64().unwrap());
+    assert!((served - public).abs() < 0.02, "it serves the public formula: AUC {served} vs {public}");
+    assert_eq!(
+        check(&r, "findings.drift")["points"].as_f64(),
+        Some(0.0),
+        "sprayed kinds: {}",
+        check(&r, "findings.drift")
+    );
+    // Its robustness cases by the old literals fail on drawn ones.
+    let cases = r["metrics"]["robustness"]["value"]["cases"].as_array().unwrap();
+    let failed: Vec<&str> = cases.iter().filter(|c| c["passed"] == false).map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(failed.contains(&"renamed_column"), "counting keys does not catch a renamed column: {failed:?}");
+    assert!(failed.iter().any(|id| id.starts_with("wrong_type.")), "{failed:?}");
 }
 
 /// Issue 14's kinds, each on a seed that plants it: the careful fixture

@@ -429,7 +429,7 @@ async fn a_500_that_closes_the_connection_does_not_fail_the_next_robustness_case
     let url = format!("http://127.0.0.1:{}", line.trim());
     let target = grader::probe::Target::for_url(&url, 1 << 20, Duration::from_secs(5)).unwrap();
     let row: datasets::sealed::Row = serde_json::from_value(serde_json::json!({"a": 1.5, "b": "x"})).unwrap();
-    let m = grader::probe::robustness::probe(&target, &row, 1000).await;
+    let m = grader::probe::robustness::probe(&target, &row, 1000, 7).await;
     let _ = child.kill();
     let _ = child.wait();
     let case = |id: &str| m.cases.iter().find(|c| c.id == id).unwrap();

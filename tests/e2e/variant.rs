@@ -94,21 +94,30 @@ fn fitting_test(drift_kind: &str, categorical: bool) -> &'static str {
     }
 }
 
-/// The generating model's log-odds from `clean` columns alone, computed
-/// from a file's values (missing values add nothing): what a model's
-/// predictions show of a prior shift.
-fn partial_score(spec: &datasets::ExerciseSpec, csv: &Csv, rows: &[usize], clean: &[&str]) -> Vec<f64> {
+/// The variant's generating model (the sealed key's `model`, drawn from
+/// the exercise's family) on `clean` columns alone, computed from a file's
+/// values (missing values and unknown categories add nothing): what a
+/// model's predictions show of a prior shift.
+fn partial_score(spec: &datasets::ExerciseSpec, k: &Value, csv: &Csv, rows: &[usize], clean: &[&str]) -> Vec<f64> {
     let mut out = vec![0.0; rows.len()];
-    for f in spec.features.iter().filter(|f| clean.contains(&f.name.as_str())) {
-        let col = csv.col(&f.name);
+    for term in k["model"]["features"].as_array().expect("the key records the model") {
+        let (name, t) = (term[0].as_str().unwrap(), &term[1]);
+        if !clean.contains(&name) || t["term"] == "silent" {
+            continue;
+        }
+        let f = spec.feature(name).unwrap();
+        let col = csv.col(name);
         for (o, &r) in out.iter_mut().zip(rows) {
             let Some(v) = &col[r] else { continue };
-            *o += match f.effect {
-                Some(e) => {
-                    let z = (v.parse::<f64>().unwrap() - e.center) / e.scale;
-                    e.coef * z + e.quadratic * z * z
+            *o += match &f.dist {
+                datasets::spec::Distribution::Categorical { categories, .. } => {
+                    categories.iter().position(|c| c == v).and_then(|i| t["effects"][i].as_f64()).unwrap_or(0.0)
                 }
-                None => f.effects.get(v).copied().unwrap_or(0.0),
+                _ => {
+                    let g = |k: &str| t[k].as_f64().unwrap();
+                    let z = (v.parse::<f64>().unwrap() - g("center")) / g("scale");
+                    g("coef") * z + g("quadratic") * z * z
+                }
             };
         }
     }
@@ -163,8 +172,8 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                 let clean = clean_columns(&spec, &k);
                 let all_production: Vec<usize> = (0..production.rows()).collect();
                 let r = ks_two_sample(
-                    &partial_score(&spec, &train, &base, &clean),
-                    &partial_score(&spec, &production, &all_production, &clean),
+                    &partial_score(&spec, &k, &train, &base, &clean),
+                    &partial_score(&spec, &k, &production, &all_production, &clean),
                 );
                 assert!(r.p_value <= c.drift_max_p, "seed {seed}: prior shift p = {}", r.p_value);
                 let keyed = d["certificate"]["production"]["p_value"].as_f64().unwrap();
@@ -385,14 +394,36 @@ fn no_clean_column_drifts_beyond_the_bonferroni_bound() {
                 }
             }
         }
+        // The decoy (an honest column named from the post-outcome pool) is
+        // a clean column like the others: it does not move, and it names
+        // nothing about the label (single-feature AUC near 0.5 in train).
+        let decoys = k["decoys"].as_array().unwrap();
+        assert_eq!(decoys.len(), 1, "seed {seed}: every variant carries a decoy");
+        for d in decoys {
+            let name = d.as_str().unwrap();
+            aspects += 1;
+            for reference in [&base, &all] {
+                let a = pick(train.col(name), reference);
+                for b in [production.col(name), traffic.col(name)] {
+                    ps.push(test_column("ks", &a, b).p_value);
+                }
+            }
+            let values: Vec<f64> =
+                base.iter().map(|&r| train.col(name)[r].as_deref().unwrap().parse().unwrap()).collect();
+            let labels: Vec<bool> = base.iter().map(|&r| train.col("churned")[r].as_deref() == Some("1")).collect();
+            let auc = datasets::stats::auc(&values, &labels).unwrap();
+            assert!((auc - 0.5).abs() <= spec.certificate.leak_max_serving_gap, "seed {seed}: decoy {name} AUC {auc}");
+        }
         // And the score over the clean columns, against deduplicated train
         // (duplicates, mostly positives, raise train.csv's by design).
         aspects += 1;
-        let reference = partial_score(&spec, &train, &base, &clean);
+        let reference = partial_score(&spec, &k, &train, &base, &clean);
         for batch in [&production, &traffic] {
-            let p =
-                ks_two_sample(&reference, &partial_score(&spec, batch, &(0..batch.rows()).collect::<Vec<_>>(), &clean))
-                    .p_value;
+            let p = ks_two_sample(
+                &reference,
+                &partial_score(&spec, &k, batch, &(0..batch.rows()).collect::<Vec<_>>(), &clean),
+            )
+            .p_value;
             ps.extend([p, p]);
         }
         assert_eq!(aspects as u64, k["clean"]["tests_per_batch"].as_u64().unwrap(), "seed {seed}");
@@ -538,6 +569,15 @@ fn bad_exercise_files_are_rejected_naming_file_field_and_value() {
     rejects(&temporal, &["defects.temporal.features", "region", "nonzero"]);
     let prior = edited_exercise(&p("prior"), "strength = [1.7, 2.1]", "strength = [0.5, 2.1]");
     rejects(&prior, &["defects.prior_shift.strength", "0.5", "impossible defect strength"]);
+    // Issue 22's family is checked as strictly.
+    let chance = edited_exercise(&p("chance"), "signal_chance = 0.8", "signal_chance = 1.5");
+    rejects(&chance, &["features.support_tickets_90d.signal_chance", "1.5"]);
+    let range = edited_exercise(&p("range"), "coef = [-1.2, -0.4]", "coef = [-0.4, -1.2]");
+    rejects(&range, &["features.tenure_months.effect", "[low, high]"]);
+    let skill = edited_exercise(&p("skill"), "public_skill = [0.72, 0.90]", "public_skill = [0.9, 0.7]");
+    rejects(&skill, &["certificate.public_skill", "0.9"]);
+    let rate = edited_exercise(&p("rate"), "positive_rate = [0.18, 0.35]", "positive_rate = [0.18, 1.35]");
+    rejects(&rate, &["label.positive_rate", "1.35"]);
     rejects(&t.path().join("absent/exercise.toml"), &["absent/exercise.toml"]);
 }
 

@@ -25,8 +25,10 @@ fn a_slow_submission_fails_the_latency_slo() {
     assert_eq!(check(&r, "latency.p99")["status"], "fail", "{}", check(&r, "latency.p99"));
     let p50 = r["metrics"]["latency"]["value"]["p50_ms"].as_f64().unwrap();
     assert!((300.0..400.0).contains(&p50), "p50 {p50} ms for a 300 ms service");
-    // Its validation is careful: robustness passes.
-    assert_eq!(check(&r, "robustness.not_json")["status"], "pass");
+    // Its validation is careful: every bad request got its 4xx (it serves
+    // no model, so the points are not credited: the own-model gate).
+    let cases = r["metrics"]["robustness"]["value"]["cases"].as_array().unwrap();
+    assert!(cases.iter().all(|c| c["passed"] == true), "{cases:#?}");
 }
 
 /// `slow` behind a response cache keyed on the request: the latency windows
@@ -84,7 +86,7 @@ fn validate_passes_on_the_shipped_fixtures_and_fails_a_tightened_band() {
     assert!(o.status.success(), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["violations"], 0, "{v:#}");
-    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    assert_eq!(v["results"].as_array().unwrap().len(), 6, "reference, constant, naive, slow, fragile, gamer");
     // Equal difficulty: the reference and its gap to naive barely move across seeds.
     let p = &v["parity"];
     assert_eq!(p["seeds"].as_array().unwrap().len(), 3, "{p:#}");
@@ -127,7 +129,7 @@ fn the_fraud_exercise_written_in_toml_alone_validates() {
     assert!(o.status.success(), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["violations"], 0, "{v:#}");
-    assert_eq!(v["results"].as_array().unwrap().len(), 4, "{v:#}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 6, "reference, naive and gamer on 2 seeds: {v:#}");
     assert_eq!(v["parity"]["within"], true, "{:#}", v["parity"]);
     for s in v["parity"]["seeds"].as_array().unwrap() {
         assert!(s["careful"].as_f64().unwrap() >= 90.0 && s["gap"].as_f64().unwrap() >= 40.0, "{s}");

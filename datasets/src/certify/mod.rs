@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::defects::plan::{categories_with_new, DriftChange, Leak};
 use crate::defects::{contamination, duplicate_rows, identifier, post_outcome, prior_shift, temporal, LeakKind};
 use crate::draw::{Draw, Split, Values};
+use crate::model::Model;
 use crate::spec::{CertificateSpec, ExerciseSpec};
 use crate::stats::{self, TestResult};
 
@@ -123,6 +124,10 @@ pub struct CleanCertificate {
     /// as the label explains (a flag on them is neither right nor wrong).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_shift_consequences: Vec<String>,
+    /// The decoy's single-feature AUC in train: it must separate nothing
+    /// (within 0.5 ± `leak_max_serving_gap`), like an honest column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoy_train_auc: Option<f64>,
     pub passed: bool,
 }
 
@@ -134,6 +139,12 @@ pub struct BayesCertificate {
     pub holdout_brier: f64,
     pub holdout_accuracy: f64,
     pub holdout_positive_rate: f64,
+    /// The public formula (the family's centre) on the same rows: what
+    /// reading exercise.toml alone earns, the floor skill counts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_auc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_log_loss: Option<f64>,
     pub passed: bool,
 }
 
@@ -255,7 +266,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     let clean_cols: Vec<usize> = (0..spec.features.len())
         .filter(|&i| draw.plan.drift_of(i).is_none() && temporal.as_deref() != Some(spec.features[i].name.as_str()))
         .collect();
-    let score = |s: &Split| Values::Num(partial_score(spec, s, &clean_cols).into_iter().map(Some).collect());
+    let score = |s: &Split| Values::Num(partial_score(&draw.model, s, &clean_cols).into_iter().map(Some).collect());
     let score_test = |reference: &Split, batch: &Split| column_test(TestKind::Ks, &score(reference), &score(batch));
     let mut drift = drift;
     if let Some(factor) = draw.plan.prior_shift {
@@ -335,6 +346,23 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             traffic_published: traffic,
         });
     }
+    // The decoy is a clean column too: it must not move either.
+    let decoy_col = |s: &Split| Values::Num(s.decoy.iter().flatten().map(|x| Some(*x)).collect());
+    if let Some(d) = &draw.decoy {
+        let (base, published) = (decoy_col(&draw.train_base), decoy_col(&draw.train));
+        let (production, traffic) = (decoy_col(&draw.production), decoy_col(&draw.traffic));
+        tests.push(CleanTest {
+            feature: d.column.clone(),
+            test: TestKind::Ks,
+            production: column_test(TestKind::Ks, &base, &production),
+            traffic: column_test(TestKind::Ks, &base, &traffic),
+            production_published: column_test(TestKind::Ks, &published, &production),
+            traffic_published: column_test(TestKind::Ks, &published, &traffic),
+        });
+    }
+    let decoy_train_auc = draw.decoy.as_ref().and_then(|_| {
+        stats::auc(&median_filled(draw.train_base.decoy.clone().unwrap_or_default()), &draw.train_base.labels)
+    });
     let family_size = (tests.len() * 4).max(1);
     if shifted {
         // Which columns a test against train as published finds moved.
@@ -358,9 +386,11 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         tests_per_batch: tests.len(),
         family_size,
         min_corrected_p,
-        passed: min_corrected_p >= c.clean_alpha,
+        passed: min_corrected_p >= c.clean_alpha
+            && decoy_train_auc.is_none_or(|a| (a - 0.5).abs() <= c.leak_max_serving_gap),
         tests,
         label_shift_consequences,
+        decoy_train_auc,
     };
 
     let h = &draw.holdout_serving;
@@ -372,6 +402,8 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         holdout_brier: stats::brier(&h.probs, &h.labels),
         holdout_accuracy: stats::accuracy(&preds, &h.labels),
         holdout_positive_rate: positive_rate(&h.labels),
+        public_auc: stats::auc(&h.public, &h.labels),
+        public_log_loss: Some(stats::log_loss(&h.public, &h.labels)),
         passed: (c.bayes_auc[0]..=c.bayes_auc[1]).contains(&holdout_auc),
     };
     Certificate { leakage, drift, clean, bayes }
@@ -449,31 +481,10 @@ pub(crate) fn median_filled(mut v: Vec<f64>) -> Vec<f64> {
 
 /// The generating model's log-odds from the columns `cols` alone (missing
 /// values and unseen categories add nothing).
-pub fn partial_score(spec: &ExerciseSpec, split: &Split, cols: &[usize]) -> Vec<f64> {
+pub fn partial_score(model: &Model, split: &Split, cols: &[usize]) -> Vec<f64> {
     let mut out = vec![0.0; split.len()];
     for &i in cols {
-        let f = &spec.features[i];
-        match (&split.features[i], &f.dist) {
-            (Values::Num(v), _) => {
-                if let Some(e) = f.effect {
-                    for (o, x) in out.iter_mut().zip(v) {
-                        if let Some(x) = x {
-                            let z = (x - e.center) / e.scale;
-                            *o += e.coef * z + e.quadratic * z * z;
-                        }
-                    }
-                }
-            }
-            (Values::Cat(v), crate::spec::Distribution::Categorical { categories, .. }) => {
-                let effects: Vec<f64> = categories.iter().map(|c| f.effects.get(c).copied().unwrap_or(0.0)).collect();
-                for (o, x) in out.iter_mut().zip(v) {
-                    if let Some(e) = x.and_then(|x| effects.get(x as usize)) {
-                        *o += e;
-                    }
-                }
-            }
-            _ => unreachable!("column types match"),
-        }
+        model.add(i, &split.features[i], &mut out);
     }
     out
 }
@@ -515,5 +526,17 @@ pub(crate) fn distinct(ids: &[i64]) -> usize {
 
 /// Category names of every feature, as written (for readers of the key).
 pub fn feature_categories(spec: &ExerciseSpec, draw: &Draw) -> Vec<Vec<String>> {
-    spec.features.iter().enumerate().map(|(i, f)| categories_with_new(&f.dist, draw.plan.drift_of(i))).collect()
+    spec.features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut c = categories_with_new(&f.dist, draw.plan.drift_of(i));
+            // A decoy category's code follows the training categories (its
+            // feature has no planted drift, so nothing else is there).
+            if let Some(d) = draw.decoy_category.as_ref().filter(|d| d.index == i) {
+                c.push(d.category.clone());
+            }
+            c
+        })
+        .collect()
 }

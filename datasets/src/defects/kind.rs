@@ -80,3 +80,27 @@ mod tests {
         assert!("other".parse::<LeakKind>().is_err() && "other".parse::<DriftKind>().is_err());
     }
 }
+
+/// What a report's flag can name: a column's type decides which drift
+/// kinds can apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Numeric,
+    Categorical,
+    /// [`crate::PREDICTION`]: the model's own predictions.
+    Prediction,
+}
+
+impl DriftKind {
+    /// Whether this kind can happen to a column of type `t`: a new category
+    /// in a numeric column, or a mean shift of categories, cannot.
+    pub fn applies_to(self, t: ColumnType) -> bool {
+        use ColumnType::*;
+        match self {
+            DriftKind::MeanShift | DriftKind::ScaleChange => t == Numeric,
+            DriftKind::NewCategory => t == Categorical,
+            DriftKind::MissingRate | DriftKind::ServingSkew => t != Prediction,
+            DriftKind::PriorShift => t == Prediction,
+        }
+    }
+}

@@ -32,7 +32,7 @@ pub mod prior_shift;
 pub mod serving_skew;
 pub mod temporal;
 
-pub use kind::{DriftKind, LeakKind};
+pub use kind::{ColumnType, DriftKind, LeakKind};
 
 /// A check's failure: the field (`defects.temporal.features`) and why.
 pub(crate) type Invalid = (String, String);

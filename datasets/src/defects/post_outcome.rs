@@ -86,8 +86,12 @@ pub(crate) fn plant(
 /// The column as served in a batch drawn later (the latency rows): the
 /// outcome has not happened, so it carries no signal.
 pub(crate) fn serve(p: &PostOutcomeSpec, rng: &mut Rng, split: &mut Split) {
-    split.leak =
-        Some((0..split.len()).map(|_| round_to((p.center + p.spread * rng.normal()).max(0.0), p.decimals)).collect());
+    split.leak = Some(noise(p, split.len(), rng));
+}
+
+/// `n` values as the column has them before any outcome: no signal.
+pub(crate) fn noise(p: &PostOutcomeSpec, n: usize, rng: &mut Rng) -> Vec<f64> {
+    (0..n).map(|_| round_to((p.center + p.spread * rng.normal()).max(0.0), p.decimals)).collect()
 }
 
 /// It separates the labels in the extract and not as served.

@@ -31,7 +31,7 @@ pub(crate) fn validate(t: &TemporalSpec, spec: &ExerciseSpec) -> Result<(), Inva
     }
     for name in &t.features {
         match spec.feature(name) {
-            Some(f) if !f.dist.is_categorical() && f.effect.is_some_and(|x| x.coef != 0.0) => {}
+            Some(f) if !f.dist.is_categorical() && f.effect.is_some_and(|x| x.coef.centre() != 0.0) => {}
             Some(_) => {
                 return invalid(
                     "temporal.features",
@@ -57,7 +57,8 @@ pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, extract: [&mut Spl
     let Values::Num(v) = &extract[0].features[i] else { unreachable!("validated: numeric") };
     let (_, sd) = mean_sd(v);
     let (lo, hi) = v.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
-    let sign = f.effect.map(|e| e.coef.signum()).unwrap_or(1.0);
+    // The family's direction (the business's), whatever this variant drew.
+    let sign = f.effect.map(|e| e.coef.centre().signum()).unwrap_or(1.0);
     for split in extract {
         let labels = split.labels.clone();
         let Values::Num(v) = &mut split.features[i] else { unreachable!("numeric") };

@@ -9,6 +9,7 @@ use crate::defects::{
     column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
     temporal,
 };
+use crate::model::Model;
 use crate::rng::{round_to, Rng};
 use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
 
@@ -51,9 +52,15 @@ pub struct Split {
     pub features: Vec<Values>,
     /// The post-outcome column, when planted.
     pub leak: Option<Vec<f64>>,
+    /// The decoy: an honest column named from the post-outcome pool, noise
+    /// in every split (see [`Decoy`]).
+    pub decoy: Option<Vec<f64>>,
     pub labels: Vec<bool>,
     /// The generating model's probability of the label.
     pub probs: Vec<f64>,
+    /// The public formula's ([`Model::centre`]) on the same clean rows:
+    /// what reading exercise.toml alone would answer.
+    pub public: Vec<f64>,
 }
 
 impl Split {
@@ -75,16 +82,22 @@ impl Split {
         if let (Some(a), Some(b)) = (self.leak.as_mut(), &other.leak) {
             a.extend(b);
         }
+        if let (Some(a), Some(b)) = (self.decoy.as_mut(), &other.decoy) {
+            a.extend(b);
+        }
         self.labels.extend(&other.labels);
         self.probs.extend(&other.probs);
+        self.public.extend(&other.public);
     }
     pub(crate) fn take(&self, idx: &[usize]) -> Split {
         Split {
             ids: idx.iter().map(|&i| self.ids[i]).collect(),
             features: self.features.iter().map(|f| f.take(idx)).collect(),
             leak: self.leak.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+            decoy: self.decoy.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
             probs: idx.iter().map(|&i| self.probs[i]).collect(),
+            public: idx.iter().map(|&i| self.public[i]).collect(),
         }
     }
 }
@@ -93,6 +106,15 @@ impl Split {
 #[derive(Debug, Clone)]
 pub struct Draw {
     pub plan: Plan,
+    /// This variant's generating model, drawn from the exercise's family.
+    pub model: Model,
+    /// Family draws rejected before `model` (see [`draw_model`]).
+    pub model_rejected: u32,
+    /// The honest column named like a leak, if the pool has a name to spare.
+    pub decoy: Option<Decoy>,
+    /// An honest category named from a new-category pool, in every split
+    /// of an undrifted feature (index: the feature's categories' count).
+    pub decoy_category: Option<DecoyCategory>,
     /// Published train rows: defects applied, duplicates included, shuffled.
     pub train: Split,
     /// Train rows before duplication (the reference for drift tests).
@@ -119,25 +141,27 @@ pub struct Draw {
 /// Draws attempt `attempt` of a seed.
 pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let plan = Plan::draw(spec, &mut Rng::stream(seed, attempt, "plan"));
+    let (model, model_rejected) = draw_model(spec, seed, attempt);
+    let g = Generator { spec, model: &model, public: &Model::centre(spec) };
     let rows = spec.rows;
     let n_dup = plan.duplicates().map(|(f, _, _)| (f * rows.train as f64).round() as usize).unwrap_or(0);
     let n_contam = plan.contamination().map(|f| (f * rows.production as f64).round() as usize).unwrap_or(0);
 
-    let mut train = clean_rows(spec, rows.train - n_dup - n_contam, &mut Rng::stream(seed, attempt, "train"));
-    let mut holdout = clean_rows(spec, rows.holdout, &mut Rng::stream(seed, attempt, "holdout"));
+    let mut train = g.rows(rows.train - n_dup - n_contam, &mut Rng::stream(seed, attempt, "train"));
+    let mut holdout = g.rows(rows.holdout, &mut Rng::stream(seed, attempt, "holdout"));
     // A prior shift samples the serving batches at another positive rate:
     // each class looks as in training (label shift).
     let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
-        None => clean_rows(spec, n, &mut Rng::stream(seed, attempt, name)),
-        Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| {
-            clean_rows(spec, size, &mut Rng::stream(seed, attempt, name))
-        }),
+        None => g.rows(n, &mut Rng::stream(seed, attempt, name)),
+        Some(_) => {
+            prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut Rng::stream(seed, attempt, name)))
+        }
     };
     let mut production = serving(rows.production, "production");
     let mut traffic = serving(rows.traffic, "traffic");
-    let mut latency = clean_rows(spec, latency_rows(spec), &mut Rng::stream(seed, attempt, "latency"));
+    let mut latency = g.rows(latency_rows(spec), &mut Rng::stream(seed, attempt, "latency"));
 
     // Drift, resolved against the training rows (SDs and means in column units).
     let mut plan = plan;
@@ -184,6 +208,58 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     }
     let mut holdout_offline = Split { ids: holdout_offline_ids, leak: holdout_offline_leak, ..holdout.clone() };
 
+    // The decoy: a name from the same pool, honest noise everywhere, so a
+    // pool name in the data says nothing; only behaviour does.
+    let decoy = spec.defects.post_outcome.as_ref().and_then(|p| {
+        let mut rng = Rng::stream(seed, attempt, "decoy");
+        let planted = plan.post_outcome().map(|(c, _, _)| c);
+        let spare: Vec<&String> = p.names.iter().filter(|n| Some(n.as_str()) != planted).collect();
+        if spare.is_empty() {
+            return None;
+        }
+        let column = spare[rng.below(spare.len())].clone();
+        let position = rng.below(spec.features.len() + 2);
+        for split in [&mut train, &mut holdout, &mut holdout_offline, &mut production, &mut traffic, &mut latency] {
+            split.decoy = Some(post_outcome::noise(p, split.len(), &mut rng));
+        }
+        Some(Decoy { column, position })
+    });
+
+    // A decoy category: a name from a new-category pool that is an honest,
+    // rare category of an undrifted feature in every split, train included,
+    // so a pool name in production says nothing; only a category unseen in
+    // training does.
+    let decoy_category = spec.defects.new_category.as_ref().and_then(|nc| {
+        let mut rng = Rng::stream(seed, attempt, "decoy-category");
+        let eligible: Vec<(usize, &Vec<String>)> = spec
+            .features
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| plan.drift_of(*i).is_none())
+            .filter_map(|(i, f)| nc.features.get(&f.name).filter(|p| !p.is_empty()).map(|p| (i, p)))
+            .collect();
+        if eligible.is_empty() {
+            return None;
+        }
+        let (index, pool) = eligible[rng.below(eligible.len())];
+        let category = pool[rng.below(pool.len())].clone();
+        let share = rng.range(DECOY_CATEGORY_SHARE);
+        let Distribution::Categorical { categories, .. } = &spec.features[index].dist else { return None };
+        let code = categories.len() as u32;
+        for split in [&mut train, &mut holdout, &mut production, &mut traffic, &mut latency] {
+            if let Values::Cat(v) = &mut split.features[index] {
+                v.iter_mut().flatten().for_each(|c| {
+                    if rng.bernoulli(share) {
+                        *c = code
+                    }
+                });
+            }
+        }
+        // The extract's view of the holdout is the same rows.
+        holdout_offline.features[index] = holdout.features[index].clone();
+        Some(DecoyCategory { index, category, share })
+    });
+
     // Temporal leak: in the extract, positives' values carry the outcome's
     // trace along the feature's own effect, bounded by the column's range.
     if let Some((column, strength)) = plan.temporal() {
@@ -218,6 +294,10 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
 
     Draw {
         plan,
+        model,
+        model_rejected,
+        decoy,
+        decoy_category,
         train,
         train_base,
         holdout_serving: holdout,
@@ -230,6 +310,30 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         train_rate,
         serving_rate,
     }
+}
+
+/// A column named from the post-outcome pool that does not leak: the same
+/// noise in the extract and at serving time, as the planted column is at
+/// serving time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoy {
+    pub column: String,
+    /// Its place among the public columns (after the id), once the
+    /// post-outcome column, if any, has taken its own.
+    pub position: usize,
+}
+
+/// Share of rows a decoy category takes, drawn per variant.
+pub const DECOY_CATEGORY_SHARE: [f64; 2] = [0.02, 0.05];
+
+/// A category named from a new-category pool that is no new category: it
+/// is in train as much as in production (rows take it after their label is
+/// drawn, like a missing value, so it says nothing about the label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoyCategory {
+    pub index: usize,
+    pub category: String,
+    pub share: f64,
 }
 
 /// The most latency windows a grading measures (the grader's retries).
@@ -245,42 +349,77 @@ pub fn latency_rows(spec: &ExerciseSpec) -> usize {
     ((per_window.max(1.0) as usize).saturating_mul(LATENCY_WINDOWS) + 50).min(MAX_LATENCY_ROWS)
 }
 
-/// `n` rows from the generating model: features, label probability, label,
-/// then values missing completely at random.
-fn clean_rows(spec: &ExerciseSpec, n: usize, rng: &mut Rng) -> Split {
-    let mut logits = vec![spec.label.intercept; n];
-    let mut features = Vec::with_capacity(spec.features.len());
-    for f in &spec.features {
-        let values = match &f.dist {
-            Distribution::Categorical { categories, .. } => {
-                let effects: Vec<f64> = categories.iter().map(|c| f.effects.get(c).copied().unwrap_or(0.0)).collect();
-                let v: Vec<u32> = (0..n).map(|_| rng.sample(&f.dist) as u32).collect();
-                for (l, &c) in logits.iter_mut().zip(&v) {
-                    *l += effects[c as usize];
-                }
-                Values::Cat(v.into_iter().map(Some).collect())
-            }
-            _ => {
-                let v: Vec<f64> = (0..n).map(|_| finish_numeric(f, rng.sample(&f.dist))).collect();
-                if let Some(e) = f.effect {
-                    for (l, x) in logits.iter_mut().zip(&v) {
-                        let z = (x - e.center) / e.scale;
-                        *l += e.coef * z + e.quadratic * z * z;
-                    }
-                }
-                Values::Num(v.into_iter().map(Some).collect())
-            }
-        };
-        features.push(values);
+/// Family draws tried per attempt before the attempt fails.
+pub const MODEL_DRAWS: u32 = 64;
+/// Rows of the sample a family draw is checked on.
+const MODEL_CHECK_ROWS: usize = 4000;
+
+/// The first model of the family whose distance from the public formula
+/// lies in `[certificate] public_skill` (the centre's expected AUC skill
+/// over 0.5, as a share of the model's own), checked on a sample of its
+/// own; with no such band, the first draw. Each try has a stream of its
+/// own, so the plan and the rows of a seed do not depend on how many
+/// tries it took. Returns the model and the number rejected.
+pub fn draw_model(spec: &ExerciseSpec, seed: u64, attempt: u32) -> (Model, u32) {
+    let draw = |k: u32| Model::draw(spec, &mut Rng::stream(seed, attempt, &format!("model/{k}")));
+    let (skill_band, rate_band) = (spec.certificate.public_skill, spec.label.positive_rate);
+    if skill_band.is_none() && rate_band.is_none() {
+        return (draw(0), 0);
     }
-    let probs: Vec<f64> = logits.iter().map(|l| 1.0 / (1.0 + libm::exp(-l))).collect();
-    let labels: Vec<bool> = probs.iter().map(|&p| rng.bernoulli(p)).collect();
-    for (f, values) in spec.features.iter().zip(&mut features) {
-        if f.missing_rate > 0.0 {
-            blank(values, f.missing_rate, rng);
+    let check = features(spec, MODEL_CHECK_ROWS, &mut Rng::stream(seed, attempt, "model-check"));
+    let public = Model::centre(spec).probabilities(&check);
+    let inside = |band: Option<[f64; 2]>, x: f64| band.is_none_or(|[lo, hi]| (lo..=hi).contains(&x));
+    let mut last = None;
+    for k in 0..MODEL_DRAWS {
+        let m = draw(k);
+        let own = m.probabilities(&check);
+        let skill = |score: &[f64]| crate::stats::expected_auc(score, &own).unwrap_or(0.5) - 0.5;
+        let share = skill(&public) / skill(&own).max(1e-9);
+        let rate = own.iter().sum::<f64>() / own.len().max(1) as f64;
+        let [blo, bhi] = spec.certificate.bayes_auc;
+        let bayes = 0.5 + skill(&own);
+        if inside(skill_band, share) && inside(rate_band, rate) && (blo..=bhi).contains(&bayes) {
+            return (m, k);
         }
+        last = Some(m);
     }
-    Split { ids: vec![0; n], features, leak: None, labels, probs }
+    // None fits: the last one, which the holdout's certificate then judges.
+    (last.expect("MODEL_DRAWS > 0"), MODEL_DRAWS)
+}
+
+/// The generating model and the public formula, for drawing rows.
+struct Generator<'a> {
+    spec: &'a ExerciseSpec,
+    model: &'a Model,
+    public: &'a Model,
+}
+
+impl Generator<'_> {
+    /// `n` rows from the generating model: features, label probability,
+    /// label, then values missing completely at random.
+    fn rows(&self, n: usize, rng: &mut Rng) -> Split {
+        let mut features = features(self.spec, n, rng);
+        let probs = self.model.probabilities(&features);
+        let public = self.public.probabilities(&features);
+        let labels: Vec<bool> = probs.iter().map(|&p| rng.bernoulli(p)).collect();
+        for (f, values) in self.spec.features.iter().zip(&mut features) {
+            if f.missing_rate > 0.0 {
+                blank(values, f.missing_rate, rng);
+            }
+        }
+        Split { ids: vec![0; n], features, leak: None, decoy: None, labels, probs, public }
+    }
+}
+
+/// `n` rows of every feature, complete, as the exercise's distributions give them.
+fn features(spec: &ExerciseSpec, n: usize, rng: &mut Rng) -> Vec<Values> {
+    spec.features
+        .iter()
+        .map(|f| match &f.dist {
+            Distribution::Categorical { .. } => Values::Cat((0..n).map(|_| Some(rng.sample(&f.dist) as u32)).collect()),
+            _ => Values::Num((0..n).map(|_| Some(finish_numeric(f, rng.sample(&f.dist)))).collect()),
+        })
+        .collect()
 }
 
 /// Clip and round a numeric value as the exercise declares.

@@ -62,6 +62,8 @@ impl Writer<'_> {
                         )
                     }
                 }
+            } else if self.variant.draw.decoy.as_ref().is_some_and(|d| d.column == *name) {
+                Column::new(name.into(), split.decoy.as_ref().expect("the decoy is in every split"))
             } else {
                 let leak = split.leak.as_ref().expect("the post-outcome column exists when planted");
                 Column::new(name.into(), leak)
@@ -82,6 +84,7 @@ impl Writer<'_> {
                 Column::new("row".into(), rows),
                 Column::new(self.variant.key.label.as_str().into(), labels(&split.labels)),
                 Column::new(layout::TRUE_PROBABILITY.into(), &split.probs),
+                Column::new(layout::PUBLIC_PROBABILITY.into(), &split.public),
             ],
         )
         .map_err(|e| frame_err("holdout truth", e))

@@ -16,3 +16,5 @@ pub const LATENCY: &str = "latency.parquet";
 pub const ANSWER_KEY: &str = "answer_key.json";
 /// Column of `holdout_truth.parquet` with the generating model's probability.
 pub const TRUE_PROBABILITY: &str = "true_probability";
+/// The public formula's probability (the family's centre; `model::Model::centre`).
+pub const PUBLIC_PROBABILITY: &str = "public_probability";

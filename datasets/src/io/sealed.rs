@@ -24,6 +24,9 @@ pub struct Sealed {
     pub holdout_offline: Vec<Row>,
     pub labels: Vec<bool>,
     pub true_probabilities: Vec<f64>,
+    /// The public formula's probabilities on the same rows (absent in a
+    /// variant written before the family existed).
+    pub public_probabilities: Option<Vec<f64>>,
     /// Drifted rows for the live monitoring probe.
     pub traffic: Vec<Row>,
     /// Rows for the latency windows alone, as served, never sent by another probe.
@@ -75,7 +78,13 @@ impl Sealed {
             .iter()
             .map(|v| v.unwrap_or(f64::NAN))
             .collect();
+        let public_probabilities = f
+            .truth
+            .column(layout::PUBLIC_PROBABILITY)
+            .ok()
+            .and_then(|c| c.f64().ok().map(|c| c.iter().map(|v| v.unwrap_or(f64::NAN)).collect()));
         Ok(Sealed {
+            public_probabilities,
             holdout_serving: rows(&f.serving, &key.columns, &sealed.join(layout::HOLDOUT_SERVING))?,
             holdout_offline: rows(&f.offline, &key.columns, &sealed.join(layout::HOLDOUT_OFFLINE))?,
             traffic: rows(&f.traffic, &key.columns, &sealed.join(layout::TRAFFIC))?,

@@ -108,8 +108,53 @@ pub struct Rows {
 #[serde(deny_unknown_fields)]
 pub struct LabelSpec {
     pub name: String,
-    /// Log-odds of the label when every feature sits at its effect's centre.
-    pub intercept: f64,
+    /// Log-odds of the label when every feature sits at its effect's centre
+    /// (a range: each variant draws its own).
+    pub intercept: Span,
+    /// A variant's model is redrawn until its positive rate (expected, on
+    /// a check sample) lies here: silent features and drawn effects move
+    /// the rate, and a business knows its own rate within a range.
+    #[serde(default)]
+    pub positive_rate: Option<Range>,
+}
+
+/// A number, or a `[low, high]` range that each variant draws from
+/// uniformly. exercise.toml is public: a range is a family, not a formula.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Span {
+    Fixed(f64),
+    Range([f64; 2]),
+}
+
+impl Span {
+    pub fn bounds(self) -> [f64; 2] {
+        match self {
+            Span::Fixed(x) => [x, x],
+            Span::Range(r) => r,
+        }
+    }
+    /// The middle of the range: what a reader of the file would copy.
+    pub fn centre(self) -> f64 {
+        let [lo, hi] = self.bounds();
+        (lo + hi) / 2.0
+    }
+    pub fn draw(self, rng: &mut crate::rng::Rng) -> f64 {
+        match self {
+            Span::Fixed(x) => x,
+            Span::Range(r) => rng.range(r),
+        }
+    }
+    pub fn is_finite(self) -> bool {
+        let [lo, hi] = self.bounds();
+        lo.is_finite() && hi.is_finite() && lo <= hi
+    }
+}
+
+impl Default for Span {
+    fn default() -> Span {
+        Span::Fixed(0.0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -129,7 +174,11 @@ pub struct FeatureSpec {
     pub effect: Option<Effect>,
     /// Categorical contribution to the log-odds, per category (others add 0).
     #[serde(default)]
-    pub effects: BTreeMap<String, f64>,
+    pub effects: BTreeMap<String, Span>,
+    /// Chance that the feature carries its effect in a variant at all
+    /// (default 1): which features matter is part of what a candidate
+    /// learns from the data, not from this file.
+    pub signal_chance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -152,11 +201,12 @@ impl Distribution {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Effect {
-    pub coef: f64,
+    /// A range (its sign fixed where the business fixes it), drawn per variant.
+    pub coef: Span,
     pub center: f64,
     pub scale: f64,
     #[serde(default)]
-    pub quadratic: f64,
+    pub quadratic: Span,
 }
 
 /// A `[low, high]` range a defect's strength is drawn from uniformly.
@@ -176,6 +226,12 @@ pub struct CertificateSpec {
     pub leak_max_serving_gap: f64,
     /// The generating model's holdout AUC must lie in this range.
     pub bayes_auc: Range,
+    /// The family's centre (the formula a reader of this file would copy)
+    /// must keep a share of the variant's own model's AUC skill over 0.5
+    /// within this range, on a check sample: every variant sits as far
+    /// from the public formula as every other (equal difficulty).
+    #[serde(default)]
+    pub public_skill: Option<Range>,
     /// A temporal leak's single-feature AUC must fall by at least this much
     /// from the extract to serving time.
     #[serde(default = "default_temporal_min_auc_drop")]
@@ -323,6 +379,9 @@ pub(crate) fn default_decimals() -> u32 {
 impl FeatureSpec {
     pub fn decimals(&self) -> u32 {
         self.decimals.unwrap_or(2)
+    }
+    pub fn signal_chance(&self) -> f64 {
+        self.signal_chance.unwrap_or(1.0)
     }
     /// Integer-valued numeric columns are written as integers.
     pub fn is_integer(&self) -> bool {

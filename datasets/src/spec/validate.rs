@@ -25,7 +25,11 @@ impl ExerciseSpec {
             return e("label.name".into(), "must not be empty".into());
         }
         if !self.label.intercept.is_finite() {
-            return e("label.intercept".into(), "must be a finite number".into());
+            return e("label.intercept".into(), "must be a finite number or a [low, high] range".into());
+        }
+        if let Some(r) = self.label.positive_rate {
+            check_range("certificate.label.positive_rate", r, 0.001, 0.999)
+                .map_err(|(_, m)| ("label.positive_rate".to_string(), m))?;
         }
         if self.features.is_empty() {
             return e("features".into(), "an exercise needs at least one feature".into());
@@ -55,6 +59,11 @@ impl ExerciseSpec {
                     return e(format!("{at}.clip"), format!("[{lo}, {hi}] is not a range with low < high"));
                 }
             }
+            if let Some(c) = f.signal_chance {
+                if !(c > 0.0 && c <= 1.0) {
+                    return e(format!("{at}.signal_chance"), format!("{c} is outside (0, 1]"));
+                }
+            }
             if f.decimals() > 6 {
                 return e(format!("{at}.decimals"), format!("{} is more than 6", f.decimals()));
             }
@@ -77,7 +86,10 @@ impl ExerciseSpec {
                             );
                         }
                         if !v.is_finite() {
-                            return e(format!("{at}.effects.{cat}"), "must be a finite number".into());
+                            return e(
+                                format!("{at}.effects.{cat}"),
+                                "must be a finite number or a [low, high] range".into(),
+                            );
                         }
                     }
                 }
@@ -93,7 +105,10 @@ impl ExerciseSpec {
                             return e(format!("{at}.effect.scale"), format!("{} must be positive", ef.scale));
                         }
                         if !(ef.coef.is_finite() && ef.center.is_finite() && ef.quadratic.is_finite()) {
-                            return e(format!("{at}.effect"), "coef, center and quadratic must be finite".into());
+                            return e(
+                                format!("{at}.effect"),
+                                "coef and quadratic must be finite numbers or [low, high] ranges, center finite".into(),
+                            );
                         }
                     }
                 }
@@ -147,6 +162,10 @@ impl ExerciseSpec {
         }
         check_range("certificate.bayes_auc", c.bayes_auc, 0.5, 1.0)
             .map_err(|(_, m)| ("certificate.bayes_auc".into(), m))?;
+        if let Some(r) = c.public_skill {
+            check_range("certificate.public_skill", r, -1.0, 1.0)
+                .map_err(|(_, m)| ("certificate.public_skill".into(), m))?;
+        }
         if c.max_attempts == 0 || c.max_attempts > 1000 {
             return e("max_attempts", format!("{} is outside [1, 1000]", c.max_attempts));
         }

@@ -2,8 +2,10 @@
 //! more. The candidate's prompt, the practice variant's public data, its
 //! labelled holdout as served, and `kit.json` with the grading terms; never
 //! `exercise.toml` (its `[defects]` pools name every column that may leak or
-//! drift and every category that may appear; its features' effects are the
-//! model every variant shares), never an answer key.
+//! drift and every category that may appear; it is public in the grader's
+//! repository anyway, and nothing in it decides a grade: each variant draws
+//! its own model from its family and carries decoys named from its pools),
+//! never an answer key.
 //!
 //! ```text
 //! KIT/README.md                 the candidate's prompt
@@ -119,6 +121,7 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
                 holdout: HOLDOUT.into(),
                 holdout_rows: labels.len(),
                 bayes: Quality::of(&variant.draw.holdout_serving.probs, labels),
+                public: Some(Quality::of(&variant.draw.holdout_serving.public, labels)),
             },
             files,
             base_image,

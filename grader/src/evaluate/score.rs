@@ -186,7 +186,8 @@ pub fn skill(value: f64, floor: f64, ceiling: f64) -> f64 {
     if (ceiling - floor).abs() < 1e-12 {
         0.0
     } else {
-        (value - floor) / (ceiling - floor)
+        // `+ 0.0`: no "-0.00" in evidence.
+        (value - floor) / (ceiling - floor) + 0.0
     }
 }
 
@@ -203,6 +204,58 @@ pub const CALIBRATION_FULL_SKILL: f64 = 0.6;
 /// gate is fully open: a model without real signal has nothing to rely on.
 pub const LEAK_SIGNAL_ZERO: f64 = 0.2;
 pub const LEAK_SIGNAL_FULL: f64 = 0.5;
+
+/// AUC skill over the floor (the better of the base rate and the public
+/// formula) at which discrimination earns full credit.
+pub const PUBLIC_SKILL_FULL: f64 = 0.4;
+/// Serving and answering bad requests are credited for serving a model of
+/// the candidate's own: its AUC skill over the floor, as served, opens the
+/// latency and robustness groups from `OWN_MODEL_ZERO` (shut) to
+/// `OWN_MODEL_FULL` (open). A constant, the repository's formula served
+/// fast, or a model that collapses as served has nothing of its own to
+/// serve. As served, not in the extract's view: a column that leaks in the
+/// extract must not buy the serving points back.
+pub const OWN_MODEL_ZERO: f64 = 0.1;
+pub const OWN_MODEL_FULL: f64 = 0.3;
+
+/// The AUC skill counts from: the better of no signal (0.5) and the
+/// public formula (exercise.toml's centre), which reading the repository
+/// gives anyone. Results written before the formula existed have none.
+pub fn floor_auc(m: &CorrectnessMetrics) -> f64 {
+    m.public.map(|p| p.auc).filter(|a| a.is_finite()).map_or(0.5, |a| a.max(0.5))
+}
+
+/// The log-loss skill counts from: the better of the base rate's and the
+/// public formula's.
+pub fn floor_log_loss(m: &CorrectnessMetrics) -> f64 {
+    match m.public.map(|p| p.log_loss).filter(|l| l.is_finite()) {
+        Some(public) => m.base.log_loss.min(public),
+        None => m.base.log_loss,
+    }
+}
+
+/// How far the service's answers are its own model's: the gate on latency
+/// and robustness, in [0, 1], with why when it is not fully open.
+pub fn own_model(r: &ProbeResults) -> (f64, Option<String>) {
+    match &r.correctness {
+        Outcome::Ran(m) => {
+            let floor = floor_auc(m);
+            let own = skill(m.serving.auc, floor, m.bayes.auc);
+            let gate = ramp(own, OWN_MODEL_FULL, OWN_MODEL_ZERO);
+            let why = (gate < 1.0).then(|| {
+                format!(
+                    "credit × {gate:.2}: credited for serving a model of your own; AUC skill as served {own:.2} over \
+                     the floor {floor:.3} (no signal, or exercise.toml's public formula)"
+                )
+            });
+            (gate, why)
+        }
+        Outcome::Failed(e) | Outcome::NotRun(e) => (
+            0.0,
+            Some(format!("credit × 0: credited for a model of your own, and no model quality was measured ({e})")),
+        ),
+    }
+}
 
 /// Why a hidden check did not run on a practice kit.
 pub const NOT_IN_PRACTICE: &str = "hidden: graded only on the variant you are graded on, never on the practice kit";
@@ -283,26 +336,31 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
     let mut l = Group { name: "leak_reliance", weight: leak_reliance, out: &mut Vec::new() };
     match &r.correctness {
         Outcome::Ran(m) => {
+            let floor = floor_auc(m);
+            let auc_skill = skill(m.serving.auc, floor, m.bayes.auc);
             g.add(
                 "discrimination",
                 "AUC on unseen customers, as served, against the best achievable",
                 0.6,
-                ramp(m.auc_fraction, slo.min_auc_fraction, 0.75),
+                ramp(m.auc_fraction, slo.min_auc_fraction, 0.75).min(ramp(auc_skill, PUBLIC_SKILL_FULL, 0.0)),
                 format!(
-                    "AUC {:.3} = {:.1}% of the generating model's {:.3} (target {:.0}%); accuracy {:.3}",
+                    "AUC {:.3} = {:.1}% of the generating model's {:.3} (target {:.0}%); skill {:.2} over the floor {:.3} \
+                     (the better of no signal and exercise.toml's public formula; full credit from {PUBLIC_SKILL_FULL}); accuracy {:.3}",
                     m.serving.auc,
                     100.0 * m.auc_fraction,
                     m.bayes.auc,
                     100.0 * slo.min_auc_fraction,
+                    auc_skill,
+                    floor,
                     m.serving.accuracy
                 ),
                 Visible,
             );
-            let ll_skill = skill(m.serving.log_loss, m.base.log_loss, m.bayes.log_loss);
+            let ll_floor = floor_log_loss(m);
+            let ll_skill = skill(m.serving.log_loss, ll_floor, m.bayes.log_loss);
             g.add("calibration", "log-loss on unseen customers, as served", 0.4, ramp(ll_skill, CALIBRATION_FULL_SKILL, 0.0),
-                format!("log-loss {:.3}: skill {:.2} between the base rate's {:.3} (0) and the generating model's {:.3} (1); full credit from {CALIBRATION_FULL_SKILL}; Brier {:.3} vs {:.3}",
-                    m.serving.log_loss, ll_skill, m.base.log_loss, m.bayes.log_loss, m.serving.brier, m.bayes.brier), Visible);
-            let auc_skill = skill(m.serving.auc, 0.5, m.bayes.auc);
+                format!("log-loss {:.3}: skill {:.2} between the floor's {:.3} (0: the better of the base rate and the public formula) and the generating model's {:.3} (1); full credit from {CALIBRATION_FULL_SKILL}; Brier {:.3} vs {:.3}",
+                    m.serving.log_loss, ll_skill, ll_floor, m.bayes.log_loss, m.serving.brier, m.bayes.brier), Visible);
             let signal = ramp(auc_skill, LEAK_SIGNAL_FULL, LEAK_SIGNAL_ZERO);
             match (m.offline, m.auc_gap) {
                 (Some(offline), Some(auc_gap)) => l.add("gap", "quality does not depend on information missing in production", 1.0,
@@ -482,19 +540,39 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
         o => g.not_run(&[("cases", "bad requests get a 4xx with a JSON error", 1.0)], o, Visible),
     }
 
+    // Latency and robustness measured on a service with no model of its
+    // own (a constant, the repository's formula) are not credited.
+    let (gate, why) = own_model(r);
+    if let Some(why) = why {
+        for c in out.iter_mut().filter(|c| c.group == "latency" || c.group == "robustness") {
+            if matches!(c.status, Status::Pass | Status::Partial) {
+                c.points = round4(c.points * gate);
+                c.status = if c.points >= c.max_points - 1e-9 {
+                    Status::Pass
+                } else if c.points <= 0.0 {
+                    Status::Fail
+                } else {
+                    Status::Partial
+                };
+                c.evidence = format!("{} ({why})", c.evidence);
+            }
+        }
+    }
+
     let mut g = Group { name: "drift_monitoring", weight: drift_monitoring, out: &mut out };
     match &r.drift {
         Outcome::Ran(m) => g.add(
             "live",
             "GET /drift names the features that drifted in live traffic",
             1.0,
-            m.f1,
+            m.score.unwrap_or(m.f1),
             format!(
-                "flagged {:?}; {} of {} drifted features found, {} false alarm(s)",
+                "flagged {:?}; {} of {} drifted features found, {} false alarm(s), each costing {} of a find",
                 m.flagged,
                 m.true_positives.len(),
                 m.planted.len(),
-                m.false_positives.len()
+                m.false_positives.len(),
+                crate::evaluate::monitoring::FALSE_ALARM_COST
             ),
             Hidden,
         ),
@@ -566,6 +644,7 @@ pub(crate) mod tests {
             offline: Some(offline),
             bayes,
             base: q(0.5, 0.56),
+            public: None,
             auc_fraction: serving.auc / bayes.auc,
             auc_gap: Some(offline.auc - serving.auc),
             log_loss_gap: Some(serving.log_loss - offline.log_loss),
@@ -646,7 +725,9 @@ pub(crate) mod tests {
 
     fn latency(p50: f64, p99: f64, errors: u64, timeouts: u64, fair: bool) -> ProbeResults {
         use crate::probe::latency::{HostCheck, LatencyMetrics};
-        let mut r = ProbeResults::none("not part of this test");
+        // A model of its own: latency is credited.
+        let good = q(0.80, 0.43);
+        let mut r = correctness(good, good);
         r.latency = Outcome::Ran(LatencyMetrics {
             target_rate: 50.0,
             achieved_rate: 50.0,

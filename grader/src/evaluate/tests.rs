@@ -94,26 +94,54 @@ fn correctness(serving: Quality, offline: Quality) -> Outcome<CorrectnessMetrics
 }
 
 fn drift(flagged: Vec<String>, key: &AnswerKey) -> Outcome<DriftMetrics> {
-    let planted: Vec<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
-    let tp: Vec<String> = flagged.iter().filter(|f| planted.contains(f)).cloned().collect();
-    let fp: Vec<String> =
-        flagged.iter().filter(|f| !planted.contains(f) && !key.drift_neutral_columns.contains(f)).cloned().collect();
-    let missed: Vec<String> = planted.iter().filter(|p| !flagged.contains(p)).cloned().collect();
-    let precision = if tp.len() + fp.len() == 0 { 0.0 } else { tp.len() as f64 / (tp.len() + fp.len()) as f64 };
-    let recall = tp.len() as f64 / planted.len() as f64;
-    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-    Outcome::Ran(DriftMetrics {
-        rows_sent: 4000,
-        batches_failed: 0,
-        flagged,
-        planted,
-        true_positives: tp,
-        false_positives: fp,
-        missed,
-        precision,
-        recall,
-        f1,
-    })
+    Outcome::Ran(crate::evaluate::monitoring::judge(flagged.into_iter().collect(), key, 4000, 0))
+}
+
+/// The public formula (exercise.toml's centre) on the holdout: AUC 0.76
+/// and log-loss 0.47, between the base rate and the generating model.
+fn public() -> Quality {
+    q(0.76, 0.47)
+}
+
+fn with_public(mut o: Outcome<CorrectnessMetrics>) -> Outcome<CorrectnessMetrics> {
+    if let Outcome::Ran(m) = &mut o {
+        m.public = Some(public());
+    }
+    o
+}
+
+/// Every column under every kind, in report.json.
+fn spray_report(key: &AnswerKey) -> CandidateReport {
+    let columns =
+        key.columns.iter().chain(std::iter::once(&datasets::PREDICTION.to_string())).cloned().collect::<Vec<_>>();
+    CandidateReport {
+        leakage: datasets::LeakKind::ALL
+            .iter()
+            .flat_map(|k| {
+                let feature: Vec<Option<String>> =
+                    if k.is_about_rows() { vec![None] } else { key.columns.iter().cloned().map(Some).collect() };
+                feature.into_iter().map(|f| LeakFlag { feature: f, kind: (*k).into(), evidence: "all".into() })
+            })
+            .collect(),
+        drift: datasets::DriftKind::ALL
+            .iter()
+            .flat_map(|k| {
+                columns.iter().map(|c| DriftFlag { feature: c.clone(), kind: (*k).into(), evidence: "all".into() })
+            })
+            .collect(),
+        excluded_features: Vec::new(),
+    }
+}
+
+/// A reader of the repository with no model of its own: serves the public
+/// formula fast behind strict validation, names every column under every
+/// kind and `/drift`s every column.
+fn repository_reader() -> Evaluation {
+    let (spec, key) = exercise();
+    let mut r = engineering(spray_report(key));
+    r.correctness = with_public(correctness(public(), public()));
+    r.drift = drift(key.columns.iter().cloned().chain([datasets::PREDICTION.to_string()]).collect(), key);
+    evaluate(spec, Some(key), r)
 }
 
 /// No model: the base rate for every row, nothing reported or monitored.
@@ -256,6 +284,83 @@ fn an_over_flagger_gains_nothing_from_flagging_everything() {
     assert_eq!(group(&e, "findings"), 0.0, "false flags cost as much as the hits earn: {}", table(&e));
     assert!(group(&e, "drift_monitoring") < 0.5 * exercise().0.rubric.drift_monitoring, "{}", table(&e));
     insta::assert_snapshot!("over_flagger", table(&e));
+}
+
+#[test]
+fn reading_the_repository_earns_the_contract_alone() {
+    let e = repository_reader();
+    for g in ["correctness", "leak_reliance", "latency", "robustness", "drift_monitoring", "findings"] {
+        assert_eq!(group(&e, g), 0.0, "{g}: {}", table(&e));
+    }
+    assert!(e.score.percent <= 25.0, "{}", table(&e));
+    insta::assert_snapshot!("repository_reader", table(&e));
+}
+
+#[test]
+fn a_trained_model_beyond_the_public_formula_earns_correctness_and_its_engineering() {
+    let (spec, key) = exercise();
+    let mut r = engineering(CandidateReport::default());
+    // Most of the way from the public formula (0.76) to the generating model (0.80).
+    r.correctness = with_public(correctness(q(0.795, 0.435), q(0.795, 0.435)));
+    let e = evaluate(spec, Some(key), r);
+    assert_eq!(group(&e, "correctness"), spec.rubric.correctness, "{}", table(&e));
+    assert_eq!(group(&e, "latency"), spec.rubric.latency, "{}", table(&e));
+    assert_eq!(group(&e, "robustness"), spec.rubric.robustness, "{}", table(&e));
+    // Halfway there: full discrimination needs half the way.
+    let mut r = engineering(CandidateReport::default());
+    r.correctness = with_public(correctness(q(0.77, 0.46), q(0.77, 0.46)));
+    let e = evaluate(spec, Some(key), r);
+    let d = e.checks.iter().find(|c| c.id == "correctness.discrimination").unwrap();
+    assert!(d.points > 0.0 && d.points < d.max_points, "a quarter of the way earns part: {}", table(&e));
+}
+
+#[test]
+fn serving_is_credited_for_a_model_of_ones_own_as_served() {
+    let (spec, key) = exercise();
+    let serving = |correctness: Outcome<CorrectnessMetrics>| {
+        let mut r = engineering(CandidateReport::default());
+        r.correctness = correctness;
+        let e = evaluate(spec, Some(key), r);
+        (group(&e, "latency") + group(&e, "robustness"), e)
+    };
+    let full = spec.rubric.latency + spec.rubric.robustness;
+    // Trained on a leak: brilliant in the extract, the public formula's
+    // quality as served. The extract's view buys nothing back.
+    let (points, e) = serving(with_public(correctness(public(), q(0.99, 0.1))));
+    assert_eq!(points, 0.0, "{}", table(&e));
+    // A fifth of the way from the floor to the generating model: half open.
+    let (points, e) = serving(with_public(correctness(q(0.768, 0.465), q(0.768, 0.465))));
+    assert!((points - full / 2.0).abs() < 0.01, "{points}: {}", table(&e));
+    // Correctness not measured (every batch refused): nothing to credit, and why.
+    let (points, e) = serving(Outcome::Failed("batch 0 (500 rows): 413".into()));
+    assert_eq!(points, 0.0);
+    let p50 = e.checks.iter().find(|c| c.id == "latency.p50").unwrap();
+    assert!(p50.evidence.contains("no model quality was measured"), "{}", p50.evidence);
+}
+
+#[test]
+fn a_monitor_that_names_everything_earns_less_than_a_careful_one() {
+    let (spec, key) = exercise();
+    let planted: Vec<String> = key.drift.iter().map(|d| d.feature.clone()).collect();
+    let monitoring = |flagged: Vec<String>| {
+        let mut r = ProbeResults::none("not part of this test");
+        r.drift = drift(flagged, key);
+        let e = evaluate(spec, Some(key), r);
+        (
+            group(&e, "drift_monitoring"),
+            table(&e).lines().find(|l| l.starts_with("drift_monitoring")).unwrap().to_string(),
+        )
+    };
+    let (careful, careful_line) = monitoring(planted.clone());
+    let spray: Vec<String> = key.columns.iter().cloned().chain([datasets::PREDICTION.to_string()]).collect();
+    let (sprayed, spray_line) = monitoring(spray);
+    let (silent, silent_line) = monitoring(Vec::new());
+    // Half the drift and one false alarm: half of what was found, less a half.
+    let (one_off, _) = monitoring(vec![planted[0].clone(), "region".into()]);
+    assert_eq!(careful, spec.rubric.drift_monitoring);
+    assert_eq!((sprayed, silent), (0.0, 0.0), "{spray_line}\n{silent_line}");
+    assert!(one_off > 0.0 && one_off < careful / 2.0, "{one_off}");
+    insta::assert_snapshot!("monitors", format!("{careful_line}\n{spray_line}\n{silent_line}"));
 }
 
 #[test]

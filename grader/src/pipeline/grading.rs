@@ -2,7 +2,6 @@
 //! findings → score → results. Results are written whatever happens to the
 //! submission; only an infrastructure failure leaves it ungraded.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -91,13 +90,16 @@ async fn probe_all<S: ServiceUnderTest>(
     );
     match &material.hidden {
         Some(h) => {
-            let planted: BTreeSet<String> = h.key.drift.iter().map(|d| d.feature.clone()).collect();
-            let neutral: BTreeSet<String> = h.key.drift_neutral_columns.iter().cloned().collect();
             step!(
                 format!("drift monitoring: {} drifted rows through /predict, then GET /drift", h.traffic.len()),
                 drift,
-                match drift::probe(target, &h.traffic, terms.probes.correctness_batch_rows, &planted, &neutral).await {
-                    Ok(m) => Outcome::Ran(m),
+                match drift::probe(target, &h.traffic, terms.probes.correctness_batch_rows).await {
+                    Ok(o) => Outcome::Ran(crate::evaluate::monitoring::judge(
+                        o.flagged,
+                        &h.key,
+                        o.rows_sent,
+                        o.batches_failed
+                    )),
                     Err(e) => Outcome::Failed(e),
                 }
             );
@@ -177,7 +179,13 @@ async fn probe_all<S: ServiceUnderTest>(
         "robustness: malformed requests",
         robustness,
         Outcome::Ran(
-            robustness::probe(target, &material.holdout_serving[0], terms.contract.max_rows_per_request).await
+            robustness::probe(
+                target,
+                complete_row(&material.holdout_serving),
+                terms.contract.max_rows_per_request,
+                material.seed.value
+            )
+            .await
         )
     );
     if crash.is_none() {
@@ -526,4 +534,10 @@ async fn wait_healthy(target: &Target, wait: Duration) -> Result<()> {
             )))
         }
     }
+}
+
+/// The first holdout row with no missing value (else the first): the bad
+/// requests are built from it, and a null tells no column's type.
+fn complete_row(rows: &[datasets::sealed::Row]) -> &datasets::sealed::Row {
+    rows.iter().find(|r| r.values().all(|v| !v.is_null())).unwrap_or(&rows[0])
 }

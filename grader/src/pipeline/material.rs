@@ -47,6 +47,8 @@ pub struct Material {
     pub labels: Vec<bool>,
     /// The generating model's quality on the holdout.
     pub bayes: Quality,
+    /// The public formula's (exercise.toml's centre) on the same rows.
+    pub public: Option<Quality>,
     /// `None` for a kit.
     pub hidden: Option<Hidden>,
     /// Holds a generated variant's files until the grading ends.
@@ -65,7 +67,16 @@ impl Material {
     /// `public/` is what the container sees) with the sealed data in memory.
     pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Material> {
         let (tmp, dir, sealed) = variant_for(exercise, seed.clone())?;
-        let Sealed { key, holdout_serving, holdout_offline, labels, true_probabilities, traffic, latency } = sealed;
+        let Sealed {
+            key,
+            holdout_serving,
+            holdout_offline,
+            labels,
+            true_probabilities,
+            public_probabilities,
+            traffic,
+            latency,
+        } = sealed;
         let e = &key.exercise;
         Ok(Material {
             terms: exercise.spec.terms(),
@@ -73,6 +84,7 @@ impl Material {
             seed,
             data: dir.join(datasets::layout::PUBLIC),
             bayes: Quality::of(&true_probabilities, &labels),
+            public: public_probabilities.map(|p| Quality::of(&p, &labels)),
             holdout_serving,
             labels,
             hidden: Some(Hidden { key, holdout_offline, traffic, latency }),
@@ -95,6 +107,7 @@ impl Material {
             holdout_serving: kit.holdout_serving,
             labels: kit.labels,
             bayes: m.practice.bayes,
+            public: m.practice.public,
             hidden: None,
             tmp: None,
         })
@@ -126,6 +139,7 @@ impl Material {
             offline: self.hidden.as_ref().map(|h| h.holdout_offline.as_slice()),
             labels: &self.labels,
             bayes: self.bayes,
+            public: self.public,
         }
     }
 }

@@ -54,6 +54,11 @@ pub struct CorrectnessMetrics {
     /// row (AUC 0.5): the floor skill scores count from.
     #[serde(default = "Quality::none")]
     pub base: Quality,
+    /// The public formula (the centre of exercise.toml's family) on the
+    /// same rows: what reading the repository alone earns. Skill counts
+    /// from the better of it and `base`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<Quality>,
     /// Serving AUC / Bayes AUC.
     pub auc_fraction: f64,
     /// Offline minus serving: the "0.95 offline, fails in production" gap.
@@ -73,6 +78,8 @@ pub struct Holdout<'a> {
     pub labels: &'a [bool],
     /// The generating model's quality on these rows.
     pub bayes: Quality,
+    /// The public formula's (see [`CorrectnessMetrics::public`]).
+    pub public: Option<Quality>,
 }
 
 /// Sends each holdout view in batches; any failed batch fails the probe.
@@ -93,6 +100,7 @@ pub async fn probe(target: &Target, h: &Holdout<'_>, batch: usize) -> Result<Cor
         offline,
         bayes: b,
         base: Quality::base_rate(h.labels),
+        public: h.public,
         auc_fraction: s.auc / b.auc,
         auc_gap: offline.map(|o| o.auc - s.auc),
         log_loss_gap: offline.map(|o| s.log_loss - o.log_loss),

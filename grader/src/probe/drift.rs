@@ -21,17 +21,22 @@ pub struct DriftMetrics {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    /// `(found − cost × false alarms) / planted` (`evaluate::monitoring`);
+    /// absent in results written before it, which were scored by `f1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
-/// `planted`: drifted features; `neutral`: columns whose flag is neither
-/// right nor wrong (identifiers, leak columns: they differ by design).
-pub async fn probe(
-    target: &Target,
-    traffic: &[Row],
-    batch: usize,
-    planted: &BTreeSet<String>,
-    neutral: &BTreeSet<String>,
-) -> Result<DriftMetrics, String> {
+/// What `/drift` named after the traffic: the features, the rows sent and
+/// the batches that failed. Judging them is the evaluation's.
+pub struct Observed {
+    pub flagged: BTreeSet<String>,
+    pub rows_sent: usize,
+    pub batches_failed: usize,
+}
+
+/// Sends the drifted traffic through `/predict`, then asks `GET /drift`.
+pub async fn probe(target: &Target, traffic: &[Row], batch: usize) -> Result<Observed, String> {
     let mut failed = 0;
     for chunk in traffic.chunks(batch.max(1)) {
         match target.post("/predict", predict_body(chunk)).await {
@@ -47,23 +52,5 @@ pub async fn probe(
         .iter()
         .filter_map(|f| f.as_str().map(String::from))
         .collect();
-    let judged: BTreeSet<String> = flagged.difference(neutral).cloned().collect();
-    let tp: Vec<String> = judged.intersection(planted).cloned().collect();
-    let fp: Vec<String> = judged.difference(planted).cloned().collect();
-    let missed: Vec<String> = planted.difference(&judged).cloned().collect();
-    let precision = if judged.is_empty() { 0.0 } else { tp.len() as f64 / judged.len() as f64 };
-    let recall = if planted.is_empty() { 1.0 } else { tp.len() as f64 / planted.len() as f64 };
-    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-    Ok(DriftMetrics {
-        rows_sent: traffic.len(),
-        batches_failed: failed,
-        flagged: flagged.into_iter().collect(),
-        planted: planted.iter().cloned().collect(),
-        true_positives: tp,
-        false_positives: fp,
-        missed,
-        precision,
-        recall,
-        f1,
-    })
+    Ok(Observed { flagged, rows_sent: traffic.len(), batches_failed: failed })
 }
