@@ -384,7 +384,7 @@ fn sigterm_sighup_and_sigint_mid_probe_remove_everything_and_publish_nothing() {
 /// and then drops the connection without saying so (as some servers do
 /// after an error), and every other bad request correctly.
 const CLOSES_AFTER_500: &str = r#"
-import json, sys
+import json, math, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class H(BaseHTTPRequestHandler):
@@ -404,7 +404,9 @@ class H(BaseHTTPRequestHandler):
             rows = json.loads(raw)["rows"]
         except Exception:
             return self.reply(500, {"error": "boom"}, close=True)
-        ok = isinstance(rows, list) and 0 < len(rows) <= 1000 and all(isinstance(r, dict) and set(r) == {"a", "b"} and (r["a"] is None or isinstance(r["a"], (int, float))) for r in rows)
+        number = lambda v: v is None or (type(v) in (int, float) and math.isfinite(v))
+        text = lambda v: v is None or isinstance(v, str)
+        ok = isinstance(rows, list) and 0 < len(rows) <= 1000 and all(isinstance(r, dict) and set(r) == {"a", "b"} and number(r["a"]) and text(r["b"]) for r in rows)
         if not ok:
             return self.reply(422, {"error": "bad rows"})
         self.reply(200, {"predictions": [0] * len(rows), "probabilities": [0.5] * len(rows)})
