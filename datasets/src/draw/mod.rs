@@ -374,10 +374,11 @@ pub fn draw_model(spec: &ExerciseSpec, seed: u64, attempt: u32) -> (Model, u32) 
         let m = draw(k);
         let own = m.probabilities(&check);
         let skill = |score: &[f64]| crate::stats::expected_auc(score, &own).unwrap_or(0.5) - 0.5;
-        let share = skill(&public) / skill(&own).max(1e-9);
+        let own_skill = skill(&own);
+        let share = skill(&public) / own_skill.max(1e-9);
         let rate = own.iter().sum::<f64>() / own.len().max(1) as f64;
         let [blo, bhi] = spec.certificate.bayes_auc;
-        let bayes = 0.5 + skill(&own);
+        let bayes = 0.5 + own_skill;
         if inside(skill_band, share) && inside(rate_band, rate) && (blo..=bhi).contains(&bayes) {
             return (m, k);
         }

@@ -110,13 +110,7 @@ impl Group<'_> {
     /// Adds a check worth `share` of the group; `credit` in [0, 1].
     fn add(&mut self, id: &str, title: &str, share: f64, credit: f64, evidence: String, visibility: Visibility) {
         let max = self.weight * share;
-        let status = if credit >= 0.999 {
-            Status::Pass
-        } else if credit <= 0.0 {
-            Status::Fail
-        } else {
-            Status::Partial
-        };
+        let status = status_of(credit);
         self.out.push(Check {
             id: format!("{}.{id}", self.name),
             group: self.name.into(),
@@ -147,6 +141,17 @@ impl Group<'_> {
                 visibility,
             });
         }
+    }
+}
+
+/// A check's status from its credit in [0, 1].
+fn status_of(credit: f64) -> Status {
+    if credit >= 0.999 {
+        Status::Pass
+    } else if credit <= 0.0 {
+        Status::Fail
+    } else {
+        Status::Partial
     }
 }
 
@@ -546,14 +551,9 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
     if let Some(why) = why {
         for c in out.iter_mut().filter(|c| c.group == "latency" || c.group == "robustness") {
             if matches!(c.status, Status::Pass | Status::Partial) {
+                let credit = if c.max_points > 0.0 { c.points / c.max_points * gate } else { 0.0 };
                 c.points = round4(c.points * gate);
-                c.status = if c.points >= c.max_points - 1e-9 {
-                    Status::Pass
-                } else if c.points <= 0.0 {
-                    Status::Fail
-                } else {
-                    Status::Partial
-                };
+                c.status = status_of(credit);
                 c.evidence = format!("{} ({why})", c.evidence);
             }
         }
