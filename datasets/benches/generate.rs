@@ -53,7 +53,7 @@ fn main() {
             ms[0],
             ms[RUNS - 1],
             rss[RUNS / 2],
-            py.map(|p| format!("{p:.0} ms")).unwrap_or_else(|| "n/a (numpy, pandas, pyarrow missing)".into()),
+            py.map(|p| format!("{p:.0} ms")).unwrap_or_else(|| "n/a (numpy, pandas, pyarrow, scipy missing)".into()),
             py.map(|p| format!("{:.1}×", p / ms[RUNS / 2])).unwrap_or_else(|| "—".into()),
         );
     }
@@ -64,7 +64,7 @@ fn numpy_median(rows: usize, extra: usize) -> Option<f64> {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = here.join("benches/numpy_generate.py");
     let spec = here.parent().unwrap().join("exercises/churn/exercise.toml");
-    let ok = Command::new("python3").args(["-c", "import numpy, pandas, pyarrow"]).status().ok()?.success();
+    let ok = Command::new("python3").args(["-c", "import numpy, pandas, pyarrow, scipy"]).status().ok()?.success();
     if !ok {
         return None;
     }

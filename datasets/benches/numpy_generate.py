@@ -1,11 +1,13 @@
 """The same generation with numpy + pandas, for the benchmark's ratio.
 
 Reads exercise.toml, draws the splits (train, production, holdout, traffic)
-from the same distributions and label model, applies missingness, a mean
-shift on production, and writes train/production as CSV + Parquet and the
-holdout as Parquet, like `grader variant`. It does NOT certify (no KS,
-chi-square or AUC): the Rust side does that on top, so the ratio is
-conservative for Rust.
+the same way: correlated latent normal scores (`[dependence]`, a Gaussian
+copula), each feature's distribution truncated to its clip and to the
+bounds its `[[constraints]]` give it, in dependency order; the same label
+model; missingness; a mean shift of one latent score in production. Writes
+train/production as CSV + Parquet and the holdout as Parquet, like
+`grader variant`. It does NOT certify (no KS, chi-square or AUC): the Rust
+side does that on top, so the ratio is conservative for Rust.
 
 usage: python3 numpy_generate.py EXERCISE_TOML OUT_DIR TRAIN_ROWS EXTRA_NUMERIC
 prints the elapsed seconds.
@@ -17,27 +19,69 @@ import tomllib
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import ndtr
 
 
-def draw(rng, f, n):
-    d = f["dist"]
+def marginal(d):
     k = d["kind"]
     if k == "normal":
-        x = rng.normal(d["mean"], d["sd"], n)
-    elif k == "lognormal":
-        x = rng.lognormal(d["mu"], d["sigma"], n)
-    elif k == "uniform":
-        x = rng.uniform(d["low"], d["high"], n)
-    elif k == "exponential":
-        x = rng.exponential(d["mean"], n)
-    elif k == "poisson":
-        x = rng.poisson(d["lambda"], n).astype(float)
-    else:
+        return stats.norm(d["mean"], d["sd"])
+    if k == "lognormal":
+        return stats.lognorm(d["sigma"], scale=np.exp(d["mu"]))
+    if k == "uniform":
+        return stats.uniform(d["low"], d["high"] - d["low"])
+    if k == "exponential":
+        return stats.expon(scale=d["mean"])
+    return stats.poisson(d["lambda"])
+
+
+def render(f, z, lo, hi):
+    """Values at latent scores z, the distribution truncated to [lo, hi]."""
+    d = f["dist"]
+    if d["kind"] == "categorical":
         w = np.array(d["weights"], dtype=float)
-        return rng.choice(np.array(d["categories"], dtype=object), size=n, p=w / w.sum())
-    if "clip" in f:
-        x = np.clip(x, *f["clip"])
-    return np.round(x, f.get("decimals", 2))
+        cum = np.cumsum(w / w.sum())
+        idx = np.minimum(np.searchsorted(cum, ndtr(z)), len(w) - 1)
+        return np.array(d["categories"], dtype=object)[idx]
+    m = marginal(d)
+    discrete = d["kind"] == "poisson"
+    p_lo = np.where(np.isfinite(lo), m.cdf(np.ceil(lo) - 1 if discrete else lo), 0.0)
+    p_hi = np.where(np.isfinite(hi), m.cdf(hi), 1.0)
+    x = m.ppf(np.clip(p_lo + ndtr(z) * (p_hi - p_lo), 1e-16, 1 - 1e-16)).astype(float)
+    x = np.round(np.clip(x, lo, hi), f.get("decimals", 2))
+    step = 10.0 ** -f.get("decimals", 2)
+    return np.clip(x, np.ceil(lo / step) * step, np.floor(hi / step) * step)
+
+
+def draw(rng, spec, features, n, shift=None):
+    """Every feature of n rows, in dependency order."""
+    names = [f["name"] for f in features]
+    k = len(features)
+    corr = np.eye(k)
+    for a, b, rho in spec.get("dependence", {}).get("correlations", []):
+        i, j = names.index(a), names.index(b)
+        corr[i, j] = corr[j, i] = rho
+    z = rng.standard_normal((n, k)) @ np.linalg.cholesky(corr).T
+    if shift:
+        z[:, names.index(shift[0])] += shift[1]
+    constraints = spec.get("constraints", [])
+    done, cols = set(), {}
+    while len(done) < k:
+        for i, f in enumerate(features):
+            reads = {c for r in constraints if r["column"] == f["name"] for c in [*r.get("plus", {}), *r.get("when", {})]}
+            if f["name"] in done or not reads <= done:
+                continue
+            lo, hi = (np.full(n, float(b)) for b in f.get("clip", (-np.inf, np.inf)))
+            for r in (r for r in constraints if r["column"] == f["name"] and "allowed" not in r):
+                bound = r.get("at_least", r.get("at_most")) + sum(w * cols[c] for c, w in r.get("plus", {}).items())
+                if "at_least" in r:
+                    lo = np.maximum(lo, bound)
+                else:
+                    hi = np.minimum(hi, bound)
+            cols[f["name"]] = render(f, z[:, i], lo, hi)
+            done.add(f["name"])
+    return cols
 
 
 def value(v, rng):
@@ -45,11 +89,12 @@ def value(v, rng):
     return rng.uniform(*v) if isinstance(v, list) else v
 
 
-def split(rng, spec, features, n):
+def split(rng, spec, features, n, shift=None):
+    values = draw(rng, spec, features, n, shift)
     cols = {"customer_id": rng.permutation(n) * 4 + 100000}
     logit = np.full(n, value(spec["label"]["intercept"], rng))
     for f in features:
-        x = draw(rng, f, n)
+        x = values[f["name"]]
         if "effect" in f:
             e = f["effect"]
             z = (x - e["center"]) / e["scale"]
@@ -84,14 +129,11 @@ def main():
     rng = np.random.default_rng(42)
     train, y = split(rng, spec, features, n_train)
     train[spec["label"]["name"]] = y
-    production, _ = split(rng, spec, features, rows["production"])
+    shifted = (numeric[0]["name"], 0.5)
+    production, _ = split(rng, spec, features, rows["production"], shifted)
     holdout, yh = split(rng, spec, features, rows["holdout"])
     holdout[spec["label"]["name"]] = yh
-    traffic, _ = split(rng, spec, features, rows["traffic"])
-    shifted = numeric[0]["name"]
-    sd = train[shifted].std()
-    for df in (production, traffic):
-        df[shifted] = df[shifted] + 0.5 * sd
+    traffic, _ = split(rng, spec, features, rows["traffic"], shifted)
     train.to_csv(os.path.join(out, "train.csv"), index=False)
     train.to_parquet(os.path.join(out, "train.parquet"), compression="snappy")
     production.to_csv(os.path.join(out, "production.csv"), index=False)

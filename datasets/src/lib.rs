@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `spec/` | exercise.toml: its types, and every value checked |
 //! | `defects/` | the kinds (one vocabulary), `[defects]`, the plan, one module per kind |
+//! | `joint/` | how a row's features depend on each other: copula, constraints, truncated marginals |
 //! | `draw/` | rows from the generating model, defects applied |
 //! | `certify/` | the certificate on the generated rows |
 //! | `io/` | files on disk and back |
@@ -50,6 +51,7 @@ pub mod defects;
 pub mod draw;
 pub mod error;
 pub mod io;
+pub mod joint;
 pub mod model;
 pub mod rng;
 pub mod seed;

@@ -161,6 +161,40 @@ pub fn expected_auc(scores: &[f64], probs: &[f64]) -> Option<f64> {
     (pairs > 0.0).then(|| wins / pairs)
 }
 
+/// Average ranks (1-based; ties share their mean rank).
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut out = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        order[i..=j].iter().for_each(|&k| out[k] = (i + j) as f64 / 2.0 + 1.0);
+        i = j + 1;
+    }
+    out
+}
+
+/// Spearman's rank correlation of two equally long columns (ties ranked
+/// by their mean rank); 0 when either is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len().max(1) as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
+}
+
 /// Mean negative log-likelihood, probabilities clipped to [1e-15, 1 - 1e-15].
 pub fn log_loss(probs: &[f64], labels: &[bool]) -> f64 {
     let eps = 1e-15;

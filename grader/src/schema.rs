@@ -320,6 +320,9 @@ pub struct ParitySeed {
     pub careful: f64,
     pub careless: f64,
     pub gap: f64,
+    /// The careless fixture's served AUC on the holdout (absent when its
+    /// correctness probe did not run).
+    pub careless_auc: Option<f64>,
 }
 
 /// Equal difficulty across seeds: how much the careful fixture's score and
@@ -331,6 +334,9 @@ pub struct Parity {
     pub gap_spread: f64,
     pub max_score_spread: f64,
     pub max_gap_spread: f64,
+    /// Sample SD of the careless fixture's served AUC across the seeds.
+    pub careless_auc_sd: f64,
+    pub max_careless_auc_sd: Option<f64>,
     pub within: bool,
 }
 

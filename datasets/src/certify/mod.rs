@@ -33,6 +33,30 @@ pub struct DriftCertificate {
     /// a candidate who tests before deduplicating finds the drift too.
     pub production_published: TestResult,
     pub traffic_published: TestResult,
+    /// A mean shift or scale change: how many more points of production's
+    /// values sit on the column's clip bounds than of training's (at most
+    /// [`MAX_BOUND_EXCESS`]: a drift stays in the column's domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_excess: Option<f64>,
+    pub passed: bool,
+}
+
+/// How far a temporal leak's single-feature AUC stands above
+/// `honest_max_auc`, at least.
+pub const LEAK_MARGIN: f64 = 0.03;
+
+/// A drift or a temporal leak puts at most this share more of a column's
+/// values on its clip bounds than the clean rows have there.
+pub const MAX_BOUND_EXCESS: f64 = 0.02;
+
+/// No generated row breaks a declared constraint, in any split, before or
+/// after the defects (serving encodings undone first).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ConstraintCertificate {
+    /// `[[constraints]]` entries checked.
+    pub constraints: usize,
+    /// Rows breaking one, per split.
+    pub violations: std::collections::BTreeMap<String, usize>,
     pub passed: bool,
 }
 
@@ -57,9 +81,13 @@ pub struct LeakCertificate {
     /// production.csv (the extract's values are not the served ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_vs_production: Option<TestResult>,
-    /// Contamination: production rows found in train (same id, same values).
+    /// Contamination: production's customers found in train (same id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contaminated_rows: Option<usize>,
+    /// Temporal leak: how many more points of train's values sit on the
+    /// column's clip bounds than of the holdout as served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_excess: Option<f64>,
     pub passed: bool,
 }
 
@@ -106,14 +134,15 @@ impl CleanTest {
 }
 
 /// Every undrifted column tested like a drifted one, Bonferroni-corrected
-/// over the whole family: every column × aspect × batch (production,
-/// traffic) × reference (train.csv as published, and deduplicated).
+/// as a candidate's family is: every column × aspect, of one batch
+/// (production, traffic) against one reference (train.csv as published,
+/// or deduplicated); each of the four families holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CleanCertificate {
     pub alpha: f64,
     /// Column aspects tested (each in four tests).
     pub tests_per_batch: usize,
-    /// Tests in the family: `tests_per_batch` × 2 batches × 2 references.
+    /// Tests in one family (one batch against one reference): `tests_per_batch`.
     pub family_size: usize,
     /// Smallest p-value of the family times its size.
     pub min_corrected_p: f64,
@@ -124,6 +153,17 @@ pub struct CleanCertificate {
     /// as the label explains (a flag on them is neither right nor wrong).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_shift_consequences: Vec<String>,
+    /// Columns a declared constraint bounds by a drifted column (or by the
+    /// temporal leak's): they move with it, as far as the bound moves, so
+    /// they are not tested as clean and a flag on them is neither right
+    /// nor wrong.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraint_consequences: Vec<String>,
+    /// The strongest honest numeric feature's single-feature AUC in the
+    /// deduplicated train (either direction): at most `honest_max_auc`, so
+    /// every column leak stands out above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honest_max_auc: Option<f64>,
     /// The decoy's single-feature AUC in train: it must separate nothing
     /// (within 0.5 ± `leak_max_serving_gap`), like an honest column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +194,7 @@ pub struct Certificate {
     pub drift: Vec<PlantedDrift>,
     pub clean: CleanCertificate,
     pub bayes: BayesCertificate,
+    pub constraints: ConstraintCertificate,
 }
 
 impl Certificate {
@@ -188,9 +229,13 @@ impl Certificate {
                 .map(|t| t.feature.as_str())
                 .unwrap_or("?");
             out.push(format!(
-                "clean column {worst} drifts by chance (corrected p = {:.4} < {})",
-                self.clean.min_corrected_p, self.clean.alpha
+                "clean column {worst} drifts by chance (corrected p = {:.4} < {}), or an honest feature separates \
+                 the label like a leak (single-feature AUC {:?}), or the decoy does (AUC {:?})",
+                self.clean.min_corrected_p, self.clean.alpha, self.clean.honest_max_auc, self.clean.decoy_train_auc
             ));
+        }
+        if !self.constraints.passed {
+            out.push(format!("rows break a declared constraint: {:?}", self.constraints.violations));
         }
         if !self.bayes.passed {
             out.push(format!("Bayes AUC {:.4} outside the exercise's range", self.bayes.holdout_auc));
@@ -242,9 +287,17 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             let traffic = against_train(test, d.index, &draw.traffic.features[d.index]);
             let production_published = against_published(test, d.index, &draw.production.features[d.index]);
             let traffic_published = against_published(test, d.index, &draw.traffic.features[d.index]);
+            let bound_excess = matches!(d.change, DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. })
+                .then(|| spec.features[d.index].clip)
+                .flatten()
+                .map(|clip| {
+                    bound_share(&draw.production.features[d.index], clip)
+                        - bound_share(&draw.train_base.features[d.index], clip)
+                });
             let passed = [production, traffic, production_published, traffic_published]
                 .iter()
-                .all(|t| t.p_value <= c.drift_max_p);
+                .all(|t| t.p_value <= c.drift_max_p)
+                && bound_excess.is_none_or(|x| x <= MAX_BOUND_EXCESS);
             PlantedDrift {
                 feature: d.feature.clone(),
                 change: d.change.clone(),
@@ -254,6 +307,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
                     traffic,
                     production_published,
                     traffic_published,
+                    bound_excess,
                     passed,
                 },
             }
@@ -263,8 +317,13 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     // The generating model's score over the columns that stay clean at
     // serving time: what a model's predictions show of a prior shift.
     let temporal = draw.plan.temporal().map(|(c, _)| c.to_string());
+    let consequences = constraint_consequences(spec, draw);
     let clean_cols: Vec<usize> = (0..spec.features.len())
-        .filter(|&i| draw.plan.drift_of(i).is_none() && temporal.as_deref() != Some(spec.features[i].name.as_str()))
+        .filter(|&i| {
+            draw.plan.drift_of(i).is_none()
+                && temporal.as_deref() != Some(spec.features[i].name.as_str())
+                && !consequences.contains(&i)
+        })
         .collect();
     let score = |s: &Split| Values::Num(partial_score(&draw.model, s, &clean_cols).into_iter().map(Some).collect());
     let score_test = |reference: &Split, batch: &Split| column_test(TestKind::Ks, &score(reference), &score(batch));
@@ -286,6 +345,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
                 traffic,
                 production_published,
                 traffic_published,
+                bound_excess: None,
                 passed,
             },
         });
@@ -363,7 +423,10 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     let decoy_train_auc = draw.decoy.as_ref().and_then(|_| {
         stats::auc(&median_filled(draw.train_base.decoy.clone().unwrap_or_default()), &draw.train_base.labels)
     });
-    let family_size = (tests.len() * 4).max(1);
+    // Bonferroni over one batch against one reference, as a candidate tests:
+    // each of the four (production, traffic) x (train.csv as published,
+    // deduplicated) families must raise no false alarm at `clean_alpha`.
+    let family_size = tests.len().max(1);
     if shifted {
         // Which columns a test against train as published finds moved.
         for &i in &clean_cols {
@@ -379,6 +442,17 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             }
         }
     }
+    // Honest features: every numeric one but the temporal leak's column.
+    let honest_max_auc = (0..spec.features.len())
+        .filter(|&i| temporal.as_deref() != Some(spec.features[i].name.as_str()))
+        .filter_map(|i| match &draw.train_base.features[i] {
+            Values::Num(v) => {
+                let x = median_filled(v.iter().map(|x| x.unwrap_or(f64::NAN)).collect());
+                stats::auc(&x, &draw.train_base.labels).map(|a| a.max(1.0 - a))
+            }
+            Values::Cat(_) => None,
+        })
+        .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
     let min_p = tests.iter().map(CleanTest::min_p).fold(1.0f64, f64::min);
     let min_corrected_p = (min_p * family_size as f64).min(1.0);
     let clean = CleanCertificate {
@@ -387,9 +461,12 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         family_size,
         min_corrected_p,
         passed: min_corrected_p >= c.clean_alpha
-            && decoy_train_auc.is_none_or(|a| (a - 0.5).abs() <= c.leak_max_serving_gap),
+            && decoy_train_auc.is_none_or(|a| (a - 0.5).abs() <= c.leak_max_serving_gap)
+            && c.honest_max_auc.is_none_or(|m| honest_max_auc.is_none_or(|a| a <= m)),
         tests,
         label_shift_consequences,
+        constraint_consequences: consequences.iter().map(|&i| spec.features[i].name.clone()).collect(),
+        honest_max_auc,
         decoy_train_auc,
     };
 
@@ -406,7 +483,79 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         public_log_loss: Some(stats::log_loss(&h.public, &h.labels)),
         passed: (c.bayes_auc[0]..=c.bayes_auc[1]).contains(&holdout_auc),
     };
-    Certificate { leakage, drift, clean, bayes }
+    let constraints = certify_constraints(spec, draw);
+    Certificate { leakage, drift, clean, bayes, constraints }
+}
+
+/// Features a constraint bounds by a column whose values a drift or the
+/// temporal leak moved (and not themselves drifted).
+fn constraint_consequences(spec: &ExerciseSpec, draw: &Draw) -> Vec<usize> {
+    let mut moved: Vec<usize> = draw
+        .plan
+        .drifts
+        .iter()
+        .filter(|d| matches!(d.change, DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. }))
+        .map(|d| d.index)
+        .chain(draw.plan.temporal().and_then(|(c, _)| spec.features.iter().position(|f| f.name == c)))
+        .collect();
+    moved.sort_unstable();
+    let mut out: Vec<usize> = moved
+        .iter()
+        .flat_map(|&i| draw.joint.moved_by(i))
+        .filter(|i| !moved.contains(i) && draw.plan.drift_of(*i).is_none())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every split checked against the declared constraints, in the
+/// extract's encoding (a served unit factor or spelling undone).
+fn certify_constraints(spec: &ExerciseSpec, draw: &Draw) -> ConstraintCertificate {
+    let decode = |split: &Split, served: bool| -> Vec<Values> {
+        let mut v = split.features.clone();
+        if served {
+            for d in &draw.plan.drifts {
+                match (&d.change, &mut v[d.index], &spec.features[d.index].dist) {
+                    (DriftChange::ServingSkew { factor: Some(k), .. }, Values::Num(x), _) => {
+                        x.iter_mut().flatten().for_each(|x| *x /= k)
+                    }
+                    (
+                        DriftChange::ServingSkew { spelling: Some(_), .. },
+                        Values::Cat(x),
+                        crate::spec::Distribution::Categorical { categories, .. },
+                    ) => {
+                        let n = categories.len() as u32;
+                        x.iter_mut().flatten().filter(|c| **c >= n).for_each(|c| *c -= n)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        v
+    };
+    let splits = [
+        ("train", &draw.train, false),
+        ("holdout_serving", &draw.holdout_serving, true),
+        ("holdout_offline", &draw.holdout_offline, false),
+        ("production", &draw.production, true),
+        ("traffic", &draw.traffic, true),
+        ("latency", &draw.latency, true),
+    ];
+    let violations: std::collections::BTreeMap<String, usize> =
+        splits.iter().map(|(name, s, served)| (name.to_string(), draw.joint.violations(&decode(s, *served)))).collect();
+    ConstraintCertificate {
+        constraints: spec.constraints.len(),
+        passed: violations.values().all(|v| *v == 0),
+        violations,
+    }
+}
+
+/// Share of a column's present values on either clip bound.
+pub(crate) fn bound_share(values: &Values, [lo, hi]: [f64; 2]) -> f64 {
+    let Values::Num(v) = values else { return 0.0 };
+    let present: Vec<f64> = v.iter().flatten().copied().collect();
+    present.iter().filter(|x| **x <= lo || **x >= hi).count() as f64 / present.len().max(1) as f64
 }
 
 fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
@@ -417,7 +566,7 @@ fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
         Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), identifier::certify(c, draw)),
         Leak::Temporal { column, .. } => {
             let i = spec.features.iter().position(|f| &f.name == column).expect("validated");
-            (Some(column.clone()), temporal::certify(c, draw, i))
+            (Some(column.clone()), temporal::certify(c, draw, i, spec.features[i].clip))
         }
         Leak::Contamination { .. } => (None, contamination::certify(draw)),
     };
@@ -436,6 +585,7 @@ impl LeakCertificate {
             deduplicated_positive_rate: None,
             train_vs_production: None,
             contaminated_rows: None,
+            bound_excess: None,
             passed: false,
         }
     }
@@ -455,6 +605,7 @@ pub(crate) fn column_leak(c: &CertificateSpec, draw: &Draw, values: impl Fn(&Spl
         deduplicated_positive_rate: None,
         train_vs_production: None,
         contaminated_rows: None,
+        bound_excess: None,
         passed: (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
             && (serving - 0.5).abs() <= c.leak_max_serving_gap,
     }

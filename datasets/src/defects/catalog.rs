@@ -25,6 +25,10 @@ pub struct DefectCatalog {
     pub leak_count: [u32; 2],
     /// How many drifted features a variant plants, `[min, max]`.
     pub drift_count: [u32; 2],
+    /// Kinds a rule of thumb misses: every variant plants one of them
+    /// (drawn uniformly), so no seed is all loud defects.
+    #[serde(default)]
+    pub breadth: Vec<String>,
     pub post_outcome: Option<PostOutcomeSpec>,
     pub identifier: Option<IdentifierSpec>,
     pub duplicate_rows: Option<DuplicateRowsSpec>,
@@ -99,6 +103,30 @@ pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<
     }
     if let Some(s) = &d.new_category {
         new_category::validate(s, spec, &mut eligible)?;
+    }
+    for name in &d.breadth {
+        let configured = match (name.parse::<super::LeakKind>(), name.parse::<DriftKind>()) {
+            (Ok(k), _) => match k {
+                super::LeakKind::Temporal => d.temporal.is_some() && lmin >= 2,
+                super::LeakKind::Contamination => d.contamination.is_some() && lmin >= 2,
+                super::LeakKind::DuplicateRows => d.duplicate_rows.is_some() && lmin >= 2,
+                super::LeakKind::TargetLeakage => d.post_outcome.is_some(),
+                super::LeakKind::Identifier => d.identifier.is_some(),
+            },
+            (_, Ok(k)) => match k {
+                DriftKind::ServingSkew => d.serving_skew.is_some(),
+                DriftKind::PriorShift => d.prior_shift.is_some(),
+                DriftKind::NewCategory => d.new_category.is_some(),
+                k => d.column_drift(k).is_some(),
+            },
+            _ => return invalid("breadth", format!("`{name}` is not a leak or drift kind")),
+        };
+        if !configured {
+            return invalid(
+                "breadth",
+                format!("`{name}` is not configured in [defects] (a second leak kind also needs leak_count >= 2)"),
+            );
+        }
     }
     let [dmin, dmax] = d.drift_count;
     // A temporal leak takes its feature out of the drift pool.

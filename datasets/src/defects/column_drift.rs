@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::kind::DriftKind;
-use super::plan::DriftChange;
+use super::plan::{Drift, DriftChange};
 use super::{invalid, Invalid};
-use crate::draw::{blank, finish_numeric, mean_sd, Values};
+use crate::draw::{blank, mean_sd, Values};
+use crate::joint::Shift;
 use crate::rng::Rng;
 use crate::spec::{check_range, ExerciseSpec, FeatureSpec, Range};
 
@@ -20,8 +21,8 @@ use crate::spec::{check_range, ExerciseSpec, FeatureSpec, Range};
 pub struct FeatureDriftSpec {
     /// Features this drift may hit.
     pub features: Vec<String>,
-    /// mean_shift: shift in training SDs (sign drawn per variant);
-    /// scale_change: factor on deviations from the mean;
+    /// mean_shift: shift of the latent score in SDs (sign drawn per variant);
+    /// scale_change: factor on the latent score's deviations;
     /// missing_rate: added share of missing values.
     pub strength: Range,
 }
@@ -72,7 +73,7 @@ pub(crate) fn validate(
 }
 
 /// A drawn change of `kind`. A mean shift's `shift` in column units is
-/// resolved later, once the training rows exist ([`resolve_shift`]).
+/// recorded once the drift is applied ([`record_shift`]).
 pub(crate) fn draw(kind: DriftKind, s: &FeatureDriftSpec, rng: &mut Rng) -> DriftChange {
     match kind {
         DriftKind::MeanShift => {
@@ -84,29 +85,27 @@ pub(crate) fn draw(kind: DriftKind, s: &FeatureDriftSpec, rng: &mut Rng) -> Drif
     }
 }
 
-/// A mean shift's size in the column's units, from the training SD.
-pub(crate) fn resolve_shift(f: &FeatureSpec, change: &mut DriftChange, train: &Values) {
-    if let (DriftChange::MeanShift { shift_sd, shift }, Values::Num(v)) = (change, train) {
-        let (_, sd) = mean_sd(v);
-        *shift = crate::rng::round_to(*shift_sd * sd, f.decimals().max(2));
+/// The change of a mean shift or a scale change to the feature's latent
+/// score: `shift_sd` latent SDs, or deviations from the latent centre
+/// times `factor`. Applied there and rendered again, the column keeps its
+/// domain: no negative discounts, no pile on a clip bound.
+pub(crate) fn latent_shift(d: &Drift) -> Option<(usize, Shift)> {
+    match d.change {
+        DriftChange::MeanShift { shift_sd, .. } => Some((d.index, Shift::Mean(shift_sd))),
+        DriftChange::ScaleChange { factor } => Some((d.index, Shift::Scale(factor))),
+        _ => None,
     }
 }
 
-/// Applies the change to a serving batch's column.
-pub(crate) fn apply(f: &FeatureSpec, change: &DriftChange, train: &Values, values: &mut Values, rng: &mut Rng) {
-    match (change, values) {
-        (DriftChange::MeanShift { shift, .. }, Values::Num(v)) => {
-            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, *x + shift));
-        }
-        (DriftChange::ScaleChange { factor }, Values::Num(v)) => {
-            let Values::Num(t) = train else { unreachable!("numeric feature") };
-            let (mean, _) = mean_sd(t);
-            v.iter_mut().flatten().for_each(|x| *x = finish_numeric(f, mean + (*x - mean) * factor));
-        }
-        (DriftChange::MissingRate { added }, values) => {
-            // Among values still present, blank enough to add `added` overall.
-            blank(values, added / (1.0 - f.missing_rate), rng);
-        }
-        _ => unreachable!("validated: drift kinds match feature types"),
+/// Records a mean shift's size in the column's units: the batch's mean
+/// after the drift minus before.
+pub(crate) fn record_shift(change: &mut DriftChange, before: &Values, after: &Values) {
+    if let (DriftChange::MeanShift { shift, .. }, Values::Num(a), Values::Num(b)) = (change, before, after) {
+        *shift = crate::rng::round_to(mean_sd(b).0 - mean_sd(a).0, 4);
     }
+}
+
+/// Among values still present, blanks enough to add `added` missing overall.
+pub(crate) fn add_missing(f: &FeatureSpec, added: f64, values: &mut Values, rng: &mut Rng) {
+    blank(values, added / (1.0 - f.missing_rate), rng);
 }

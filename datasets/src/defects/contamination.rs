@@ -1,6 +1,10 @@
 //! Contamination (report name `contamination`): a share of production.csv's
-//! rows, as published (same id, same values), also sit in train.csv with
-//! their outcomes: the extract overlaps the period being served.
+//! customers also sit in train.csv with their outcomes: the extract
+//! overlaps the period being served. The extract records them as it
+//! records everyone: its encodings (no serving skew, none of the serving
+//! period's drift), the customers' own ids, and the extract's leaks (a
+//! post-outcome column written after the outcome). The same id in both
+//! files is what gives them away, not identical rows.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,14 +31,18 @@ pub(crate) fn draw(c: &ContaminationSpec, rng: &mut Rng) -> Leak {
     Leak::Contamination { fraction: rng.range(c.strength) }
 }
 
-/// Appends `n` of production's rows, as published, to train; returns how many.
-pub(crate) fn plant(n: usize, production: &Split, train: &mut Split, rng: &mut Rng) -> usize {
-    let mut idx: Vec<usize> = (0..production.len()).collect();
+/// Appends `n` of production's customers, as the extract records them
+/// (`recorded`: their rows before the serving period's drift and skew,
+/// with their own ids), to train; returns the (train row, production row)
+/// pairs.
+pub(crate) fn plant(n: usize, recorded: &Split, train: &mut Split, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let mut idx: Vec<usize> = (0..recorded.len()).collect();
     rng.shuffle(&mut idx);
     idx.truncate(n);
     idx.sort_unstable();
-    train.append(&production.take(&idx));
-    idx.len()
+    let first = train.len();
+    train.append(&recorded.take(&idx));
+    idx.into_iter().enumerate().map(|(k, p)| (first + k, p)).collect()
 }
 
 /// Exactly the planted rows are found by id.

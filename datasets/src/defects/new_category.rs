@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::DriftChange;
 use super::{invalid, Invalid};
 use crate::draw::Values;
+use crate::joint::Joint;
 use crate::rng::Rng;
 use crate::spec::{check_range, Distribution, ExerciseSpec, FeatureSpec, Range};
 
@@ -51,16 +52,44 @@ pub(crate) fn draw(s: &NewCategorySpec, feature: &str, rng: &mut Rng) -> DriftCh
 }
 
 /// Each value becomes the new category (index after the training ones)
-/// with probability `share`.
-pub(crate) fn apply(f: &FeatureSpec, share: f64, values: &mut Values, rng: &mut Rng) {
+/// with probability `share`, where no constraint forbids it.
+pub(crate) fn apply(f: &FeatureSpec, index: usize, share: f64, joint: &Joint, features: &mut [Values], rng: &mut Rng) {
     let new = match &f.dist {
         Distribution::Categorical { categories, .. } => categories.len() as u32,
         _ => unreachable!("validated: new_category hits categorical features"),
     };
-    let Values::Cat(v) = values else { unreachable!("validated: new_category hits categorical features") };
-    v.iter_mut().flatten().for_each(|x| {
-        if rng.bernoulli(share) {
-            *x = new
+    replace(index, new, share, joint, features, rng);
+}
+
+/// A share `share` of the present values of feature `index` become
+/// `code`, drawn among the rows where no constraint forbids it (a new
+/// online category takes card-not-present rows only), so the share holds.
+pub(crate) fn replace(index: usize, code: u32, share: f64, joint: &Joint, features: &mut [Values], rng: &mut Rng) {
+    let n = features[index].len();
+    let cat = |features: &[Values], r: usize| match &features[index] {
+        Values::Cat(v) => v[r],
+        _ => unreachable!("a categorical feature"),
+    };
+    let set = |features: &mut [Values], r: usize, c: Option<u32>| {
+        if let Values::Cat(v) = &mut features[index] {
+            v[r] = c;
         }
-    });
+    };
+    let mut present = 0;
+    let mut eligible = Vec::new();
+    for r in 0..n {
+        let Some(old) = cat(features, r) else { continue };
+        present += 1;
+        set(features, r, Some(code));
+        if !joint.breaks(features, r) {
+            eligible.push(r);
+        }
+        set(features, r, Some(old));
+    }
+    let p = (share * present as f64 / eligible.len().max(1) as f64).min(1.0);
+    for r in eligible {
+        if rng.bernoulli(p) {
+            set(features, r, Some(code));
+        }
+    }
 }

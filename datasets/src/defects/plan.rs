@@ -129,10 +129,19 @@ impl Plan {
         };
         let column_kinds: Vec<LeakKind> =
             [LeakKind::TargetLeakage, LeakKind::Identifier].into_iter().filter(|k| configured(*k)).collect();
+        // Breadth: one kind a rule of thumb misses, drawn first.
+        let hard = (!d.breadth.is_empty()).then(|| d.breadth[rng.below(d.breadth.len())].clone());
+        let hard_leak = hard.as_deref().and_then(|h| h.parse::<LeakKind>().ok());
+        let hard_drift = hard.as_deref().and_then(|h| h.parse::<DriftKind>().ok());
         let n_leaks = rng.count(d.leak_count);
         let mut chosen = Vec::new();
-        if !column_kinds.is_empty() {
-            chosen.push(column_kinds[rng.below(column_kinds.len())]);
+        match hard_leak {
+            Some(k) if column_kinds.contains(&k) => chosen.push(k),
+            _ if !column_kinds.is_empty() => chosen.push(column_kinds[rng.below(column_kinds.len())]),
+            _ => {}
+        }
+        if let Some(k) = hard_leak.filter(|k| !chosen.contains(k)) {
+            chosen.push(k);
         }
         let mut rest: Vec<LeakKind> =
             LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
@@ -182,6 +191,12 @@ impl Plan {
         // alone is invisible to tools that ignore nulls, a prior shift
         // shows in predictions): one such pair goes first.
         if let Some(i) = pairs.iter().position(|(k, _)| !matches!(k, DriftKind::MissingRate | DriftKind::PriorShift)) {
+            let first = pairs.remove(i);
+            pairs.insert(0, first);
+        }
+        // The breadth kind, if a drift, goes before everything (a prior
+        // shift beside one change of distribution, still found first).
+        if let Some(i) = hard_drift.and_then(|h| pairs.iter().position(|(k, _)| *k == h)) {
             let first = pairs.remove(i);
             pairs.insert(0, first);
         }

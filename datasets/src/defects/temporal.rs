@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::Leak;
 use super::{invalid, Invalid};
-use crate::certify::{column_leak, column_test, median_filled, LeakCertificate, TestKind};
-use crate::draw::{mean_sd, Draw, Split, Values};
-use crate::rng::{round_to, Rng};
+use crate::certify::{
+    bound_share, column_leak, column_test, median_filled, LeakCertificate, TestKind, LEAK_MARGIN, MAX_BOUND_EXCESS,
+};
+use crate::draw::{Draw, Split, Values};
+use crate::joint::{Joint, Shift};
+use crate::rng::Rng;
 use crate::spec::{check_range, CertificateSpec, ExerciseSpec, FeatureSpec, Range};
 
 /// `[defects.temporal]`.
@@ -19,7 +22,7 @@ use crate::spec::{check_range, CertificateSpec, ExerciseSpec, FeatureSpec, Range
 pub struct TemporalSpec {
     /// Numeric features with an effect on the label that it may hit.
     pub features: Vec<String>,
-    /// How far positives' values move in the extract, in training SDs, in
+    /// How far positives' latent scores move in the extract, in SDs, in
     /// the direction their effect already points.
     pub strength: Range,
 }
@@ -50,23 +53,16 @@ pub(crate) fn draw(t: &TemporalSpec, rng: &mut Rng) -> Leak {
     Leak::Temporal { column: t.features[rng.below(t.features.len())].clone(), strength: rng.range(t.strength) }
 }
 
-/// Moves positives' values of feature `f` (column `i`) in the extract's
-/// splits, bounded by the training column's range. `train` gives the SD
-/// and the range before anything moved.
-pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, extract: [&mut Split; 2]) {
-    let Values::Num(v) = &extract[0].features[i] else { unreachable!("validated: numeric") };
-    let (_, sd) = mean_sd(v);
-    let (lo, hi) = v.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+/// Moves positives' latent scores of feature `f` (column `i`) in the
+/// extract's splits by `strength` SDs, in the direction of the family's
+/// effect, and renders their values again: the column keeps its domain and
+/// its bounds, and whatever a constraint bounds by it follows.
+pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, joint: &Joint, extract: [&mut Split; 2]) {
     // The family's direction (the business's), whatever this variant drew.
     let sign = f.effect.map(|e| e.coef.centre().signum()).unwrap_or(1.0);
     for split in extract {
-        let labels = split.labels.clone();
-        let Values::Num(v) = &mut split.features[i] else { unreachable!("numeric") };
-        for (x, y) in v.iter_mut().zip(labels) {
-            if let (Some(x), true) = (x.as_mut(), y) {
-                *x = round_to((*x + sign * strength * sd).clamp(lo, hi), f.decimals());
-            }
-        }
+        let positives: Vec<usize> = (0..split.len()).filter(|&r| split.labels[r]).collect();
+        joint.rerender(&mut split.features, &mut split.latent, &[(i, Shift::Mean(sign * strength))], &positives);
     }
 }
 
@@ -74,7 +70,7 @@ pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, extract: [&mut Spl
 /// served (a real feature: some signal remains). How far train.csv's column
 /// differs from production.csv's is recorded, not required: with few
 /// positives (fraud) their trace moves the whole column little.
-pub(crate) fn certify(c: &CertificateSpec, draw: &Draw, i: usize) -> LeakCertificate {
+pub(crate) fn certify(c: &CertificateSpec, draw: &Draw, i: usize, spec_clip: Option<[f64; 2]>) -> LeakCertificate {
     let values = |s: &Split| match &s.features[i] {
         Values::Num(v) => v.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>(),
         Values::Cat(_) => unreachable!("validated: numeric"),
@@ -82,8 +78,12 @@ pub(crate) fn certify(c: &CertificateSpec, draw: &Draw, i: usize) -> LeakCertifi
     let mut cert = column_leak(c, draw, |s| median_filled(values(s)));
     let (train_auc, serving) = (cert.train_auc.unwrap_or(0.5), cert.holdout_serving_auc.unwrap_or(0.5));
     cert.train_vs_production = Some(column_test(TestKind::Ks, &draw.train.features[i], &draw.production.features[i]));
+    cert.bound_excess = spec_clip
+        .map(|clip| bound_share(&draw.train.features[i], clip) - bound_share(&draw.holdout_serving.features[i], clip));
     cert.passed = (train_auc - 0.5).abs() + 0.5 >= c.leak_min_train_auc
         && (cert.holdout_offline_auc.unwrap_or(0.5) - 0.5).abs() + 0.5 >= c.leak_min_train_auc
-        && (train_auc - 0.5).abs() - (serving - 0.5).abs() >= c.temporal_min_auc_drop;
+        && (train_auc - 0.5).abs() - (serving - 0.5).abs() >= c.temporal_min_auc_drop
+        && cert.bound_excess.is_none_or(|x| x <= MAX_BOUND_EXCESS)
+        && c.honest_max_auc.is_none_or(|h| (train_auc - 0.5).abs() + 0.5 >= h + LEAK_MARGIN);
     cert
 }

@@ -9,9 +9,10 @@ use crate::defects::{
     column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
     temporal,
 };
+use crate::joint::{Joint, Shift};
 use crate::model::Model;
-use crate::rng::{round_to, Rng};
-use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
+use crate::rng::Rng;
+use crate::spec::{Distribution, ExerciseSpec};
 
 /// One feature column. Categorical values are indices into the feature's
 /// categories (the planted new category, if any, comes last).
@@ -61,6 +62,9 @@ pub struct Split {
     /// The public formula's ([`Model::centre`]) on the same clean rows:
     /// what reading exercise.toml alone would answer.
     pub public: Vec<f64>,
+    /// Each feature's latent normal score per row ([`Joint`]): drift and
+    /// the temporal leak move these and render the values again.
+    pub latent: Vec<Vec<f64>>,
 }
 
 impl Split {
@@ -88,6 +92,9 @@ impl Split {
         self.labels.extend(&other.labels);
         self.probs.extend(&other.probs);
         self.public.extend(&other.public);
+        for (a, b) in self.latent.iter_mut().zip(&other.latent) {
+            a.extend(b);
+        }
     }
     pub(crate) fn take(&self, idx: &[usize]) -> Split {
         Split {
@@ -98,6 +105,7 @@ impl Split {
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
             probs: idx.iter().map(|&i| self.probs[i]).collect(),
             public: idx.iter().map(|&i| self.public[i]).collect(),
+            latent: self.latent.iter().map(|z| idx.iter().map(|&i| z[i]).collect()).collect(),
         }
     }
 }
@@ -106,6 +114,9 @@ impl Split {
 #[derive(Debug, Clone)]
 pub struct Draw {
     pub plan: Plan,
+    /// How the features depend on each other, with this variant's planted
+    /// categories admitted to the constraints.
+    pub joint: Joint,
     /// This variant's generating model, drawn from the exercise's family.
     pub model: Model,
     /// Family draws rejected before `model` (see [`draw_model`]).
@@ -138,49 +149,80 @@ pub struct Draw {
     pub serving_rate: f64,
 }
 
+/// The random stream for one purpose of one draw, keyed by the exercise
+/// too: two exercises on one seed draw independent plans and rows.
+pub fn stream(spec: &ExerciseSpec, seed: u64, attempt: u32, purpose: &str) -> Rng {
+    Rng::stream(seed, attempt, &format!("{}/{purpose}", spec.exercise.id))
+}
+
 /// Draws attempt `attempt` of a seed.
 pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
-    let plan = Plan::draw(spec, &mut Rng::stream(seed, attempt, "plan"));
+    let stream = |purpose: &str| stream(spec, seed, attempt, purpose);
+    let plan = Plan::draw(spec, &mut stream("plan"));
     let (model, model_rejected) = draw_model(spec, seed, attempt);
-    let g = Generator { spec, model: &model, public: &Model::centre(spec) };
+    // The planted new categories take their place in the constraints.
+    let mut joint = Joint::new(spec);
+    for d in &plan.drifts {
+        if let (DriftChange::NewCategory { category, .. }, Distribution::Categorical { categories, .. }) =
+            (&d.change, &spec.features[d.index].dist)
+        {
+            joint.admit(d.index, categories.len() as u32, category);
+        }
+    }
+    let g = Generator { spec, model: &model, public: &Model::centre(spec), joint: &joint };
     let rows = spec.rows;
     let n_dup = plan.duplicates().map(|(f, _, _)| (f * rows.train as f64).round() as usize).unwrap_or(0);
     let n_contam = plan.contamination().map(|f| (f * rows.production as f64).round() as usize).unwrap_or(0);
 
-    let mut train = g.rows(rows.train - n_dup - n_contam, &mut Rng::stream(seed, attempt, "train"));
-    let mut holdout = g.rows(rows.holdout, &mut Rng::stream(seed, attempt, "holdout"));
+    let mut train = g.rows(rows.train - n_dup - n_contam, &mut stream("train"));
+    let mut holdout = g.rows(rows.holdout, &mut stream("holdout"));
     // A prior shift samples the serving batches at another positive rate:
     // each class looks as in training (label shift).
     let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
-        None => g.rows(n, &mut Rng::stream(seed, attempt, name)),
-        Some(_) => {
-            prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut Rng::stream(seed, attempt, name)))
-        }
+        None => g.rows(n, &mut stream(name)),
+        Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut stream(name))),
     };
     let mut production = serving(rows.production, "production");
     let mut traffic = serving(rows.traffic, "traffic");
-    let mut latency = g.rows(latency_rows(spec), &mut Rng::stream(seed, attempt, "latency"));
+    let mut latency = g.rows(latency_rows(spec), &mut stream("latency"));
+    // Production as the extract records it, before the serving period's
+    // drift: what a contaminated extract holds of these customers.
+    let production_recorded = production.clone();
 
-    // Drift, resolved against the training rows (SDs and means in column units).
+    // Drift at serving time. Mean shifts and scale changes move the latent
+    // scores and render again (the column keeps its domain and bounds);
+    // a new category and missing values replace values.
     let mut plan = plan;
-    for d in &mut plan.drifts {
-        column_drift::resolve_shift(&spec.features[d.index], &mut d.change, &train.features[d.index]);
-    }
     for (split, name) in [(&mut production, "production-drift"), (&mut traffic, "traffic-drift")] {
-        let mut rng = Rng::stream(seed, attempt, name);
-        for d in plan.drifts.iter().filter(|d| !matches!(d.change, DriftChange::ServingSkew { .. })) {
-            let (f, column) = (&spec.features[d.index], &mut split.features[d.index]);
+        let mut rng = stream(name);
+        let shifts: Vec<(usize, Shift)> = plan.drifts.iter().filter_map(column_drift::latent_shift).collect();
+        let all: Vec<usize> = (0..split.len()).collect();
+        joint.rerender(&mut split.features, &mut split.latent, &shifts, &all);
+        for d in &plan.drifts {
             match &d.change {
-                DriftChange::NewCategory { share, .. } => new_category::apply(f, *share, column, &mut rng),
-                change => column_drift::apply(f, change, &train.features[d.index], column, &mut rng),
+                DriftChange::NewCategory { share, .. } => {
+                    new_category::apply(&spec.features[d.index], d.index, *share, &joint, &mut split.features, &mut rng)
+                }
+                DriftChange::MissingRate { added } => {
+                    column_drift::add_missing(&spec.features[d.index], *added, &mut split.features[d.index], &mut rng)
+                }
+                _ => {}
             }
         }
     }
+    // A mean shift's size in the column's units, as it came out.
+    for d in &mut plan.drifts {
+        column_drift::record_shift(
+            &mut d.change,
+            &production_recorded.features[d.index],
+            &production.features[d.index],
+        );
+    }
 
     // Identifiers: the extract's ids for train and holdout, new ids at serving time.
-    let mut id_rng = Rng::stream(seed, attempt, "ids");
+    let mut id_rng = stream("ids");
     let (train_ids, holdout_offline_ids, next) =
         identifier::extract_ids(spec.exercise.id_start, &train.labels, &holdout.labels, plan.identifier(), &mut id_rng);
     train.ids = train_ids;
@@ -197,21 +239,34 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     traffic.ids = serving_ids(rows.traffic, &mut id_rng);
     latency.ids = serving_ids(latency.len(), &mut id_rng);
 
+    // Contamination: production's customers also in the extract, with
+    // their outcomes, as the extract records them: its encodings (before
+    // the serving period's drift and the serving pipeline's skew), the
+    // customers' own ids, and the leaks the extract plants below.
+    // Pairs (train row, production row) of the same customer.
+    let mut contaminated: Vec<(usize, usize)> = Vec::new();
+    if n_contam > 0 {
+        let mut recorded = production_recorded;
+        recorded.ids = production.ids.clone();
+        contaminated = contamination::plant(n_contam, &recorded, &mut train, &mut stream("contamination"));
+    }
+    let contaminated_rows = contaminated.len();
+
     // Post-outcome column: label-dependent in the extract, pre-outcome at serving.
     let mut holdout_offline_leak = None;
     if let Some((_, strength, _)) = plan.post_outcome() {
         let p = spec.defects.post_outcome.as_ref().expect("planned from the catalog");
-        let mut rng = Rng::stream(seed, attempt, "post-outcome");
+        let mut rng = stream("post-outcome");
         holdout_offline_leak =
             Some(post_outcome::plant(p, strength, &mut rng, &mut train, &mut holdout, &mut production, &mut traffic));
-        post_outcome::serve(p, &mut Rng::stream(seed, attempt, "post-outcome-latency"), &mut latency);
+        post_outcome::serve(p, &mut stream("post-outcome-latency"), &mut latency);
     }
     let mut holdout_offline = Split { ids: holdout_offline_ids, leak: holdout_offline_leak, ..holdout.clone() };
 
     // The decoy: a name from the same pool, honest noise everywhere, so a
     // pool name in the data says nothing; only behaviour does.
     let decoy = spec.defects.post_outcome.as_ref().and_then(|p| {
-        let mut rng = Rng::stream(seed, attempt, "decoy");
+        let mut rng = stream("decoy");
         let planted = plan.post_outcome().map(|(c, _, _)| c);
         let spare: Vec<&String> = p.names.iter().filter(|n| Some(n.as_str()) != planted).collect();
         if spare.is_empty() {
@@ -230,7 +285,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // so a pool name in production says nothing; only a category unseen in
     // training does.
     let decoy_category = spec.defects.new_category.as_ref().and_then(|nc| {
-        let mut rng = Rng::stream(seed, attempt, "decoy-category");
+        let mut rng = stream("decoy-category");
         let eligible: Vec<(usize, &Vec<String>)> = spec
             .features
             .iter()
@@ -246,25 +301,34 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         let share = rng.range(DECOY_CATEGORY_SHARE);
         let Distribution::Categorical { categories, .. } = &spec.features[index].dist else { return None };
         let code = categories.len() as u32;
+        joint.admit(index, code, &category);
         for split in [&mut train, &mut holdout, &mut production, &mut traffic, &mut latency] {
-            if let Values::Cat(v) = &mut split.features[index] {
-                v.iter_mut().flatten().for_each(|c| {
-                    if rng.bernoulli(share) {
-                        *c = code
-                    }
-                });
-            }
+            new_category::replace(index, code, share, &joint, &mut split.features, &mut rng);
         }
         // The extract's view of the holdout is the same rows.
         holdout_offline.features[index] = holdout.features[index].clone();
         Some(DecoyCategory { index, category, share })
     });
 
+    // What the extract knows of a contaminated customer before any outcome
+    // is what production shows: the decoy's value, the decoy category.
+    for &(t, p) in &contaminated {
+        if let (Some(a), Some(b)) = (train.decoy.as_mut(), production.decoy.as_ref()) {
+            a[t] = b[p];
+        }
+        if let Some(dc) = &decoy_category {
+            if let (Values::Cat(a), Values::Cat(b)) = (&mut train.features[dc.index], &production.features[dc.index]) {
+                a[t] = b[p];
+            }
+        }
+    }
+
     // Temporal leak: in the extract, positives' values carry the outcome's
-    // trace along the feature's own effect, bounded by the column's range.
+    // trace along the feature's own effect, in its latent score (the
+    // column keeps its domain, and nothing piles onto a bound).
     if let Some((column, strength)) = plan.temporal() {
         let i = spec.features.iter().position(|f| f.name == column).expect("validated");
-        temporal::plant(&spec.features[i], i, strength, [&mut train, &mut holdout_offline]);
+        temporal::plant(&spec.features[i], i, strength, &joint, [&mut train, &mut holdout_offline]);
     }
 
     // Serving skew: the serving pipeline's encoding, in every batch served.
@@ -274,16 +338,9 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         }
     }
 
-    // Contamination: production rows, as published, also in the extract.
-    let mut contaminated_rows = 0;
-    if n_contam > 0 {
-        let mut rng = Rng::stream(seed, attempt, "contamination");
-        contaminated_rows = contamination::plant(n_contam, &production, &mut train, &mut rng);
-    }
-
     // Duplicated rows, mostly positives, then one shuffle of the published train.
     let train_base = train.clone();
-    let mut rng = Rng::stream(seed, attempt, "duplicates");
+    let mut rng = stream("duplicates");
     let mut idx: Vec<usize> = (0..train.len()).collect();
     if let Some((_, positive_share, copies)) = plan.duplicates() {
         idx.extend(duplicate_rows::extra_rows(&train, n_dup, positive_share, copies, &mut rng));
@@ -294,6 +351,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
 
     Draw {
         plan,
+        joint,
         model,
         model_rejected,
         decoy,
@@ -361,12 +419,12 @@ const MODEL_CHECK_ROWS: usize = 4000;
 /// own, so the plan and the rows of a seed do not depend on how many
 /// tries it took. Returns the model and the number rejected.
 pub fn draw_model(spec: &ExerciseSpec, seed: u64, attempt: u32) -> (Model, u32) {
-    let draw = |k: u32| Model::draw(spec, &mut Rng::stream(seed, attempt, &format!("model/{k}")));
+    let draw = |k: u32| Model::draw(spec, &mut stream(spec, seed, attempt, &format!("model/{k}")));
     let (skill_band, rate_band) = (spec.certificate.public_skill, spec.label.positive_rate);
     if skill_band.is_none() && rate_band.is_none() {
         return (draw(0), 0);
     }
-    let check = features(spec, MODEL_CHECK_ROWS, &mut Rng::stream(seed, attempt, "model-check"));
+    let check = Joint::new(spec).sample(MODEL_CHECK_ROWS, &mut stream(spec, seed, attempt, "model-check")).0;
     let public = Model::centre(spec).probabilities(&check);
     let inside = |band: Option<[f64; 2]>, x: f64| band.is_none_or(|[lo, hi]| (lo..=hi).contains(&x));
     let mut last = None;
@@ -393,13 +451,14 @@ struct Generator<'a> {
     spec: &'a ExerciseSpec,
     model: &'a Model,
     public: &'a Model,
+    joint: &'a Joint,
 }
 
 impl Generator<'_> {
     /// `n` rows from the generating model: features, label probability,
     /// label, then values missing completely at random.
     fn rows(&self, n: usize, rng: &mut Rng) -> Split {
-        let mut features = features(self.spec, n, rng);
+        let (mut features, latent) = self.joint.sample(n, rng);
         let probs = self.model.probabilities(&features);
         let public = self.public.probabilities(&features);
         let labels: Vec<bool> = probs.iter().map(|&p| rng.bernoulli(p)).collect();
@@ -408,28 +467,8 @@ impl Generator<'_> {
                 blank(values, f.missing_rate, rng);
             }
         }
-        Split { ids: vec![0; n], features, leak: None, decoy: None, labels, probs, public }
+        Split { ids: vec![0; n], features, leak: None, decoy: None, labels, probs, public, latent }
     }
-}
-
-/// `n` rows of every feature, complete, as the exercise's distributions give them.
-fn features(spec: &ExerciseSpec, n: usize, rng: &mut Rng) -> Vec<Values> {
-    spec.features
-        .iter()
-        .map(|f| match &f.dist {
-            Distribution::Categorical { .. } => Values::Cat((0..n).map(|_| Some(rng.sample(&f.dist) as u32)).collect()),
-            _ => Values::Num((0..n).map(|_| Some(finish_numeric(f, rng.sample(&f.dist)))).collect()),
-        })
-        .collect()
-}
-
-/// Clip and round a numeric value as the exercise declares.
-pub(crate) fn finish_numeric(f: &FeatureSpec, x: f64) -> f64 {
-    let x = match f.clip {
-        Some([lo, hi]) => x.clamp(lo, hi),
-        None => x,
-    };
-    round_to(x, f.decimals())
 }
 
 /// Sets each present value missing with probability `p`.

@@ -32,6 +32,13 @@ pub struct ExerciseSpec {
     pub rows: Rows,
     pub label: LabelSpec,
     pub features: Vec<FeatureSpec>,
+    /// How the features depend on each other (a Gaussian copula).
+    #[serde(default)]
+    pub dependence: Option<crate::joint::DependenceSpec>,
+    /// What no row may be: bounds between columns, categories that exclude
+    /// each other.
+    #[serde(default)]
+    pub constraints: Vec<crate::joint::ConstraintSpec>,
     pub defects: DefectCatalog,
     pub certificate: CertificateSpec,
     pub contract: ContractSpec,
@@ -68,6 +75,10 @@ pub struct ParitySpec {
     pub first_seed: u64,
     pub max_score_spread: f64,
     pub max_gap_spread: f64,
+    /// The careless fixture's served AUC may vary across the seeds by at
+    /// most this sample SD (optional).
+    #[serde(default)]
+    pub max_careless_auc_sd: Option<f64>,
 }
 
 /// A fixture submission and the score band it must land in.
@@ -165,7 +176,8 @@ pub struct FeatureSpec {
     /// Share of values missing completely at random (after the label is drawn).
     #[serde(default)]
     pub missing_rate: f64,
-    /// Numeric values are clipped to `[low, high]`.
+    /// Numeric values lie in `[low, high]`: the distribution truncated
+    /// there (no value piles up on a bound, before or after a drift).
     pub clip: Option<[f64; 2]>,
     /// Numeric rounding; 0 makes an integer column. Default 2.
     pub decimals: Option<u32>,
@@ -232,6 +244,12 @@ pub struct CertificateSpec {
     /// from the public formula as every other (equal difficulty).
     #[serde(default)]
     pub public_skill: Option<Range>,
+    /// Every honest numeric feature's single-feature AUC in train (either
+    /// direction) at most this, and a temporal leak's at least
+    /// [`crate::certify::LEAK_MARGIN`] more: a real feature measured too
+    /// late stands out above every honest one (optional).
+    #[serde(default)]
+    pub honest_max_auc: Option<f64>,
     /// A temporal leak's single-feature AUC must fall by at least this much
     /// from the extract to serving time.
     #[serde(default = "default_temporal_min_auc_drop")]

@@ -114,6 +114,7 @@ impl ExerciseSpec {
                 }
             }
         }
+        crate::joint::validate(self)?;
         crate::defects::catalog::validate(self, &names)?;
         self.validate_certificate()?;
         if let Some(v) = &self.validate {
@@ -140,6 +141,11 @@ impl ExerciseSpec {
                         return e(field.into(), format!("{value} is outside [0, 100] points"));
                     }
                 }
+                if let Some(m) = p.max_careless_auc_sd {
+                    if !(0.0..=0.5).contains(&m) {
+                        return e("validate.parity.max_careless_auc_sd".into(), format!("{m} is outside [0, 0.5]"));
+                    }
+                }
             }
         }
         self.validate_operations()
@@ -156,6 +162,14 @@ impl ExerciseSpec {
         }
         if !(0.5..=1.0).contains(&c.leak_min_train_auc) {
             return e("leak_min_train_auc", format!("{} is outside [0.5, 1]", c.leak_min_train_auc));
+        }
+        if let Some(h) = c.honest_max_auc {
+            if !(0.5..0.97).contains(&h) {
+                return e(
+                    "honest_max_auc",
+                    format!("{h} is outside [0.5, 0.97): a temporal leak must stand out above it"),
+                );
+            }
         }
         if !(0.0..0.5).contains(&c.leak_max_serving_gap) {
             return e("leak_max_serving_gap", format!("{} is outside [0, 0.5)", c.leak_max_serving_gap));

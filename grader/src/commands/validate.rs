@@ -24,6 +24,16 @@ pub struct ValidateRequest {
     pub parity: Option<usize>,
 }
 
+/// Sample standard deviation (NaN when any value is, 0 for one value).
+fn sd(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
 fn spread(xs: impl Iterator<Item = f64> + Clone) -> f64 {
     let max = xs.clone().fold(f64::MIN, f64::max);
     let min = xs.fold(f64::MAX, f64::min);
@@ -161,9 +171,10 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
                     tasks.push(tokio::spawn(async move {
                         let _slot = jobs.acquire_owned().await.expect("never closed");
                         progress.phase(format!("parity: grading {fixture} on seed {seed}"));
-                        grade_fixture(exercise_path, dir, seed, overrides, gate)
-                            .await
-                            .map(|r| percent_without_latency(&r.checks))
+                        grade_fixture(exercise_path, dir, seed, overrides, gate).await.map(|r| {
+                            let auc = r.metrics.correctness.ran().map(|c| c.serving.auc);
+                            (percent_without_latency(&r.checks), auc)
+                        })
                     }));
                 }
             }
@@ -176,14 +187,22 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
                 .zip(scores.chunks(2))
                 .map(|(&seed, s)| ParitySeed {
                     seed,
-                    careful: s[0],
-                    careless: s[1],
-                    gap: ((s[0] - s[1]) * 10.0).round() / 10.0,
+                    careful: s[0].0,
+                    careless: s[1].0,
+                    gap: ((s[0].0 - s[1].0) * 10.0).round() / 10.0,
+                    careless_auc: s[1].1,
                 })
                 .collect();
             let score_spread = spread(per_seed.iter().map(|s| s.careful));
             let gap_spread = spread(per_seed.iter().map(|s| s.gap));
-            let within = score_spread <= p.max_score_spread && gap_spread <= p.max_gap_spread;
+            // The careless model's served AUC varies as little across seeds
+            // (issue 24: SD at most 0.03); a seed it could not be measured
+            // on counts as unbounded.
+            let aucs: Vec<f64> = per_seed.iter().map(|s| s.careless_auc.unwrap_or(f64::NAN)).collect();
+            let careless_auc_sd = sd(&aucs);
+            let within = score_spread <= p.max_score_spread
+                && gap_spread <= p.max_gap_spread
+                && p.max_careless_auc_sd.is_none_or(|m| careless_auc_sd <= m);
             if !within {
                 violations += 1;
             }
@@ -193,6 +212,8 @@ pub async fn run(req: ValidateRequest, progress: &Progress) -> Result<Validation
                 gap_spread,
                 max_score_spread: p.max_score_spread,
                 max_gap_spread: p.max_gap_spread,
+                careless_auc_sd,
+                max_careless_auc_sd: p.max_careless_auc_sd,
                 within,
             })
         }
@@ -225,7 +246,14 @@ impl Validation {
         if let Some(p) = &self.parity {
             s += &format!("  parity over {} seeds (careful, careless, gap; scores without latency):\n", p.seeds.len());
             for x in &p.seeds {
-                s += &format!("    seed {:<8} {:>6.1}%  {:>6.1}%  {:>+6.1}\n", x.seed, x.careful, x.careless, x.gap);
+                s += &format!(
+                    "    seed {:<8} {:>6.1}%  {:>6.1}%  {:>+6.1}  careless served AUC {}\n",
+                    x.seed,
+                    x.careful,
+                    x.careless,
+                    x.gap,
+                    x.careless_auc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "not measured".into())
+                );
             }
             s += &format!(
                 "  {} careful score spread {:.1} points (at most {}), gap spread {:.1} points (at most {})\n",
@@ -234,6 +262,11 @@ impl Validation {
                 p.max_score_spread,
                 p.gap_spread,
                 p.max_gap_spread
+            );
+            s += &format!(
+                "  careless served AUC SD {:.3}{}\n",
+                p.careless_auc_sd,
+                p.max_careless_auc_sd.map(|m| format!(" (at most {m})")).unwrap_or_default()
             );
         }
         if self.violations > 0 {
@@ -278,6 +311,15 @@ mod tests {
     fn parity_scores_leave_latency_out() {
         let checks = [check("correctness", 20.0, 20.0), check("latency", 0.0, 15.0), check("findings", 10.0, 20.0)];
         assert_eq!(percent_without_latency(&checks), 75.0);
+    }
+
+    #[test]
+    fn sd_is_the_sample_deviation_and_nan_poisons_it() {
+        assert!((sd(&[0.6, 0.62, 0.64]) - 0.02).abs() < 1e-12);
+        assert_eq!(sd(&[0.7]), 0.0);
+        assert!(sd(&[0.6, f64::NAN]).is_nan());
+        // A NaN deviation is never within a bound.
+        assert_eq!(sd(&[0.6, f64::NAN]).partial_cmp(&0.03), None);
     }
 
     #[test]

@@ -485,3 +485,58 @@ fn report_html_shows_a_candidates_markup_as_text() {
     assert!(html.len() < 400_000, "long text is capped: {} bytes", html.len());
     assert!(html.contains("false flag") && html.contains("Content-Security-Policy"));
 }
+
+/// The gamer fixture stands for a reader of this repository: its
+/// formula.py must be today's public formula (the centre of each
+/// exercise's family), or its score no longer says what reading the
+/// repository earns (a stale copy of an earlier, narrower family scored
+/// above the real centre).
+#[test]
+fn the_gamer_fixture_transcribes_todays_public_formula() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("fixtures/submissions/gamer/app/formula.py")).unwrap();
+    let start = text.find("FORMULAS = ").expect("formula.py defines FORMULAS") + "FORMULAS = ".len();
+    let formulas: serde_json::Value = serde_json::from_str(&text[start..]).expect("FORMULAS is JSON");
+    let close = |a: f64, b: &serde_json::Value, what: &str| {
+        let b = b.as_f64().unwrap_or(0.0);
+        assert!((a - b).abs() < 1e-9, "{what}: the centre is {a}, formula.py has {b}");
+    };
+    for id in ["churn", "fraud"] {
+        let spec = Exercise::load(&root.join("exercises").join(id)).unwrap().spec;
+        let centre = datasets::model::Model::centre(&spec);
+        let f = &formulas[id];
+        close(centre.intercept, &f["intercept"], &format!("{id} intercept"));
+        for (feature, term) in spec.features.iter().zip(&centre.terms) {
+            let g = &f["features"][&feature.name];
+            match (term, &feature.dist) {
+                (datasets::model::Term::Numeric { coef, center, scale, quadratic }, _) => {
+                    for (k, v) in [("coef", coef), ("center", center), ("scale", scale), ("quadratic", quadratic)] {
+                        close(*v, &g[k], &format!("{id} {} {k}", feature.name));
+                    }
+                }
+                (
+                    datasets::model::Term::Categorical { effects },
+                    datasets::spec::Distribution::Categorical { categories, .. },
+                ) => {
+                    for (c, e) in categories.iter().zip(effects) {
+                        close(*e, &g["effects"][c], &format!("{id} {} {c}", feature.name));
+                    }
+                }
+                // Every effect's centre is 0 (churn's region): nothing to copy.
+                (datasets::model::Term::Silent, _) => {
+                    let zero = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) == 0.0;
+                    let copied = g.get("effects").and_then(|e| e.as_object()).map(|e| e.values().all(zero));
+                    assert!(
+                        copied.unwrap_or_else(|| zero(&g["coef"]) && zero(&g["quadratic"])),
+                        "{id} {}: {g}",
+                        feature.name
+                    );
+                }
+                _ => unreachable!("a term follows its feature's type"),
+            }
+        }
+        let pool = &spec.defects.post_outcome.as_ref().unwrap().names;
+        let names: Vec<&str> = f["leak_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+        assert_eq!(names, pool.iter().map(String::as_str).collect::<Vec<_>>(), "{id}: the post-outcome pool");
+    }
+}
