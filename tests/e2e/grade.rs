@@ -200,9 +200,19 @@ fn reading_the_repository_buys_no_grade() {
     let r = r.unwrap();
     let group = |g: &str| group_points(&r, g);
     assert!(percent(&r) <= 25.0, "the gamer scored {}%: {:#}", percent(&r), r["checks"]);
-    for g in ["correctness", "leak_reliance", "latency", "robustness"] {
+    for g in ["leak_reliance", "latency", "robustness"] {
         assert_eq!(group(g), 0.0, "{g}: {:#}", r["checks"]);
     }
+    assert_eq!(check(&r, "correctness.discrimination")["points"].as_f64(), Some(0.0), "{:#}", r["checks"]);
+    // Known weakness (issue 24's session): where its undoing of a served
+    // spelling misses, the public formula loses a term for those rows, and
+    // a shrunk public formula is better calibrated than the public formula
+    // itself, which is the calibration floor: some points, never half.
+    let calibration = check(&r, "correctness.calibration");
+    assert!(
+        calibration["points"].as_f64().unwrap() < 0.5 * calibration["max_points"].as_f64().unwrap(),
+        "{calibration}"
+    );
     let c = &r["metrics"]["correctness"]["value"];
     let (served, public) = (c["serving"]["auc"].as_f64().unwrap(), c["public"]["auc"].as_f64().unwrap());
     assert!((served - public).abs() < 0.02, "it serves the public formula: AUC {served} vs {public}");
@@ -280,7 +290,16 @@ fn temporal_leakage_and_serving_skew_are_found_by_care_alone() {
         check(&reference, "correctness.discrimination")
     );
     // The temporal leak: the careless model relies on the extract's values.
-    assert_eq!(check(&reference, "leak_reliance.gap")["status"], "pass");
+    // The careful one leaves the column out and, with it, the real
+    // feature's honest signal (its skill gate may keep it below full).
+    let points = |r: &Value| check(r, "leak_reliance.gap")["points"].as_f64().unwrap();
+    assert!(
+        points(&reference) > points(&naive),
+        "{} vs {}",
+        check(&reference, "leak_reliance.gap"),
+        check(&naive, "leak_reliance.gap")
+    );
+    assert_ne!(check(&reference, "leak_reliance.gap")["status"], "fail", "{}", check(&reference, "leak_reliance.gap"));
     assert_ne!(check(&naive, "leak_reliance.gap")["status"], "pass");
 }
 

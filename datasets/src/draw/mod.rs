@@ -59,8 +59,9 @@ pub struct Split {
     pub labels: Vec<bool>,
     /// The generating model's probability of the label.
     pub probs: Vec<f64>,
-    /// The public formula's ([`Model::centre`]) on the same clean rows:
-    /// what reading exercise.toml alone would answer.
+    /// The public formula's ([`Model::centre`]): what reading
+    /// exercise.toml alone would answer (on a served batch, from its values
+    /// as served, missing ones at the centre).
     pub public: Vec<f64>,
     /// Each feature's latent normal score per row ([`Joint`]): drift and
     /// the temporal leak move these and render the values again.
@@ -329,6 +330,15 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     if let Some((column, strength)) = plan.temporal() {
         let i = spec.features.iter().position(|f| f.name == column).expect("validated");
         temporal::plant(&spec.features[i], i, strength, &joint, [&mut train, &mut holdout_offline]);
+    }
+
+    // The public formula on the rows as a reader serves them: missing
+    // values and a decoy category add nothing (their centre), the serving
+    // encoding undone (a reader of the repository knows it). The floor a
+    // grade counts from is this, not the formula on values nobody sees.
+    let centre = Model::centre(spec);
+    for split in [&mut holdout, &mut production, &mut traffic, &mut latency] {
+        split.public = centre.probabilities(&split.features);
     }
 
     // Serving skew: the serving pipeline's encoding, in every batch served.

@@ -34,7 +34,8 @@ pub(crate) use validate::validate;
 pub struct DependenceSpec {
     /// `[feature, feature, rho]`: the correlation of the two features'
     /// latent normal scores (about their rank correlation in the data).
-    /// Pairs not listed are independent given the listed ones.
+    /// A pair not listed has latent correlation 0 (the matrix still makes
+    /// it dependent through pairs listed with a third feature).
     #[serde(default)]
     pub correlations: Vec<(String, String, f64)>,
 }
@@ -286,17 +287,6 @@ impl Joint {
             (RuleKind::Allowed(a), Values::Cat(v)) => v[r].is_some_and(|c| !self.names(rule.column, a, c)),
             _ => false,
         })
-    }
-
-    /// Whether any constraint reads or bounds feature `i`.
-    pub fn constrains(&self, i: usize) -> bool {
-        self.rules.iter().any(|r| r.column == i || r.when.iter().any(|(w, _)| *w == i))
-    }
-
-    /// The latent correlation matrix (for reports and tests).
-    pub fn correlation(&self) -> Vec<Vec<f64>> {
-        let k = self.chol.len();
-        (0..k).map(|i| (0..k).map(|j| (0..k).map(|m| self.chol[i][m] * self.chol[j][m]).sum()).collect()).collect()
     }
 }
 
