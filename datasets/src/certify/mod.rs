@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::defects::plan::{categories_with_new, DriftChange, Leak};
-use crate::defects::{contamination, duplicate_rows, identifier, post_outcome, prior_shift, temporal, LeakKind};
+use crate::defects::{
+    contamination, duplicate_rows, identifier, post_outcome, prior_shift, serving_skew, temporal, LeakKind,
+};
 use crate::draw::{Draw, Split, Values};
 use crate::model::Model;
 use crate::spec::{CertificateSpec, ExerciseSpec};
@@ -515,21 +517,8 @@ fn certify_constraints(spec: &ExerciseSpec, draw: &Draw) -> ConstraintCertificat
     let decode = |split: &Split, served: bool| -> Vec<Values> {
         let mut v = split.features.clone();
         if served {
-            for d in &draw.plan.drifts {
-                match (&d.change, &mut v[d.index], &spec.features[d.index].dist) {
-                    (DriftChange::ServingSkew { factor: Some(k), .. }, Values::Num(x), _) => {
-                        x.iter_mut().flatten().for_each(|x| *x /= k)
-                    }
-                    (
-                        DriftChange::ServingSkew { spelling: Some(_), .. },
-                        Values::Cat(x),
-                        crate::spec::Distribution::Categorical { categories, .. },
-                    ) => {
-                        let n = categories.len() as u32;
-                        x.iter_mut().flatten().filter(|c| **c >= n).for_each(|c| *c -= n)
-                    }
-                    _ => {}
-                }
+            for d in draw.plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
+                serving_skew::undo(&spec.features[d.index], &d.change, &mut v[d.index]);
             }
         }
         v

@@ -103,3 +103,23 @@ pub(crate) fn apply(f: &FeatureSpec, change: &DriftChange, values: &mut Values) 
         _ => unreachable!("validated: skew kinds match feature types"),
     }
 }
+
+/// The inverse of [`apply`]: the extract's encoding of a served column
+/// (a unit factor divided out, respelled categories mapped back), for
+/// checks that hold on what a value means, not how it is served.
+pub(crate) fn undo(f: &FeatureSpec, change: &DriftChange, values: &mut Values) {
+    match (change, values, &f.dist) {
+        (DriftChange::ServingSkew { factor: Some(k), .. }, Values::Num(v), _) => {
+            v.iter_mut().flatten().for_each(|x| *x /= k);
+        }
+        (
+            DriftChange::ServingSkew { spelling: Some(_), .. },
+            Values::Cat(v),
+            Distribution::Categorical { categories, .. },
+        ) => {
+            let n = categories.len() as u32;
+            v.iter_mut().flatten().filter(|c| **c >= n).for_each(|c| *c -= n);
+        }
+        _ => {}
+    }
+}
