@@ -64,7 +64,7 @@ pub mod variant;
 /// predictions, not in one column.
 pub const PREDICTION: &str = "__prediction__";
 
-pub use defects::{ColumnType, DriftKind, LeakKind};
+pub use defects::{ColumnType, DriftKind, LeakKind, Level};
 pub use error::{DatasetError, Result};
 pub use io::write::write_variant;
 pub use io::{layout, sealed};

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::spec::Distribution;
 
+#[derive(Clone)]
 pub struct Rng(ChaCha20Rng);
 
 impl Rng {

@@ -225,6 +225,28 @@ pub fn accuracy(preds: &[bool], labels: &[bool]) -> f64 {
     hits as f64 / preds.len().max(1) as f64
 }
 
+/// Population stability index of `b` against `a` over `a`'s deciles (ties
+/// merged, so a discrete column gets fewer bins), each share floored at
+/// 1e-4: the drift rule of thumb a glance applies.
+pub fn psi(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = a.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mut edges: Vec<f64> = (1..10).map(|k| sorted[(k * sorted.len() / 10).min(sorted.len() - 1)]).collect();
+    edges.dedup();
+    let shares = |v: &[f64]| {
+        let mut c = vec![0usize; edges.len() + 1];
+        for x in v {
+            c[edges.partition_point(|e| e < x)] += 1;
+        }
+        c.into_iter().map(|n| (n as f64 / v.len() as f64).max(1e-4)).collect::<Vec<f64>>()
+    };
+    let (p, q) = (shares(a), shares(b));
+    p.iter().zip(&q).map(|(p, q)| (q - p) * (q / p).ln()).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +275,20 @@ mod tests {
             .sum::<f64>()
             / 200.0;
         assert!((expected_auc(&score, &probs).unwrap() - mean).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn psi_is_zero_for_a_resample_and_grows_with_a_shift() {
+        let a: Vec<f64> = (0..10_000).map(|i| i as f64 / 10_000.0).collect();
+        let same: Vec<f64> = (0..2_000).map(|i| (i as f64 + 0.5) / 2_000.0).collect();
+        assert!(psi(&a, &same) < 0.001);
+        let small: Vec<f64> = same.iter().map(|x| x + 0.02).collect();
+        let large: Vec<f64> = same.iter().map(|x| x + 0.3).collect();
+        let (s, l) = (psi(&a, &small), psi(&a, &large));
+        assert!(s > 0.001 && s < 0.05 && l > 0.5, "{s} {l}");
+        // A discrete column: ties merge bins.
+        let counts: Vec<f64> = (0..1000).map(|i| (i % 3) as f64).collect();
+        assert!(psi(&counts, &counts) < 1e-9);
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::spec::{Exercise, ExerciseSpec, Rows};
 /// 3: the drawn model, decoys. 4: `constraints`, the clean certificate's
 /// `constraint_consequences` and `honest_max_auc`, `family_size` per batch
 /// and reference, a mean shift's `shift_sd` in latent SDs and `shift` as
-/// it came out, `bound_excess`.
-pub const ANSWER_KEY_VERSION: u32 = 4;
+/// it came out, `bound_excess`. 5: each defect's `level` (obvious, subtle) and a
+/// drift's `detectability` (PSI, the family's Bonferroni level, resampled power).
+pub const ANSWER_KEY_VERSION: u32 = 5;
 
 /// The sealed truth about a variant. Never enters a candidate's container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +248,40 @@ mod tests {
                     assert!(v.draw.plan.drift_of(dc.index).is_none());
                 }
                 assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
+                // The declared mix of levels, on every seed.
+                let mix = ex.spec.defects.mix.expect("both exercises declare a mix");
+                let count =
+                    |levels: Vec<crate::Level>, l: crate::Level| levels.iter().filter(|x| **x == l).count() as u32;
+                let leak_levels: Vec<crate::Level> = v.key.leakage.iter().map(|l| l.level).collect();
+                let drift_levels: Vec<crate::Level> = v.key.drift.iter().map(|d| d.level).collect();
+                assert_eq!(count(leak_levels.clone(), crate::Level::Subtle), mix.leaks.subtle, "{id} seed {seed}");
+                assert_eq!(count(leak_levels, crate::Level::Obvious), mix.leaks.obvious, "{id} seed {seed}");
+                assert_eq!(count(drift_levels.clone(), crate::Level::Subtle), mix.drifts.subtle, "{id} seed {seed}");
+                assert_eq!(count(drift_levels, crate::Level::Obvious), mix.drifts.obvious, "{id} seed {seed}");
+                // A subtle drift measured by a p-value sits in the band, found
+                // by a careful test (power) and missed by a glance (PSI).
+                let c = &ex.spec.certificate;
+                for d in v.key.drift.iter().filter(|d| {
+                    d.level == crate::Level::Subtle
+                        && d.detectability.as_ref().is_some_and(|x| x.power_production.is_some())
+                }) {
+                    let [lo, hi] = c.subtle_drift_p.unwrap();
+                    let det = d.detectability.as_ref().unwrap();
+                    assert!((lo..=hi).contains(&det.p_value), "{id} seed {seed}: {d:?}");
+                    assert!(
+                        det.power_production.unwrap() >= c.subtle_min_power
+                            && det.power_traffic.unwrap() >= c.subtle_min_power
+                    );
+                    assert!(det.psi.is_none_or(|x| x <= c.subtle_max_psi), "{id} seed {seed}: {det:?}");
+                }
+                for l in v.key.leakage.iter().filter(|l| l.certificate.train_auc.is_some()) {
+                    let auc = (l.certificate.train_auc.unwrap() - 0.5).abs() + 0.5;
+                    let [lo, hi] = c.subtle_leak_auc.unwrap();
+                    match l.level {
+                        crate::Level::Subtle => assert!((lo..=hi).contains(&auc), "{id} seed {seed}: {l:?}"),
+                        crate::Level::Obvious => assert!(auc > hi, "{id} seed {seed}: {l:?}"),
+                    }
+                }
                 // Breadth: one kind a rule of thumb misses, on every seed.
                 let planted: Vec<String> = v
                     .key
@@ -317,4 +352,85 @@ mod tests {
         let auc = crate::stats::auc(d.latency.leak.as_ref().unwrap(), &d.latency.labels).unwrap();
         assert!((0.4..0.6).contains(&auc), "{auc}");
     }
+}
+
+/// What a range of seeds plants, and why draws were rejected: for tuning
+/// an exercise's bands (`EXPLORE=churn:0:60 cargo test --release -p
+/// grader-datasets explore -- --ignored --nocapture`).
+#[cfg(test)]
+mod explore {
+    #[test]
+    #[ignore = "a tuning aid, not a check"]
+    fn explore() {
+        let spec = std::env::var("EXPLORE").unwrap_or_else(|_| "churn:0:20".into());
+        let parts: Vec<&str> = spec.split(':').collect();
+        let ex = crate::spec::Exercise::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(parts[0]),
+        )
+        .unwrap();
+        let (a, b): (u64, u64) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut attempts = 0;
+        for seed in a..b {
+            let v = match super::generate(&ex, SeedSource::given(seed)) {
+                Ok(v) => v,
+                Err(e) => {
+                    println!("seed {seed}: FAILED {e}");
+                    continue;
+                }
+            };
+            attempts += v.key.attempt;
+            for r in &v.key.rejected_draws {
+                for why in &r.reasons {
+                    if std::env::var("EXPLORE_WHY").is_ok_and(|w| why.contains(&w)) {
+                        println!("  why: {why}");
+                    }
+                    let short: String = why.split(':').next().unwrap_or("").chars().take(60).collect();
+                    *reasons.entry(short).or_default() += 1;
+                }
+            }
+            let leaks: Vec<String> = v
+                .key
+                .leakage
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}:{}:{}{}",
+                        l.level,
+                        l.kind,
+                        l.feature.as_deref().unwrap_or("-"),
+                        l.certificate
+                            .train_auc
+                            .map(|a| format!(" auc {:.3}", (a - 0.5).abs() + 0.5))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let drifts: Vec<String> = v
+                .key
+                .drift
+                .iter()
+                .map(|d| {
+                    let det = d.detectability.as_ref();
+                    format!(
+                        "{}:{}:{} p {:.1e}/{:.1e} psi {:?} power {:?}/{:?}",
+                        d.level,
+                        d.change.kind(),
+                        d.feature,
+                        d.certificate.production_published.p_value,
+                        d.certificate.traffic_published.p_value,
+                        det.and_then(|x| x.psi).map(|x| (x * 1000.0).round() / 1000.0),
+                        det.and_then(|x| x.power_production),
+                        det.and_then(|x| x.power_traffic)
+                    )
+                })
+                .collect();
+            println!("seed {seed} attempt {}: {leaks:?} {drifts:?}", v.key.attempt);
+        }
+        println!("{attempts} rejected draws; reasons: {reasons:#?}");
+    }
+
+    use std::collections::BTreeMap;
+
+    use crate::seed::SeedSource;
 }

@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::defects::plan::{categories_with_new, DriftChange, Leak};
 use crate::defects::{
-    contamination, duplicate_rows, identifier, post_outcome, prior_shift, serving_skew, temporal, LeakKind,
+    contamination, duplicate_rows, identifier, post_outcome, prior_shift, serving_skew, temporal, LeakKind, Level,
 };
 use crate::draw::{Draw, Split, Values};
 use crate::model::Model;
+use crate::rng::Rng;
 use crate::spec::{CertificateSpec, ExerciseSpec};
 use crate::stats::{self, TestResult};
 
@@ -42,6 +43,36 @@ pub struct DriftCertificate {
     pub bound_excess: Option<f64>,
     pub passed: bool,
 }
+
+/// How findable a drift is by the tests a candidate runs: against train.csv
+/// as published, at the Bonferroni level of the whole family of columns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Detectability {
+    /// Population stability index of production against train.csv as
+    /// published (numeric columns and the prediction): what a glance sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi: Option<f64>,
+    /// The fitting test's p-value, production.csv against train.csv as
+    /// published (resampled to the serving rate under a prior shift): what
+    /// a subtle drift's band judges.
+    #[serde(default)]
+    pub p_value: f64,
+    /// `clean_alpha` over every test of a candidate's family (each clean
+    /// column and aspect, and each planted drift).
+    pub alpha: f64,
+    /// Share of batches resampled from production, and from the live
+    /// traffic, whose test reaches `alpha` (subtle drifts; an obvious one
+    /// is beyond doubt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_production: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_traffic: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resamples: Option<usize>,
+}
+
+/// Batches resampled for a subtle drift's power.
+pub const POWER_RESAMPLES: usize = 200;
 
 /// How far a temporal leak's single-feature AUC stands above
 /// `honest_max_auc`, at least.
@@ -102,6 +133,9 @@ pub struct PlantedLeak {
     /// Which defect, and the parameters it was drawn with.
     #[serde(flatten)]
     pub params: Leak,
+    /// How hard it was made to find.
+    #[serde(default)]
+    pub level: Level,
     pub certificate: LeakCertificate,
 }
 
@@ -111,6 +145,11 @@ pub struct PlantedDrift {
     /// The kind as a report names it (contract v1), and its parameters.
     #[serde(flatten)]
     pub change: DriftChange,
+    /// How hard it was made to find.
+    #[serde(default)]
+    pub level: Level,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectability: Option<Detectability>,
     pub certificate: DriftCertificate,
 }
 
@@ -206,7 +245,8 @@ impl Certificate {
         for l in &self.leakage {
             if !l.certificate.passed {
                 out.push(format!(
-                    "leak {} on {} not certified: {:?}",
+                    "{} leak {} on {} not certified: {:?}",
+                    l.level,
                     l.kind,
                     l.feature.as_deref().unwrap_or("rows"),
                     l.certificate
@@ -216,9 +256,17 @@ impl Certificate {
         for d in &self.drift {
             if !d.certificate.passed {
                 out.push(format!(
-                    "drift {} on {} too weak: p = {:e} (production), {:e} (traffic), {:e} / {:e} against train.csv as published",
-                    d.change.kind(), d.feature, d.certificate.production.p_value, d.certificate.traffic.p_value,
-                    d.certificate.production_published.p_value, d.certificate.traffic_published.p_value
+                    "{} drift {} on {} not certified: p = {:e} (production), {:e} (traffic), {:e} / {:e} against \
+                     train.csv as published; bound excess {:?}; {:?}",
+                    d.level,
+                    d.change.kind(),
+                    d.feature,
+                    d.certificate.production.p_value,
+                    d.certificate.traffic.p_value,
+                    d.certificate.production_published.p_value,
+                    d.certificate.traffic_published.p_value,
+                    d.certificate.bound_excess,
+                    d.detectability
                 ));
             }
         }
@@ -278,7 +326,43 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         |test: TestKind, i: usize, batch: &Values| test_against(&draw.train_base, &sorted_base, test, i, batch);
     let against_published =
         |test: TestKind, i: usize, batch: &Values| test_against(&draw.train, &sorted_published, test, i, batch);
-    let leakage = draw.plan.leaks.iter().map(|l| certify_leak(spec, draw, l)).collect();
+    // Under a prior shift, train resampled to the serving positive rate:
+    // what a column looks like under the new base rate alone.
+    let shifted = draw.plan.prior_shift.is_some();
+    // Resampled only when a prior shift is planted; otherwise the tests
+    // reuse the presorted training columns.
+    let reweighted = shifted.then(|| {
+        (
+            prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate),
+            prior_shift::reference_at_rate(&draw.train, draw.serving_rate),
+        )
+    });
+    // The reference a subtle drift is judged against, train.csv as
+    // published (resampled to the serving rate under a prior shift: a
+    // careful candidate takes the new base rate out before judging a
+    // column, and the label's share of the move is not the drift's).
+    let subtle_reference = |i: usize| -> (&Values, Option<Vec<f64>>) {
+        match &reweighted {
+            Some((_, published)) => {
+                let v = &published.features[i];
+                let sorted = match v {
+                    Values::Num(x) => {
+                        let mut s: Vec<f64> = x.iter().flatten().copied().collect();
+                        s.sort_unstable_by(f64::total_cmp);
+                        Some(s)
+                    }
+                    Values::Cat(_) => None,
+                };
+                (v, sorted)
+            }
+            None => (&draw.train.features[i], sorted_published[i].clone()),
+        }
+    };
+    let leakage = draw.plan.leaks_with_levels().map(|(l, level)| certify_leak(spec, draw, l, level)).collect();
+    let psi_of = |i: usize| match (&sorted_published[i], &draw.production.features[i]) {
+        (Some(a), Values::Num(b)) => Some(stats::psi(a, &b.iter().flatten().copied().collect::<Vec<f64>>())),
+        _ => None,
+    };
     let drift: Vec<PlantedDrift> = draw
         .plan
         .drifts
@@ -296,13 +380,28 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
                     bound_share(&draw.production.features[d.index], clip)
                         - bound_share(&draw.train_base.features[d.index], clip)
                 });
-            let passed = [production, traffic, production_published, traffic_published]
-                .iter()
-                .all(|t| t.p_value <= c.drift_max_p)
+            let psi = psi_of(d.index);
+            let (reference, sorted) = subtle_reference(d.index);
+            let judged = match (test, sorted.as_deref(), &draw.production.features[d.index]) {
+                (TestKind::Ks, Some(a), Values::Num(b)) => {
+                    stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
+                }
+                (test, _, b) => column_test(test, reference, b),
+            };
+            let passed = strong_enough(c, d.level, &d.change, [production, traffic, judged, traffic_published], psi)
                 && bound_excess.is_none_or(|x| x <= MAX_BOUND_EXCESS);
             PlantedDrift {
                 feature: d.feature.clone(),
                 change: d.change.clone(),
+                level: d.level,
+                detectability: Some(Detectability {
+                    psi,
+                    p_value: judged.p_value,
+                    alpha: 0.0,
+                    power_production: None,
+                    power_traffic: None,
+                    resamples: None,
+                }),
                 certificate: DriftCertificate {
                     test,
                     production,
@@ -336,11 +435,29 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         // Against the deduplicated rows: duplicates, mostly positives,
         // raise train.csv's scores by design (the duplicate-rows leak).
         let (production_published, traffic_published) = (production, traffic);
+        let change = DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate };
+        let psi = match (score(&draw.train_base), score(&draw.production)) {
+            (Values::Num(a), Values::Num(b)) => Some(stats::psi(
+                &a.iter().flatten().copied().collect::<Vec<f64>>(),
+                &b.iter().flatten().copied().collect::<Vec<f64>>(),
+            )),
+            _ => None,
+        };
+        let level = draw.plan.prior_level;
         let passed =
-            [production, traffic, production_published, traffic_published].iter().all(|t| t.p_value <= c.drift_max_p);
+            strong_enough(c, level, &change, [production, traffic, production_published, traffic_published], psi);
         drift.push(PlantedDrift {
             feature: crate::PREDICTION.into(),
-            change: DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate },
+            change,
+            level,
+            detectability: Some(Detectability {
+                psi,
+                p_value: production.p_value,
+                alpha: 0.0,
+                power_production: None,
+                power_traffic: None,
+                resamples: None,
+            }),
             certificate: DriftCertificate {
                 test: TestKind::Ks,
                 production,
@@ -357,15 +474,6 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
     // against train resampled to the serving positive rate (the same rows
     // unless a prior shift is planted). Without a prior shift, the score
     // over the clean columns is one more aspect: it must not move either.
-    let shifted = draw.plan.prior_shift.is_some();
-    // Resampled only when a prior shift is planted; otherwise the tests
-    // reuse the presorted training columns.
-    let reweighted = shifted.then(|| {
-        (
-            prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate),
-            prior_shift::reference_at_rate(&draw.train, draw.serving_rate),
-        )
-    });
     let clean_against = |test: TestKind, i: usize, batch: &Values, published: bool| match (&reweighted, published) {
         (Some((base, _)), false) => column_test(test, &base.features[i], batch),
         (Some((_, published)), true) => column_test(test, &published.features[i], batch),
@@ -472,6 +580,44 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         decoy_train_auc,
     };
 
+    // A subtle drift's power at the level of a candidate's whole family:
+    // every clean column and aspect, and each planted drift.
+    let alpha = c.clean_alpha / (clean.family_size + drift.len()) as f64;
+    for (n, d) in drift.iter_mut().enumerate() {
+        let found_by = |batch: &Split, rng: &mut Rng| -> f64 {
+            match (&d.change, draw.plan.drifts.iter().find(|p| p.feature == d.feature)) {
+                (DriftChange::PriorShift { .. }, _) => {
+                    let (Values::Num(a), batch) = (score(&draw.train_base), score(batch)) else { unreachable!() };
+                    let mut a: Vec<f64> = a.into_iter().flatten().collect();
+                    a.sort_unstable_by(f64::total_cmp);
+                    power(TestKind::Ks, &Values::Num(Vec::new()), Some(&a), &batch, alpha, rng)
+                }
+                (change, Some(p)) => {
+                    let (reference, sorted) = subtle_reference(p.index);
+                    power(fitting_test(change), reference, sorted.as_deref(), &batch.features[p.index], alpha, rng)
+                }
+                (_, None) => unreachable!("every planted drift but the prior shift is in the plan"),
+            }
+        };
+        let det = d.detectability.get_or_insert(Detectability {
+            psi: None,
+            p_value: d.certificate.production_published.p_value,
+            alpha,
+            power_production: None,
+            power_traffic: None,
+            resamples: None,
+        });
+        det.alpha = alpha;
+        if d.level == Level::Subtle && subtle_by_p(&d.change) {
+            let mut rng = Rng::stream(n as u64, 0, &format!("power/{}", d.feature));
+            let (prod, traffic) = (found_by(&draw.production, &mut rng), found_by(&draw.traffic, &mut rng));
+            det.power_production = Some(prod);
+            det.power_traffic = Some(traffic);
+            det.resamples = Some(POWER_RESAMPLES);
+            d.certificate.passed &= prod >= c.subtle_min_power && traffic >= c.subtle_min_power;
+        }
+    }
+
     let h = &draw.holdout_serving;
     let holdout_auc = stats::auc(&h.probs, &h.labels).unwrap_or(0.5);
     let preds: Vec<bool> = h.probs.iter().map(|p| *p >= 0.5).collect();
@@ -547,9 +693,9 @@ pub(crate) fn bound_share(values: &Values, [lo, hi]: [f64; 2]) -> f64 {
     present.iter().filter(|x| **x <= lo || **x >= hi).count() as f64 / present.len().max(1) as f64
 }
 
-fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
+fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak, level: Level) -> PlantedLeak {
     let c = &spec.certificate;
-    let (feature, certificate) = match leak {
+    let (feature, mut certificate) = match leak {
         Leak::DuplicateRows { .. } => (None, duplicate_rows::certify(draw)),
         Leak::PostOutcome { column, .. } => (Some(column.clone()), post_outcome::certify(c, draw)),
         Leak::Identifier { .. } => (Some(spec.exercise.id_column.clone()), identifier::certify(c, draw)),
@@ -559,7 +705,69 @@ fn certify_leak(spec: &ExerciseSpec, draw: &Draw, leak: &Leak) -> PlantedLeak {
         }
         Leak::Contamination { .. } => (None, contamination::certify(draw)),
     };
-    PlantedLeak { kind: leak.kind(), feature, params: leak.clone(), certificate }
+    // A column leak's level is its single-feature AUC in train: a subtle
+    // one just above the strongest honest feature, an obvious one beyond.
+    if let (Some(auc), Some([lo, hi])) = (certificate.train_auc, c.subtle_leak_auc) {
+        let auc = (auc - 0.5).abs() + 0.5;
+        certificate.passed &= match level {
+            Level::Subtle => (lo..=hi).contains(&auc),
+            Level::Obvious => auc > hi,
+        };
+    }
+    PlantedLeak { kind: leak.kind(), feature, params: leak.clone(), level, certificate }
+}
+
+/// Whether a drift's tests show it at its level: obvious, at
+/// `drift_max_p` in every batch and against either reference; subtle
+/// (where a p-value measures it), production against train.csv as
+/// published within `subtle_drift_p`, below the PSI a glance flags, and
+/// its power checked once the family's size is known.
+fn strong_enough(
+    c: &CertificateSpec,
+    level: Level,
+    change: &DriftChange,
+    tests: [TestResult; 4],
+    psi: Option<f64>,
+) -> bool {
+    match (level, c.subtle_drift_p) {
+        (Level::Subtle, Some([lo, hi])) if subtle_by_p(change) => {
+            let p = tests[2].p_value;
+            (lo..=hi).contains(&p) && psi.is_none_or(|x| x <= c.subtle_max_psi)
+        }
+        _ => tests.iter().all(|t| t.p_value <= c.drift_max_p),
+    }
+}
+
+/// Kinds whose subtlety is a p-value: a new category is found by a set
+/// difference at any share, so its subtle level is its share alone.
+fn subtle_by_p(change: &DriftChange) -> bool {
+    matches!(
+        change,
+        DriftChange::MeanShift { .. }
+            | DriftChange::ScaleChange { .. }
+            | DriftChange::MissingRate { .. }
+            | DriftChange::PriorShift { .. }
+    )
+}
+
+/// Share of `RESAMPLES` batches drawn with replacement from `batch` whose
+/// test against `reference` (numeric: `sorted`) reaches `alpha`.
+fn power(test: TestKind, reference: &Values, sorted: Option<&[f64]>, batch: &Values, alpha: f64, rng: &mut Rng) -> f64 {
+    let n = batch.len();
+    let hits = (0..POWER_RESAMPLES)
+        .filter(|_| {
+            let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
+            let b = batch.take(&idx);
+            let p = match (test, sorted, &b) {
+                (TestKind::Ks, Some(a), Values::Num(b)) => {
+                    stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>()).p_value
+                }
+                _ => column_test(test, reference, &b).p_value,
+            };
+            p <= alpha
+        })
+        .count();
+    hits as f64 / POWER_RESAMPLES as f64
 }
 
 impl LeakCertificate {

@@ -9,7 +9,8 @@ use super::column_drift::{self, FeatureDriftSpec};
 use super::contamination::{self, ContaminationSpec};
 use super::duplicate_rows::{self, DuplicateRowsSpec};
 use super::identifier::{self, IdentifierSpec};
-use super::kind::DriftKind;
+use super::kind::{DriftKind, LeakKind};
+use super::level::{self, Level, Mix, Strength};
 use super::new_category::{self, NewCategorySpec};
 use super::post_outcome::{self, PostOutcomeSpec};
 use super::prior_shift::{self, PriorShiftSpec};
@@ -29,6 +30,9 @@ pub struct DefectCatalog {
     /// (drawn uniformly), so no seed is all loud defects.
     #[serde(default)]
     pub breadth: Vec<String>,
+    /// How many leaks and drifts of each level every variant plants.
+    #[serde(default)]
+    pub mix: Option<Mix>,
     pub post_outcome: Option<PostOutcomeSpec>,
     pub identifier: Option<IdentifierSpec>,
     pub duplicate_rows: Option<DuplicateRowsSpec>,
@@ -50,6 +54,28 @@ impl DefectCatalog {
             DriftKind::ScaleChange => self.scale_change.as_ref(),
             DriftKind::MissingRate => self.missing_rate.as_ref(),
             _ => None,
+        }
+    }
+
+    /// The strength bands of a leak kind, if configured.
+    pub fn leak_strength(&self, kind: LeakKind) -> Option<&Strength> {
+        match kind {
+            LeakKind::TargetLeakage => self.post_outcome.as_ref().map(|s| &s.strength),
+            LeakKind::Identifier => self.identifier.as_ref().map(|s| &s.strength),
+            LeakKind::DuplicateRows => self.duplicate_rows.as_ref().map(|s| &s.strength),
+            LeakKind::Temporal => self.temporal.as_ref().map(|s| &s.strength),
+            LeakKind::Contamination => self.contamination.as_ref().map(|s| &s.strength),
+        }
+    }
+
+    /// The strength bands of a drift kind, if configured (a serving skew
+    /// has none: its unit or spelling is the defect).
+    pub fn drift_strength(&self, kind: DriftKind) -> Option<&Strength> {
+        match kind {
+            DriftKind::NewCategory => self.new_category.as_ref().map(|s| &s.strength),
+            DriftKind::PriorShift => self.prior_shift.as_ref().map(|s| &s.strength),
+            DriftKind::ServingSkew => None,
+            k => self.column_drift(k).map(|s| &s.strength),
         }
     }
 }
@@ -128,6 +154,49 @@ pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<
             );
         }
     }
+    if let Some(mix) = &d.mix {
+        level::validate_mix(mix, d.leak_count, d.drift_count)?;
+        // Any configured kind may be drawn, so each needs a subtle band
+        // for the mix to hold on every seed.
+        let needs = |subtle: u32, name: &str, s: &Strength| -> Result<(), Invalid> {
+            if subtle > 0 && !s.has(Level::Subtle) {
+                return invalid(
+                    &format!("{name}.strength"),
+                    "the mix plants subtle defects of this family: needs \
+                     { obvious = [min, max], subtle = [min, max] }"
+                        .into(),
+                );
+            }
+            Ok(())
+        };
+        for k in LeakKind::ALL {
+            if let Some(s) = d.leak_strength(*k) {
+                needs(mix.leaks.subtle, leak_section(*k), s)?;
+            }
+        }
+        // A drift kind may stay obvious (a serving skew, a prior shift):
+        // enough features must have a kind with a subtle band, one spare
+        // for the temporal leak's feature.
+        let mut subtle_features = BTreeSet::new();
+        for k in [DriftKind::MeanShift, DriftKind::ScaleChange, DriftKind::MissingRate] {
+            if let Some(s) = d.column_drift(k).filter(|s| s.strength.has(Level::Subtle)) {
+                subtle_features.extend(s.features.iter().cloned());
+            }
+        }
+        if let Some(s) = d.new_category.as_ref().filter(|s| s.strength.has(Level::Subtle)) {
+            subtle_features.extend(s.features.keys().cloned());
+        }
+        if mix.drifts.subtle > 0 && subtle_features.len() < mix.drifts.subtle as usize + 1 {
+            return invalid(
+                "mix.drifts",
+                format!(
+                    "{} subtle drifts per variant, but only {} features have a drift kind with a subtle band",
+                    mix.drifts.subtle,
+                    subtle_features.len()
+                ),
+            );
+        }
+    }
     let [dmin, dmax] = d.drift_count;
     // A temporal leak takes its feature out of the drift pool.
     let eligible_left =
@@ -139,4 +208,12 @@ pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<
         );
     }
     Ok(())
+}
+
+/// The `[defects.<section>]` a leak kind is configured in.
+fn leak_section(k: LeakKind) -> &'static str {
+    match k {
+        LeakKind::TargetLeakage => "post_outcome",
+        k => k.as_str(),
+    }
 }

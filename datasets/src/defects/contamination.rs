@@ -8,27 +8,27 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::Leak;
 use super::Invalid;
 use crate::certify::LeakCertificate;
 use crate::draw::{Draw, Split};
 use crate::rng::Rng;
-use crate::spec::{check_range, Range};
 
 /// `[defects.contamination]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContaminationSpec {
     /// Share of production rows copied into train.
-    pub strength: Range,
+    pub strength: Strength,
 }
 
 pub(crate) fn validate(c: &ContaminationSpec) -> Result<(), Invalid> {
-    check_range("contamination.strength", c.strength, 0.005, 0.5)
+    c.strength.check("contamination.strength", 0.005, 0.5)
 }
 
-pub(crate) fn draw(c: &ContaminationSpec, rng: &mut Rng) -> Leak {
-    Leak::Contamination { fraction: rng.range(c.strength) }
+pub(crate) fn draw(c: &ContaminationSpec, level: Level, rng: &mut Rng) -> Leak {
+    Leak::Contamination { fraction: rng.range(c.strength.band(level)) }
 }
 
 /// Appends `n` of production's customers, as the extract records them

@@ -4,19 +4,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::Leak;
 use super::{invalid, Invalid};
 use crate::certify::{distinct, positive_rate, LeakCertificate};
 use crate::draw::{Draw, Split};
 use crate::rng::Rng;
-use crate::spec::{check_range, Range};
 
 /// `[defects.duplicate_rows]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateRowsSpec {
     /// Share of train rows that are duplicated.
-    pub strength: Range,
+    pub strength: Strength,
     /// Share of duplicated rows that are positives (a fan-out join on the
     /// positives' side inflates the base rate, too).
     pub positive_share: f64,
@@ -26,7 +26,7 @@ pub struct DuplicateRowsSpec {
 }
 
 pub(crate) fn validate(p: &DuplicateRowsSpec) -> Result<(), Invalid> {
-    check_range("duplicate_rows.strength", p.strength, 0.005, 0.5)?;
+    p.strength.check("duplicate_rows.strength", 0.005, 0.5)?;
     if !(0.0..=1.0).contains(&p.positive_share) {
         return invalid("duplicate_rows.positive_share", format!("{} is outside [0, 1]", p.positive_share));
     }
@@ -37,8 +37,12 @@ pub(crate) fn validate(p: &DuplicateRowsSpec) -> Result<(), Invalid> {
     Ok(())
 }
 
-pub(crate) fn draw(p: &DuplicateRowsSpec, rng: &mut Rng) -> Leak {
-    Leak::DuplicateRows { fraction: rng.range(p.strength), positive_share: p.positive_share, copies: p.copies }
+pub(crate) fn draw(p: &DuplicateRowsSpec, level: Level, rng: &mut Rng) -> Leak {
+    Leak::DuplicateRows {
+        fraction: rng.range(p.strength.band(level)),
+        positive_share: p.positive_share,
+        copies: p.copies,
+    }
 }
 
 /// The `n_dup` extra rows (indices into `train`), `positive_share` of them

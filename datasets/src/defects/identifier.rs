@@ -1,30 +1,36 @@
-//! Identifiers that encode the label (report name `identifier`): the
-//! extract appended an archive of churned accounts, so a share of positives
-//! got late ids; new customers at serving time get new, larger ids.
+//! Identifiers that encode the label (report name `identifier`). Obvious:
+//! the extract appended an archive of churned accounts, so a share of
+//! positives got late ids (a block). Subtle: the ids were handed out in an
+//! order that follows the outcome loosely (accounts re-keyed by last
+//! activity, say), a trend over the whole range. New customers at serving
+//! time get new, larger ids.
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::Leak;
 use super::Invalid;
 use crate::certify::{column_leak, LeakCertificate};
 use crate::draw::Draw;
 use crate::rng::Rng;
-use crate::spec::{check_range, CertificateSpec, Range};
+use crate::spec::CertificateSpec;
 
 /// `[defects.identifier]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierSpec {
-    /// Share of positives whose id comes from the late block.
-    pub strength: Range,
+    /// Obvious: share of positives whose id comes from the late block.
+    /// Subtle: how far positives' sort key sits above negatives', in SDs
+    /// of its noise (the id's single-feature AUC is about Φ(s / √2)).
+    pub strength: Strength,
 }
 
 pub(crate) fn validate(p: &IdentifierSpec) -> Result<(), Invalid> {
-    check_range("identifier.strength", p.strength, 0.05, 1.0)
+    p.strength.check("identifier.strength", 0.05, 4.0)
 }
 
-pub(crate) fn draw(p: &IdentifierSpec, rng: &mut Rng) -> Leak {
-    Leak::Identifier { strength: rng.range(p.strength) }
+pub(crate) fn draw(p: &IdentifierSpec, level: Level, rng: &mut Rng) -> Leak {
+    Leak::Identifier { strength: rng.range(p.strength.band(level)) }
 }
 
 /// Ids as the extract has them, for train and holdout jointly, and the first
@@ -34,15 +40,18 @@ pub(crate) fn extract_ids(
     start: i64,
     train: &[bool],
     holdout: &[bool],
-    leak: Option<f64>,
+    leak: Option<(f64, Level)>,
     rng: &mut Rng,
 ) -> (Vec<i64>, Vec<i64>, i64) {
     let labels: Vec<bool> = train.iter().chain(holdout).copied().collect();
     let keys: Vec<f64> = labels
         .iter()
-        .map(|&y| {
-            let late = matches!(leak, Some(s) if y && rng.bernoulli(s));
-            rng.uniform() + if late { 1.0 } else { 0.0 }
+        .map(|&y| match leak {
+            Some((s, Level::Subtle)) => rng.normal() + if y { s } else { 0.0 },
+            _ => {
+                let late = matches!(leak, Some((s, _)) if y && rng.bernoulli(s));
+                rng.uniform() + if late { 1.0 } else { 0.0 }
+            }
         })
         .collect();
     let mut order: Vec<usize> = (0..labels.len()).collect();

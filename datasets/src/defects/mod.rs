@@ -25,6 +25,7 @@ pub mod contamination;
 pub mod duplicate_rows;
 pub mod identifier;
 pub mod kind;
+pub mod level;
 pub mod new_category;
 pub mod plan;
 pub mod post_outcome;
@@ -33,6 +34,7 @@ pub mod serving_skew;
 pub mod temporal;
 
 pub use kind::{ColumnType, DriftKind, LeakKind};
+pub use level::Level;
 
 /// A check's failure: the field (`defects.temporal.features`) and why.
 pub(crate) type Invalid = (String, String);

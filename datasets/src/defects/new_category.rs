@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::DriftChange;
 use super::{invalid, Invalid};
 use crate::draw::Values;
 use crate::joint::Joint;
 use crate::rng::Rng;
-use crate::spec::{check_range, Distribution, ExerciseSpec, FeatureSpec, Range};
+use crate::spec::{Distribution, ExerciseSpec, FeatureSpec};
 
 /// `[defects.new_category]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -19,7 +20,7 @@ pub struct NewCategorySpec {
     /// Categorical feature -> names its new category may take.
     pub features: BTreeMap<String, Vec<String>>,
     /// Share of production rows that carry the new category.
-    pub strength: Range,
+    pub strength: Strength,
 }
 
 pub(crate) fn validate(
@@ -27,7 +28,7 @@ pub(crate) fn validate(
     spec: &ExerciseSpec,
     eligible: &mut BTreeSet<String>,
 ) -> Result<(), Invalid> {
-    check_range("new_category.strength", s.strength, 0.01, 0.9)?;
+    s.strength.check("new_category.strength", 0.002, 0.9)?;
     for (name, new) in &s.features {
         let Some(Distribution::Categorical { categories, .. }) = spec.feature(name).map(|f| &f.dist) else {
             return invalid("new_category.features", format!("`{name}` is not a categorical feature of this exercise"));
@@ -46,9 +47,12 @@ pub(crate) fn validate(
     Ok(())
 }
 
-pub(crate) fn draw(s: &NewCategorySpec, feature: &str, rng: &mut Rng) -> DriftChange {
+pub(crate) fn draw(s: &NewCategorySpec, level: Level, feature: &str, rng: &mut Rng) -> DriftChange {
     let names = &s.features[feature];
-    DriftChange::NewCategory { category: names[rng.below(names.len())].clone(), share: rng.range(s.strength) }
+    DriftChange::NewCategory {
+        category: names[rng.below(names.len())].clone(),
+        share: rng.range(s.strength.band(level)),
+    }
 }
 
 /// Each value becomes the new category (index after the training ones)

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kind::{DriftKind, LeakKind};
+use super::level::{self, Level};
 use super::{
     column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
     temporal,
@@ -99,15 +100,20 @@ pub struct Drift {
     pub index: usize,
     #[serde(flatten)]
     pub change: DriftChange,
+    #[serde(default)]
+    pub level: Level,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub leaks: Vec<Leak>,
+    /// The level each of `leaks` was drawn at, in the same order.
+    pub leak_levels: Vec<Level>,
     /// Drifted features, in feature order.
     pub drifts: Vec<Drift>,
     /// Prior shift: the factor on the positive rate at serving time.
     pub prior_shift: Option<f64>,
+    pub prior_level: Level,
 }
 
 impl Plan {
@@ -115,18 +121,13 @@ impl Plan {
     /// units later, once the training rows exist.
     pub fn draw(spec: &ExerciseSpec, rng: &mut Rng) -> Plan {
         let d = &spec.defects;
+        let mix = d.mix.unwrap_or_default();
         // At least one column leak (post-outcome or identifier) per variant:
         // they are what collapses a careless model at serving time, while
         // duplicated rows, contamination or a temporal leak (a real feature
         // keeps some honest signal as served) hurt it less. Every seed thus
         // costs a careless model alike (`grader validate --parity`).
-        let configured = |k: LeakKind| match k {
-            LeakKind::TargetLeakage => d.post_outcome.is_some(),
-            LeakKind::Identifier => d.identifier.is_some(),
-            LeakKind::DuplicateRows => d.duplicate_rows.is_some(),
-            LeakKind::Temporal => d.temporal.is_some(),
-            LeakKind::Contamination => d.contamination.is_some(),
-        };
+        let configured = |k: LeakKind| d.leak_strength(k).is_some();
         let column_kinds: Vec<LeakKind> =
             [LeakKind::TargetLeakage, LeakKind::Identifier].into_iter().filter(|k| configured(*k)).collect();
         // Breadth: one kind a rule of thumb misses, drawn first.
@@ -147,21 +148,37 @@ impl Plan {
             LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
         rng.shuffle(&mut rest);
         chosen.extend(rest.into_iter().take(n_leaks.saturating_sub(chosen.len())));
+        // The declared mix of levels, among the kinds that have a subtle band.
+        let subtle_able: Vec<bool> =
+            chosen.iter().map(|k| d.leak_strength(*k).is_some_and(|s| s.has(Level::Subtle))).collect();
+        let leak_levels = level::assign(&subtle_able, mix.leaks.subtle as usize, rng);
         let configured_spec = "planned from the catalog";
-        let mut leaks: Vec<Leak> = chosen
+        let mut leaks: Vec<(Leak, Level)> = chosen
             .into_iter()
-            .map(|k| match k {
-                LeakKind::TargetLeakage => {
-                    post_outcome::draw(d.post_outcome.as_ref().expect(configured_spec), spec.features.len(), rng)
-                }
-                LeakKind::Identifier => identifier::draw(d.identifier.as_ref().expect(configured_spec), rng),
-                LeakKind::Temporal => temporal::draw(d.temporal.as_ref().expect(configured_spec), rng),
-                LeakKind::Contamination => contamination::draw(d.contamination.as_ref().expect(configured_spec), rng),
-                LeakKind::DuplicateRows => duplicate_rows::draw(d.duplicate_rows.as_ref().expect(configured_spec), rng),
+            .zip(leak_levels)
+            .map(|(k, level)| {
+                let leak = match k {
+                    LeakKind::TargetLeakage => post_outcome::draw(
+                        d.post_outcome.as_ref().expect(configured_spec),
+                        level,
+                        spec.features.len(),
+                        rng,
+                    ),
+                    LeakKind::Identifier => identifier::draw(d.identifier.as_ref().expect(configured_spec), level, rng),
+                    LeakKind::Temporal => temporal::draw(d.temporal.as_ref().expect(configured_spec), level, rng),
+                    LeakKind::Contamination => {
+                        contamination::draw(d.contamination.as_ref().expect(configured_spec), level, rng)
+                    }
+                    LeakKind::DuplicateRows => {
+                        duplicate_rows::draw(d.duplicate_rows.as_ref().expect(configured_spec), level, rng)
+                    }
+                };
+                (leak, level)
             })
             .collect();
         // A stable order (by report name) makes the answer key easy to read and diff.
-        leaks.sort_by_key(|l| l.kind().as_str());
+        leaks.sort_by_key(|(l, _)| l.kind().as_str());
+        let (leaks, leak_levels): (Vec<Leak>, Vec<Level>) = leaks.into_iter().unzip();
 
         // Every (kind, feature) pair the catalog allows, then distinct features.
         let mut pairs: Vec<(DriftKind, String)> = Vec::new();
@@ -201,36 +218,71 @@ impl Plan {
             pairs.insert(0, first);
         }
         let n_drifts = rng.count(d.drift_count);
-        let mut drifts: Vec<Drift> = Vec::new();
-        let mut prior_shift = None;
+        // A pair is subtle-able when its kind has a subtle band (a serving
+        // skew has none): no more pairs without one than the mix leaves
+        // obvious, so the mix always holds.
+        let subtle_able = |k: DriftKind, f: &str| match k {
+            DriftKind::ServingSkew => false,
+            // A column that had no nulls and now has some is never subtle.
+            DriftKind::MissingRate => {
+                d.drift_strength(k).is_some_and(|s| s.has(Level::Subtle))
+                    && spec.feature(f).is_some_and(|f| f.missing_rate > 0.0)
+            }
+            k => d.drift_strength(k).is_some_and(|s| s.has(Level::Subtle)),
+        };
+        let obvious_only_max = n_drifts.saturating_sub(mix.drifts.subtle as usize);
+        let mut picked: Vec<(DriftKind, String)> = Vec::new();
         for (kind, feature) in pairs {
-            if drifts.len() + prior_shift.is_some() as usize == n_drifts {
+            if picked.len() == n_drifts {
                 break;
             }
-            if drifts.iter().any(|x| x.feature == feature) {
+            if picked.iter().any(|(_, f)| *f == feature) {
                 continue;
             }
+            let obvious_only = picked.iter().filter(|(k, f)| !subtle_able(*k, f)).count();
+            if !subtle_able(kind, &feature) && obvious_only >= obvious_only_max {
+                continue;
+            }
+            picked.push((kind, feature));
+        }
+        let able: Vec<bool> = picked.iter().map(|(k, f)| subtle_able(*k, f)).collect();
+        let levels = level::assign(&able, mix.drifts.subtle as usize, rng);
+        let mut drifts: Vec<Drift> = Vec::new();
+        let mut prior_shift = None;
+        let mut prior_level = Level::Obvious;
+        for ((kind, feature), level) in picked.into_iter().zip(levels) {
             if kind == DriftKind::PriorShift {
-                prior_shift = Some(prior_shift::draw(d.prior_shift.as_ref().expect(configured_spec), rng));
+                prior_shift = Some(prior_shift::draw(d.prior_shift.as_ref().expect(configured_spec), level, rng));
+                prior_level = level;
                 continue;
             }
             let index = spec.features.iter().position(|f| f.name == feature).expect("validated");
             let change = match kind {
                 DriftKind::MeanShift | DriftKind::ScaleChange | DriftKind::MissingRate => {
-                    column_drift::draw(kind, d.column_drift(kind).expect(configured_spec), rng)
+                    column_drift::draw(kind, d.column_drift(kind).expect(configured_spec), level, rng)
                 }
                 DriftKind::ServingSkew => {
                     serving_skew::draw(d.serving_skew.as_ref().expect(configured_spec), &feature, &spec.features[index])
                 }
                 DriftKind::NewCategory => {
-                    new_category::draw(d.new_category.as_ref().expect(configured_spec), &feature, rng)
+                    new_category::draw(d.new_category.as_ref().expect(configured_spec), level, &feature, rng)
                 }
                 DriftKind::PriorShift => unreachable!("handled above"),
             };
-            drifts.push(Drift { feature, index, change });
+            drifts.push(Drift { feature, index, change, level });
         }
         drifts.sort_by_key(|x| x.index);
-        Plan { leaks, drifts, prior_shift }
+        Plan { leaks, leak_levels, drifts, prior_shift, prior_level }
+    }
+
+    /// The level each leak was drawn at, beside it.
+    pub fn leaks_with_levels(&self) -> impl Iterator<Item = (&Leak, Level)> {
+        self.leaks.iter().zip(self.leak_levels.iter().copied())
+    }
+
+    /// The level of the leak of `kind`, if planted.
+    pub fn leak_level(&self, kind: LeakKind) -> Option<Level> {
+        self.leaks_with_levels().find(|(l, _)| l.kind() == kind).map(|(_, level)| level)
     }
 
     pub fn post_outcome(&self) -> Option<(&str, f64, usize)> {
@@ -240,9 +292,11 @@ impl Plan {
         })
     }
 
-    pub fn identifier(&self) -> Option<f64> {
-        self.leaks.iter().find_map(|l| match l {
-            Leak::Identifier { strength } => Some(*strength),
+    /// The identifier leak's strength and level (a block of late ids, or
+    /// a trend in the id's order).
+    pub fn identifier(&self) -> Option<(f64, Level)> {
+        self.leaks_with_levels().find_map(|(l, level)| match l {
+            Leak::Identifier { strength } => Some((*strength, level)),
             _ => None,
         })
     }

@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::Leak;
 use super::{invalid, Invalid};
 use crate::certify::{column_leak, LeakCertificate};
 use crate::draw::{Draw, Split};
 use crate::rng::{round_to, Rng};
-use crate::spec::{check_range, default_decimals, CertificateSpec, Range};
+use crate::spec::{default_decimals, CertificateSpec};
 
 /// `[defects.post_outcome]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -21,7 +22,7 @@ pub struct PostOutcomeSpec {
     /// Plausible names; each variant draws one.
     pub names: Vec<String>,
     /// How far positives' values sit above negatives', in noise SDs.
-    pub strength: Range,
+    pub strength: Strength,
     /// Typical value and spread of the column before the outcome.
     pub center: f64,
     pub spread: f64,
@@ -31,7 +32,7 @@ pub struct PostOutcomeSpec {
 
 /// `taken`: the feature, label and id names, which a pool name must not reuse.
 pub(crate) fn validate(p: &PostOutcomeSpec, taken: &BTreeSet<String>) -> Result<(), Invalid> {
-    check_range("post_outcome.strength", p.strength, 0.5, 20.0)?;
+    p.strength.check("post_outcome.strength", 0.5, 20.0)?;
     if p.names.is_empty() {
         return invalid("post_outcome.names", "needs at least one name".into());
     }
@@ -47,10 +48,10 @@ pub(crate) fn validate(p: &PostOutcomeSpec, taken: &BTreeSet<String>) -> Result<
 }
 
 /// Its name, strength and place among the `n_features` feature columns.
-pub(crate) fn draw(p: &PostOutcomeSpec, n_features: usize, rng: &mut Rng) -> Leak {
+pub(crate) fn draw(p: &PostOutcomeSpec, level: Level, n_features: usize, rng: &mut Rng) -> Leak {
     Leak::PostOutcome {
         column: p.names[rng.below(p.names.len())].clone(),
-        strength: rng.range(p.strength),
+        strength: rng.range(p.strength.band(level)),
         position: rng.below(n_features + 1),
     }
 }

@@ -7,29 +7,29 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::Invalid;
 use crate::draw::Split;
 use crate::rng::Rng;
-use crate::spec::{check_range, Range};
 
 /// `[defects.prior_shift]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriorShiftSpec {
     /// Factor on the training positive rate at serving time (upwards).
-    pub strength: Range,
+    pub strength: Strength,
 }
 
 pub(crate) fn validate(p: &PriorShiftSpec, eligible: &mut BTreeSet<String>) -> Result<(), Invalid> {
-    check_range("prior_shift.strength", p.strength, 1.1, 4.0)?;
+    p.strength.check("prior_shift.strength", 1.05, 4.0)?;
     eligible.insert(crate::PREDICTION.to_string());
     Ok(())
 }
 
 /// The factor on the positive rate. Upwards only: a fall of the same
 /// factor moves a low base rate too little to show in a day's traffic.
-pub(crate) fn draw(p: &PriorShiftSpec, rng: &mut Rng) -> f64 {
-    rng.range(p.strength)
+pub(crate) fn draw(p: &PriorShiftSpec, level: Level, rng: &mut Rng) -> f64 {
+    rng.range(p.strength.band(level))
 }
 
 /// The serving positive rate for a training rate and a factor.

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::level::{Level, Strength};
 use super::plan::Leak;
 use super::{invalid, Invalid};
 use crate::certify::{
@@ -14,7 +15,8 @@ use crate::certify::{
 use crate::draw::{Draw, Split, Values};
 use crate::joint::{Joint, Shift};
 use crate::rng::Rng;
-use crate::spec::{check_range, CertificateSpec, ExerciseSpec, FeatureSpec, Range};
+use crate::spec::{CertificateSpec, ExerciseSpec, FeatureSpec, Range};
+use crate::stats;
 
 /// `[defects.temporal]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -24,11 +26,11 @@ pub struct TemporalSpec {
     pub features: Vec<String>,
     /// How far positives' latent scores move in the extract, in SDs, in
     /// the direction their effect already points.
-    pub strength: Range,
+    pub strength: Strength,
 }
 
 pub(crate) fn validate(t: &TemporalSpec, spec: &ExerciseSpec) -> Result<(), Invalid> {
-    check_range("temporal.strength", t.strength, 0.2, 10.0)?;
+    t.strength.check("temporal.strength", 0.2, 10.0)?;
     if t.features.is_empty() {
         return invalid("temporal.features", "needs at least one feature".into());
     }
@@ -49,21 +51,69 @@ pub(crate) fn validate(t: &TemporalSpec, spec: &ExerciseSpec) -> Result<(), Inva
     Ok(())
 }
 
-pub(crate) fn draw(t: &TemporalSpec, rng: &mut Rng) -> Leak {
-    Leak::Temporal { column: t.features[rng.below(t.features.len())].clone(), strength: rng.range(t.strength) }
+pub(crate) fn draw(t: &TemporalSpec, level: Level, rng: &mut Rng) -> Leak {
+    let column = t.features[rng.below(t.features.len())].clone();
+    Leak::Temporal { column, strength: rng.range(t.strength.band(level)) }
 }
 
 /// Moves positives' latent scores of feature `f` (column `i`) in the
 /// extract's splits by `strength` SDs, in the direction of the family's
 /// effect, and renders their values again: the column keeps its domain and
 /// its bounds, and whatever a constraint bounds by it follows.
-pub(crate) fn plant(f: &FeatureSpec, i: usize, strength: f64, joint: &Joint, extract: [&mut Split; 2]) {
+pub(crate) fn plant<'a>(
+    f: &FeatureSpec,
+    i: usize,
+    strength: f64,
+    joint: &Joint,
+    extract: impl IntoIterator<Item = &'a mut Split>,
+) {
     // The family's direction (the business's), whatever this variant drew.
     let sign = f.effect.map(|e| e.coef.centre().signum()).unwrap_or(1.0);
     for split in extract {
         let positives: Vec<usize> = (0..split.len()).filter(|&r| split.labels[r]).collect();
         joint.rerender(&mut split.features, &mut split.latent, &[(i, Shift::Mean(sign * strength))], &positives);
     }
+}
+
+/// Solves a subtle leak's strength, within `band`, so that the column's
+/// single-feature AUC in `train` (oriented along the family's effect)
+/// lands at a target drawn over the middle half of `auc_band`: the
+/// variant's own effect of the feature adds a different amount on every
+/// seed. Bisection: the AUC grows with the strength.
+pub(crate) fn calibrate(
+    f: &FeatureSpec,
+    i: usize,
+    band: Range,
+    auc_band: Range,
+    joint: &Joint,
+    train: &Split,
+    rng: &mut Rng,
+) -> f64 {
+    let [lo, hi] = auc_band;
+    let target = rng.range([lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo)]);
+    let sign = f.effect.map(|e| e.coef.centre().signum()).unwrap_or(1.0);
+    let auc_at = |s: f64| -> f64 {
+        let mut t = train.clone();
+        plant(f, i, s, joint, [&mut t]);
+        let Values::Num(v) = &t.features[i] else { unreachable!("validated: numeric") };
+        let auc =
+            stats::auc(&median_filled(v.iter().map(|x| x.unwrap_or(f64::NAN)).collect()), &t.labels).unwrap_or(0.5);
+        if sign > 0.0 {
+            auc
+        } else {
+            1.0 - auc
+        }
+    };
+    let (mut a, mut b) = (band[0], band[1]);
+    for _ in 0..12 {
+        let m = 0.5 * (a + b);
+        if auc_at(m) < target {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    0.5 * (a + b)
 }
 
 /// It separates in the extract as no honest feature does, and much less as

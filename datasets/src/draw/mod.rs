@@ -4,7 +4,8 @@
 //! draws from a random stream of its own, so the order of the code is the
 //! order of the draw).
 
-use crate::defects::plan::{DriftChange, Plan};
+use crate::defects::plan::{DriftChange, Leak, Plan};
+use crate::defects::Level;
 use crate::defects::{
     column_drift, contamination, duplicate_rows, identifier, new_category, post_outcome, prior_shift, serving_skew,
     temporal,
@@ -32,7 +33,7 @@ impl Values {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn take(&self, idx: &[usize]) -> Values {
+    pub(crate) fn take(&self, idx: &[usize]) -> Values {
         match self {
             Values::Num(v) => Values::Num(idx.iter().map(|&i| v[i]).collect()),
             Values::Cat(v) => Values::Cat(idx.iter().map(|&i| v[i]).collect()),
@@ -196,6 +197,28 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // scores and render again (the column keeps its domain and bounds);
     // a new category and missing values replace values.
     let mut plan = plan;
+    // A subtle drift's strength is solved so its test lands inside the
+    // certificate's band (see `column_drift::calibrate`).
+    if let Some(p_band) = spec.certificate.subtle_drift_p {
+        let mut rng = stream("calibrate");
+        // Under a prior shift, against train at the serving rate: the
+        // label's share of a column's move is not the drift's.
+        let reference = match plan.prior_shift {
+            Some(_) => prior_shift::reference_at_rate(&train, serving_rate),
+            None => train.clone(),
+        };
+        for d in plan.drifts.iter_mut().filter(|d| d.level == Level::Subtle) {
+            if matches!(
+                d.change,
+                DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. } | DriftChange::MissingRate { .. }
+            ) {
+                let band =
+                    spec.defects.drift_strength(d.change.kind()).expect("planned from the catalog").band(Level::Subtle);
+                let f = &spec.features[d.index];
+                column_drift::calibrate(d, (band, p_band), f, &joint, &reference, &production, &mut rng);
+            }
+        }
+    }
     for (split, name) in [(&mut production, "production-drift"), (&mut traffic, "traffic-drift")] {
         let mut rng = stream(name);
         let shifts: Vec<(usize, Shift)> = plan.drifts.iter().filter_map(column_drift::latent_shift).collect();
@@ -329,7 +352,30 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // column keeps its domain, and nothing piles onto a bound).
     if let Some((column, strength)) = plan.temporal() {
         let i = spec.features.iter().position(|f| f.name == column).expect("validated");
-        temporal::plant(&spec.features[i], i, strength, &joint, [&mut train, &mut holdout_offline]);
+        let f = &spec.features[i];
+        let mut strength = strength;
+        // A subtle one's strength is solved so its AUC in train lands
+        // inside the certificate's band, whatever this variant's own
+        // effect of the feature adds (see `temporal::calibrate`).
+        if let (Some(Level::Subtle), Some(auc_band), Some(t)) =
+            (plan.leak_level(crate::LeakKind::Temporal), spec.certificate.subtle_leak_auc, &spec.defects.temporal)
+        {
+            strength = temporal::calibrate(
+                f,
+                i,
+                t.strength.band(Level::Subtle),
+                auc_band,
+                &joint,
+                &train,
+                &mut stream("calibrate-temporal"),
+            );
+            for l in plan.leaks.iter_mut() {
+                if let Leak::Temporal { strength: s, .. } = l {
+                    *s = crate::rng::round_to(strength, 4);
+                }
+            }
+        }
+        temporal::plant(f, i, strength, &joint, [&mut train, &mut holdout_offline]);
     }
 
     // The public formula on the rows as a reader serves them: missing

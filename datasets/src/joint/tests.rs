@@ -123,3 +123,37 @@ fn a_bad_dependence_or_constraint_is_refused_naming_its_field() {
         assert!(err.contains(field) && err.contains(needle), "{field}: {err}");
     }
 }
+
+#[test]
+fn a_bad_mix_or_level_band_is_refused_naming_its_field() {
+    let (_, raw) = spec("churn");
+    let path = Path::new("exercise.toml");
+    let cases = [
+        (raw.replace("leak_count = [2, 2]", "leak_count = [2, 3]"), "defects.mix.leaks", "must be [2, 2]"),
+        (
+            raw.replace("strength = { obvious = [0.06, 0.12], subtle = [0.015, 0.03] }", "strength = [0.06, 0.12]"),
+            "defects.contamination.strength",
+            "subtle = [min, max]",
+        ),
+        (
+            raw.replace("subtle = [0.02, 0.04] }", "subtle = [0.0001, 0.04] }"),
+            "defects.duplicate_rows.strength.subtle",
+            "impossible",
+        ),
+        (
+            raw.replace("subtle_leak_auc = [0.81, 0.87]", "subtle_leak_auc = [0.79, 0.87]"),
+            "certificate.subtle_leak_auc",
+            "above honest_max_auc",
+        ),
+        (
+            raw.replace("subtle_drift_p = [1e-12, 1e-6]", "subtle_drift_p = [1e-6, 1e-12]"),
+            "certificate.subtle_drift_p",
+            "low < high",
+        ),
+    ];
+    for (text, field, needle) in cases {
+        assert_ne!(text, raw, "{field}: the case changes nothing");
+        let err = ExerciseSpec::parse(&text, path).expect_err(field).to_string();
+        assert!(err.contains(field) && err.contains(needle), "{field}: {err}");
+    }
+}

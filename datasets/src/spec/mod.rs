@@ -254,6 +254,26 @@ pub struct CertificateSpec {
     /// from the extract to serving time.
     #[serde(default = "default_temporal_min_auc_drop")]
     pub temporal_min_auc_drop: f64,
+    /// A subtle drift's p-value, production.csv against train.csv as
+    /// published, lies in this band: a careful test finds it, and it is
+    /// not a wall (an obvious drift reaches `drift_max_p` everywhere).
+    #[serde(default)]
+    pub subtle_drift_p: Option<Range>,
+    /// A subtle drift's power, at least: the share of batches resampled
+    /// from production and from the live traffic whose test reaches the
+    /// Bonferroni level of a candidate's family (`clean_alpha` over every
+    /// column and aspect tested).
+    #[serde(default = "default_subtle_min_power")]
+    pub subtle_min_power: f64,
+    /// A subtle numeric drift's population stability index, at most: what
+    /// a glance at PSI computes misses it (rules of thumb start at 0.1).
+    #[serde(default = "default_subtle_max_psi")]
+    pub subtle_max_psi: f64,
+    /// A subtle column leak's single-feature AUC in train lies in this band,
+    /// just above the strongest honest feature; an obvious one reaches
+    /// above its top.
+    #[serde(default)]
+    pub subtle_leak_auc: Option<Range>,
     pub max_attempts: u32,
 }
 
@@ -458,5 +478,13 @@ impl ExerciseSpec {
 }
 
 fn default_temporal_min_auc_drop() -> f64 {
+    0.1
+}
+
+fn default_subtle_min_power() -> f64 {
+    0.9
+}
+
+fn default_subtle_max_psi() -> f64 {
     0.1
 }

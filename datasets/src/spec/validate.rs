@@ -171,6 +171,31 @@ impl ExerciseSpec {
                 );
             }
         }
+        if let Some([lo, hi]) = c.subtle_drift_p {
+            if !(lo > 0.0 && lo < hi && hi <= c.drift_max_p.max(1e-3)) {
+                return e("subtle_drift_p", format!("[{lo:e}, {hi:e}] needs 0 < low < high <= 1e-3"));
+            }
+        }
+        if !(0.5..=1.0).contains(&c.subtle_min_power) {
+            return e("subtle_min_power", format!("{} is outside [0.5, 1]", c.subtle_min_power));
+        }
+        if !(c.subtle_max_psi > 0.0 && c.subtle_max_psi <= 1.0) {
+            return e("subtle_max_psi", format!("{} is outside (0, 1]", c.subtle_max_psi));
+        }
+        if let Some([lo, hi]) = c.subtle_leak_auc {
+            if !(0.5 < lo && lo < hi && hi < 1.0) {
+                return e("subtle_leak_auc", format!("[{lo}, {hi}] needs 0.5 < low < high < 1"));
+            }
+            if let Some(h) = c.honest_max_auc.filter(|h| lo < h + crate::certify::LEAK_MARGIN - 1e-9) {
+                return e(
+                    "subtle_leak_auc",
+                    format!(
+                        "its low end {lo} must stand {} above honest_max_auc {h}: a subtle leak still stands out",
+                        crate::certify::LEAK_MARGIN
+                    ),
+                );
+            }
+        }
         if !(0.0..0.5).contains(&c.leak_max_serving_gap) {
             return e("leak_max_serving_gap", format!("{} is outside [0, 0.5)", c.leak_max_serving_gap));
         }

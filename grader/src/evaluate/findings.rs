@@ -22,6 +22,11 @@ pub struct Matched {
     /// Credit in [0, 1]: 1 for the right column and kind, less for the right
     /// column under another kind, 0 when missed.
     pub credit: f64,
+    /// How hard the defect was made to find (the answer key's level). Both
+    /// levels weigh the same: a subtle finding is what separates a careful
+    /// candidate, by being found at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<datasets::Level>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -112,7 +117,11 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
         .collect();
     let (credit, false_flags) = settle(key.leakage.len(), verdicts);
     let leakage = section(
-        key.leakage.iter().map(|l| format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-"))).zip(credit).collect(),
+        key.leakage
+            .iter()
+            .map(|l| (format!("{}:{}", l.kind, l.feature.as_deref().unwrap_or("-")), l.level))
+            .zip(credit)
+            .collect(),
         false_flags,
         report.leakage.len(),
     );
@@ -149,14 +158,14 @@ pub fn score(report: &CandidateReport, key: &AnswerKey) -> Findings {
     let judged = verdicts.len();
     let (credit, false_flags) = settle(key.drift.len(), verdicts);
     let drift = section(
-        key.drift.iter().map(|d| format!("{}:{}", d.change.kind(), d.feature)).zip(credit).collect(),
+        key.drift.iter().map(|d| (format!("{}:{}", d.change.kind(), d.feature), d.level)).zip(credit).collect(),
         false_flags,
         judged,
     );
     Findings { leakage, drift }
 }
 
-fn section(matched: Vec<(String, f64)>, false_flags: Vec<String>, flags: usize) -> SectionScore {
+fn section(matched: Vec<((String, datasets::Level), f64)>, false_flags: Vec<String>, flags: usize) -> SectionScore {
     let found: f64 = matched.iter().map(|(_, c)| c).sum();
     let hits = matched.iter().filter(|(_, c)| *c > 0.0).count();
     let n = matched.len().max(1) as f64;
@@ -164,7 +173,10 @@ fn section(matched: Vec<(String, f64)>, false_flags: Vec<String>, flags: usize) 
         precision: if flags == 0 { 0.0 } else { hits as f64 / (hits + false_flags.len()).max(1) as f64 },
         recall: hits as f64 / n,
         score: ((found - FALSE_FLAG_COST * false_flags.len() as f64) / n).clamp(0.0, 1.0),
-        matched: matched.into_iter().map(|(planted, credit)| Matched { planted, credit }).collect(),
+        matched: matched
+            .into_iter()
+            .map(|((planted, level), credit)| Matched { planted, credit, level: Some(level) })
+            .collect(),
         false_flags,
     }
 }
@@ -199,22 +211,19 @@ mod tests {
 
     #[test]
     fn temporal_leakage_and_serving_skew_are_credited_by_kind_and_place() {
-        let k = key(84);
+        let k = key(97);
         assert_eq!(
             planted(&k),
             [
-                "target_leakage:service_credit_total",
-                "temporal:support_tickets_90d",
+                "target_leakage:billing_adjustment_amt",
+                "temporal:logins_30d",
                 "serving_skew:monthly_charges",
-                "mean_shift:avg_session_minutes"
+                "mean_shift:age"
             ]
         );
         let right = CandidateReport {
-            leakage: vec![
-                leak(Some("service_credit_total"), "target_leakage"),
-                leak(Some("support_tickets_90d"), "temporal"),
-            ],
-            drift: vec![drift("avg_session_minutes", "mean_shift"), drift("monthly_charges", "serving_skew")],
+            leakage: vec![leak(Some("billing_adjustment_amt"), "target_leakage"), leak(Some("logins_30d"), "temporal")],
+            drift: vec![drift("age", "mean_shift"), drift("monthly_charges", "serving_skew")],
             excluded_features: vec![],
         };
         let f = score(&right, &k);
@@ -223,11 +232,8 @@ mod tests {
         // Either name for information from after the prediction time; a
         // unit change called a mean shift is the right column, wrong kind.
         let near = CandidateReport {
-            leakage: vec![
-                leak(Some("service_credit_total"), "temporal"),
-                leak(Some("support_tickets_90d"), "target_leakage"),
-            ],
-            drift: vec![drift("avg_session_minutes", "mean_shift"), drift("monthly_charges", "mean_shift")],
+            leakage: vec![leak(Some("billing_adjustment_amt"), "temporal"), leak(Some("logins_30d"), "target_leakage")],
+            drift: vec![drift("age", "mean_shift"), drift("monthly_charges", "mean_shift")],
             excluded_features: vec![],
         };
         let f = score(&near, &k);
@@ -238,7 +244,7 @@ mod tests {
         // shared with production are no contamination.
         let wrong = CandidateReport {
             leakage: vec![leak(None, "contamination")],
-            drift: vec![drift(datasets::PREDICTION, "prior_shift"), drift("support_tickets_90d", "mean_shift")],
+            drift: vec![drift(datasets::PREDICTION, "prior_shift"), drift("logins_30d", "mean_shift")],
             excluded_features: vec![],
         };
         let f = score(&wrong, &k);
@@ -250,22 +256,22 @@ mod tests {
 
     #[test]
     fn contamination_and_a_prior_shift_are_found_as_rows_and_as_prediction() {
-        let k = key(22);
+        let k = key(65);
         assert_eq!(
             planted(&k),
-            ["contamination:-", "identifier:customer_id", "mean_shift:monthly_charges", "prior_shift:__prediction__"]
+            ["contamination:-", "identifier:customer_id", "mean_shift:age", "prior_shift:__prediction__"]
         );
         let moved: Vec<&String> = k.clean.label_shift_consequences.iter().collect();
         assert!(!moved.is_empty(), "a churn rate 1.7-2.1 times higher moves label-related columns");
         for c in &moved {
             assert!(k.drift_neutral_columns.contains(c), "{c} moves with the label: neutral");
         }
-        assert!(moved.len() > LABEL_SHIFT_FREE, "seed 22 moves more columns than are free: {moved:?}");
+        assert!(moved.len() > LABEL_SHIFT_FREE, "seed 65 moves more columns than are free: {moved:?}");
         // Up to LABEL_SHIFT_FREE of what the base rate moves are free.
         let report = CandidateReport {
             leakage: vec![leak(None, "contamination"), leak(Some("customer_id"), "identifier")],
             drift: std::iter::once(drift(datasets::PREDICTION, "prior_shift"))
-                .chain(std::iter::once(drift("monthly_charges", "mean_shift")))
+                .chain(std::iter::once(drift("age", "mean_shift")))
                 .chain(moved.iter().take(LABEL_SHIFT_FREE).map(|c| drift(c, "missing_rate")))
                 .collect(),
             excluded_features: vec![],
@@ -285,7 +291,7 @@ mod tests {
         // the drift findings.
         let other = CandidateReport {
             leakage: vec![leak(None, "duplicate_rows"), leak(Some("customer_id"), "identifier")],
-            drift: vec![drift("monthly_charges", "mean_shift")],
+            drift: vec![drift("age", "mean_shift")],
             ..report
         };
         let f = score(&other, &k);
@@ -295,11 +301,11 @@ mod tests {
 
     #[test]
     fn every_flag_past_the_credited_one_is_false_and_kinds_must_fit_the_column() {
-        let k = key(84);
-        // Seed 84: serving skew on monthly_charges (numeric), a mean shift on avg_session_minutes.
+        let k = key(97);
+        // Seed 97: serving skew on monthly_charges (numeric), a mean shift on age.
         let sprayed = CandidateReport {
             leakage: vec![],
-            drift: datasets::DriftKind::ALL.iter().map(|kind| drift("avg_session_minutes", kind.as_str())).collect(),
+            drift: datasets::DriftKind::ALL.iter().map(|kind| drift("age", kind.as_str())).collect(),
             excluded_features: vec![],
         };
         let f = score(&sprayed, &k);
@@ -312,7 +318,7 @@ mod tests {
         let typed = CandidateReport {
             leakage: vec![],
             drift: vec![
-                drift("avg_session_minutes", "new_category"),
+                drift("age", "new_category"),
                 drift("contract_type", "mean_shift"),
                 drift("monthly_charges", "missing_rate"),
                 drift(datasets::PREDICTION, "mean_shift"),

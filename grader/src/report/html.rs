@@ -41,6 +41,8 @@ struct CheckRow {
 #[derive(Serialize)]
 struct FindingRow {
     planted: String,
+    /// The defect's level (obvious, subtle), or empty for a false flag.
+    level: &'static str,
     verdict: String,
     class: &'static str,
     flag: String,
@@ -145,6 +147,7 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
                     let flag = flags.iter().find(|(f, _, _)| f == feature);
                     findings.push(FindingRow {
                         planted: format!("{section}: {}", m.planted),
+                        level: m.level.map_or("", |l| l.as_str()),
                         verdict: if m.credit >= 1.0 {
                             "found".into()
                         } else if m.credit > 0.0 {
@@ -168,6 +171,7 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
                         .unwrap_or_default();
                     findings.push(FindingRow {
                         planted: format!("{section}: —"),
+                        level: "",
                         verdict: "false flag".into(),
                         class: "fail",
                         flag: capped(ff),

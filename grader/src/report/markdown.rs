@@ -60,7 +60,7 @@ pub fn render(r: &GradeResult) -> String {
         m += &format!("| {} | {status} | {} / {} | {} |\n", cell(&c.title), c.points, c.max_points, cell(&c.evidence));
     }
     if let Some(f) = r.metrics.findings.ran() {
-        m += "\n## Findings\n\n| planted | found |\n|---|---|\n";
+        m += "\n## Findings\n\n| planted | level | found |\n|---|---|---|\n";
         for x in f.leakage.matched.iter().chain(&f.drift.matched) {
             let found = if x.credit >= 1.0 {
                 "yes".to_string()
@@ -69,10 +69,11 @@ pub fn render(r: &GradeResult) -> String {
             } else {
                 "**missed**".into()
             };
-            m += &format!("| {} | {found} |\n", cell(&x.planted));
+            let level = x.level.map_or("—", |l| l.as_str());
+            m += &format!("| {} | {level} | {found} |\n", cell(&x.planted));
         }
         for ff in f.leakage.false_flags.iter().chain(&f.drift.false_flags) {
-            m += &format!("| false flag: {} | — |\n", cell(ff));
+            m += &format!("| false flag: {} | — | — |\n", cell(ff));
         }
     }
     if let Some(c) = r.metrics.correctness.ran() {
