@@ -248,6 +248,18 @@ mod tests {
                     assert!(v.draw.plan.drift_of(dc.index).is_none());
                 }
                 assert_eq!(v.key.drift.len(), 2, "{id} seed {seed}: equal load");
+                // Contamination never beside an identifier leak (parity), and a
+                // column leak always obvious (it collapses a careless model).
+                let has = |k: crate::LeakKind| v.key.leakage.iter().any(|l| l.kind == k);
+                assert!(!(has(crate::LeakKind::Identifier) && has(crate::LeakKind::Contamination)), "{id} seed {seed}");
+                assert!(
+                    v.key
+                        .leakage
+                        .iter()
+                        .any(|l| matches!(l.kind, crate::LeakKind::TargetLeakage | crate::LeakKind::Identifier)
+                            && l.level == crate::Level::Obvious),
+                    "{id} seed {seed}: no obvious column leak"
+                );
                 // The declared mix of levels, on every seed.
                 let mix = ex.spec.defects.mix.expect("both exercises declare a mix");
                 let count =

@@ -18,10 +18,9 @@ fn percent(r: &Value) -> f64 {
 #[test]
 fn reference_scores_high_and_naive_collapses_as_served() {
     let t = TempDir::new().unwrap();
-    // Seed 17 plants an obvious post-outcome column: the careless model
-    // collapses as served (beside a subtle leak alone it keeps part of its
-    // ranking, by design).
-    let (o, reference, out) = grade(&fixture("reference"), 17, t.path());
+    // Seed 3 plants an obvious post-outcome column (every variant plants
+    // an obvious column leak): the careless model collapses as served.
+    let (o, reference, out) = grade(&fixture("reference"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();
     assert_eq!(reference["schema_version"], 2);
@@ -34,7 +33,7 @@ fn reference_scores_high_and_naive_collapses_as_served() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
 
-    let (o, naive, _) = grade(&fixture("naive"), 17, t.path());
+    let (o, naive, _) = grade(&fixture("naive"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let naive = naive.unwrap();
     for id in ["findings.leakage", "findings.drift"] {
@@ -280,7 +279,7 @@ fn new_kinds_on(seed: u64, expected: &[&str]) -> (Value, Value) {
 
 #[test]
 fn temporal_leakage_and_serving_skew_are_found_by_care_alone() {
-    let (reference, naive) = new_kinds_on(97, &["temporal", "serving_skew"]);
+    let (reference, naive) = new_kinds_on(84, &["temporal", "serving_skew"]);
     // monthly_charges arrives in cents: the careful service undoes it and
     // keeps its quality; the careless one trusts the training encoding (and
     // the extract's leaks).
@@ -308,7 +307,7 @@ fn temporal_leakage_and_serving_skew_are_found_by_care_alone() {
 
 #[test]
 fn contamination_and_a_prior_shift_are_found_by_care_alone() {
-    let (reference, _) = new_kinds_on(65, &["contamination", "prior_shift"]);
+    let (reference, _) = new_kinds_on(18, &["contamination", "prior_shift"]);
     let flagged = &reference["metrics"]["drift"]["value"]["flagged"];
     assert!(flagged.as_array().unwrap().iter().any(|f| f == datasets::PREDICTION), "{flagged}");
 }

@@ -155,7 +155,7 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
     // Together these seeds plant every leak kind and every drift kind
     // (asserted at the end, so a change to the generator cannot quietly
     // drop a kind from this test).
-    for seed in [2u64, 9, 17, 40] {
+    for seed in [0u64, 10, 12, 53] {
         let dir = t.path().join(seed.to_string());
         variant(seed, &dir);
         let k = key(&dir);
@@ -417,7 +417,7 @@ fn no_clean_column_drifts_beyond_the_bonferroni_bound() {
     // × reference (train.csv as published, and deduplicated).
     let spec = Exercise::load(&churn()).unwrap().spec;
     let t = TempDir::new().unwrap();
-    for seed in [1u64, 3, 4, 7] {
+    for seed in [0u64, 1, 3, 4] {
         let dir = t.path().join(seed.to_string());
         variant(seed, &dir);
         let k = key(&dir);

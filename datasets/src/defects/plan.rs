@@ -135,23 +135,46 @@ impl Plan {
         let hard_leak = hard.as_deref().and_then(|h| h.parse::<LeakKind>().ok());
         let hard_drift = hard.as_deref().and_then(|h| h.parse::<DriftKind>().ok());
         let n_leaks = rng.count(d.leak_count);
+        // Contaminated rows carry serving-time ids with their outcomes: beside
+        // an identifier leak they teach a careless model that serving ids are
+        // ordinary, and it keeps its ranking (parity). The two never meet.
+        let apart = |a: LeakKind, b: LeakKind| {
+            matches!(
+                (a, b),
+                (LeakKind::Identifier, LeakKind::Contamination) | (LeakKind::Contamination, LeakKind::Identifier)
+            )
+        };
         let mut chosen = Vec::new();
         match hard_leak {
             Some(k) if column_kinds.contains(&k) => chosen.push(k),
-            _ if !column_kinds.is_empty() => chosen.push(column_kinds[rng.below(column_kinds.len())]),
-            _ => {}
+            _ => {
+                let fits: Vec<LeakKind> =
+                    column_kinds.iter().copied().filter(|k| hard_leak.is_none_or(|h| !apart(*k, h))).collect();
+                let pool = if fits.is_empty() { &column_kinds } else { &fits };
+                if !pool.is_empty() {
+                    chosen.push(pool[rng.below(pool.len())]);
+                }
+            }
         }
         if let Some(k) = hard_leak.filter(|k| !chosen.contains(k)) {
             chosen.push(k);
         }
-        let mut rest: Vec<LeakKind> =
-            LeakKind::ALL.iter().copied().filter(|k| !chosen.contains(k) && configured(*k)).collect();
+        let mut rest: Vec<LeakKind> = LeakKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| !chosen.contains(k) && configured(*k) && !chosen.iter().any(|c| apart(*c, *k)))
+            .collect();
         rng.shuffle(&mut rest);
         chosen.extend(rest.into_iter().take(n_leaks.saturating_sub(chosen.len())));
         // The declared mix of levels, among the kinds that have a subtle band.
+        // The column leak drawn first stays obvious while the mix allows:
+        // it is what collapses a careless model as served on every seed.
         let subtle_able: Vec<bool> =
             chosen.iter().map(|k| d.leak_strength(*k).is_some_and(|s| s.has(Level::Subtle))).collect();
-        let leak_levels = level::assign(&subtle_able, mix.leaks.subtle as usize, rng);
+        let others = subtle_able.iter().skip(1).filter(|x| **x).count();
+        let spare_first: Vec<bool> =
+            subtle_able.iter().enumerate().map(|(i, x)| *x && (i > 0 || others < mix.leaks.subtle as usize)).collect();
+        let leak_levels = level::assign(&spare_first, mix.leaks.subtle as usize, rng);
         let configured_spec = "planned from the catalog";
         let mut leaks: Vec<(Leak, Level)> = chosen
             .into_iter()
