@@ -18,6 +18,8 @@
 //!
 //! | `grader merge --json` | [`MergeSummary`] | [`MERGE_SUMMARY_VERSION`] |
 //! | a blind batch's `identities.json` | [`Identities`] | [`IDENTITIES_VERSION`] |
+//! | a batch's `reviews.jsonl`, one record per line | [`ReviewRecord`] | [`REVIEW_VERSION`] |
+//! | `grader review --stats --json` | [`ReviewStats`] | [`REVIEW_STATS_VERSION`] |
 //! | `grader clean --json` | [`Removed`] | [`CLEAN_VERSION`] |
 //!
 //! Enums written as words (an outcome, a mode, a status, a failure class)
@@ -33,6 +35,11 @@
 //! `metrics.latency.value.host` (the grader's own delay beside the window);
 //! `timings.shared` and `timings.exclusive` (turns in a batch). Version 1
 //! files still read.
+//!
+//! result.json version 3: `submission` is an object ([`Submission`]: the
+//! path, what was received, the archive's SHA-256, the git commit, the
+//! build context's digest) instead of the path alone; `failure.class` may
+//! be `intake_rejected`. Versions 1 and 2 (a path or null) still read.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,7 +139,7 @@ impl<'de> Deserialize<'de> for SeedPolicy {
 
 /// Version of result.json's schema; bumped on any breaking change, and the
 /// fields below only ever grow within a version.
-pub const RESULT_VERSION: u32 = 2;
+pub const RESULT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GradeResult {
@@ -145,7 +152,10 @@ pub struct GradeResult {
     /// The candidate's id as given (a batch's folder name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate: Option<String>,
-    pub submission: Option<String>,
+    /// What was graded: where it came from and which bytes (version 3;
+    /// a path or null before, read as a [`Submission`] with the path only).
+    #[serde(default, deserialize_with = "submission_any_version")]
+    pub submission: Option<Submission>,
     pub image: Option<ImageInfo>,
     pub limits: Option<LimitsInfo>,
     pub timings: Timings,
@@ -157,6 +167,99 @@ pub struct GradeResult {
     pub score: Score,
     pub checks: Vec<Check>,
     pub metrics: ProbeResults,
+}
+
+/// What a submission arrived as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    #[default]
+    Folder,
+    Zip,
+    Tar,
+    TarGz,
+    GitBundle,
+    /// A folder that is a git repository, graded at a commit.
+    GitRepository,
+    /// `grader probe`: a service already running, at this URL.
+    Url,
+}
+names!(SourceKind {
+    Folder => "folder",
+    Zip => "zip",
+    Tar => "tar",
+    TarGz => "tar_gz",
+    GitBundle => "git_bundle",
+    GitRepository => "git_repository",
+    Url => "url",
+});
+
+/// The commit a git submission was graded at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitInfo {
+    /// The commit's full object id.
+    pub commit: String,
+    /// The reference asked for (`HEAD` unless `--ref`).
+    pub reference: String,
+    /// Whether the repository's working tree differed from that commit
+    /// (tracked files changed, or files git does not ignore added): what
+    /// was graded is the commit, not the working tree. Unknown for a
+    /// bundle, which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+}
+
+/// Which bytes were graded, so two gradings of one candidate can be told
+/// apart (a batch's resume and `merge` compare [`Submission::digest`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The path as given (absent in a blind batch: it names the candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub kind: SourceKind,
+    /// SHA-256 of the archive or bundle file as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+    /// SHA-256 of the build context the submission makes: the tar the
+    /// grader sends, with the candidate's own Dockerfile (the engine gets
+    /// the same tar with the grader's labels added to the Dockerfile;
+    /// `image.context_sha256` is that one). Absent when there is no
+    /// context to build (the intake or the context check refused it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_sha256: Option<String>,
+}
+
+impl Submission {
+    /// The bytes graded, as one comparable word: the archive's digest,
+    /// else the commit, else the context's digest (None: nothing known,
+    /// e.g. a result written before version 3).
+    pub fn digest(&self) -> Option<String> {
+        if let Some(a) = &self.archive_sha256 {
+            return Some(format!("sha256:{a}"));
+        }
+        if let Some(g) = &self.git {
+            return Some(format!("git:{}", g.commit));
+        }
+        self.context_sha256.as_ref().map(|c| format!("context:{c}"))
+    }
+}
+
+/// `submission` of any version: a path (1, 2), null, or an object (3).
+fn submission_any_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Submission>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Any {
+        Path(String),
+        Object(Submission),
+    }
+    Ok(match Option::<Any>::deserialize(d)? {
+        None => None,
+        Some(Any::Path(p)) => Some(Submission { path: Some(p), ..Default::default() }),
+        Some(Any::Object(s)) => Some(s),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +284,10 @@ pub struct ImageInfo {
     /// Whether the build ran under the grader's process and memory cgroup.
     #[serde(default)]
     pub build_confined: bool,
+    /// SHA-256 of the build context exactly as sent to the engine (the
+    /// Dockerfile with the grader's labels in it; differs per run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -298,6 +405,10 @@ pub struct Candidate {
     /// folder is named in `error`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub publish_failed: bool,
+    /// Why earlier results were not reused (the bytes changed, or the
+    /// earlier result recorded none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     #[serde(skip)]
     pub result: Option<GradeResult>,
 }
@@ -502,6 +613,10 @@ pub struct VariantSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
+    /// The submission's archive or repository was refused before anything
+    /// was unpacked for good (an entry leaving the folder, a link, a
+    /// device, over a cap, encrypted, corrupt): the candidate's.
+    IntakeRejected,
     /// The submission was refused before building (symlink leaving the
     /// directory, context too large, no Dockerfile).
     BuildRejected,
@@ -522,6 +637,7 @@ pub enum FailureClass {
     Infrastructure,
 }
 names!(FailureClass {
+    IntakeRejected => "intake_rejected",
     BuildRejected => "build_rejected",
     BuildFailed => "build_failed",
     BuildTimeout => "build_timeout",
@@ -587,6 +703,83 @@ pub struct Identities {
     pub candidates: BTreeMap<String, String>,
 }
 
+// ---- a batch's reviews.jsonl (`grader review`)
+
+/// Version of a review record (one line of `reviews.jsonl`).
+pub const REVIEW_VERSION: u32 = 1;
+/// Version of `grader review --stats --json`.
+pub const REVIEW_STATS_VERSION: u32 = 1;
+
+/// A reviewer's decision about a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Advance,
+    Hold,
+    Reject,
+}
+names!(Decision {
+    Advance => "advance",
+    Hold => "hold",
+    Reject => "reject",
+});
+
+/// A check's points set by a reviewer, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub check: String,
+    pub points: f64,
+    pub why: String,
+}
+
+/// One signed-off review: who, when, of which result (its SHA-256: a
+/// record of a result graded again since is kept, and shown as stale).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    pub schema_version: u32,
+    /// The candidate as the batch shows them (a pseudonym in a blind batch).
+    pub candidate: String,
+    pub reviewer: String,
+    /// UTC, RFC 3339, to the second.
+    pub at: String,
+    /// SHA-256 of the candidate's result.json as the reviewer saw it.
+    pub result_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
+}
+
+/// How the automated score agrees with the reviewers (`grader review --stats`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewStats {
+    pub schema_version: u32,
+    /// Candidates with at least one current decision.
+    pub candidates_decided: usize,
+    /// Current decisions (each reviewer's latest per candidate).
+    pub decisions: usize,
+    pub advance: usize,
+    pub hold: usize,
+    pub reject: usize,
+    /// AUC of the automated percent against `advance` (hold and reject the
+    /// negatives), over every current decision; None without both kinds.
+    pub auc: Option<f64>,
+    /// The automated percent at or above which "advance" best matches the
+    /// decisions (highest TPR − FPR; the lowest such score on a tie).
+    pub threshold: Option<f64>,
+    pub threshold_tpr: Option<f64>,
+    pub threshold_fpr: Option<f64>,
+    /// Candidates with decisions from two or more reviewers, and how many
+    /// of them the reviewers disagree on.
+    pub candidates_with_two_or_more_reviewers: usize,
+    pub disagreements: usize,
+    pub disagreement_rate: Option<f64>,
+    /// Records of results graded again since (kept, not counted).
+    pub stale_records: usize,
+}
+
 // ---- `grader clean --json`
 
 /// What a cleanup removed (`grader clean --json`, with `schema_version`).
@@ -615,6 +808,13 @@ mod tests {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
+    /// The path result-v2.json records, read as text (not through the type).
+    fn v2_path() -> Option<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/schema/result-v2.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["submission"].as_str().map(str::to_string)
+    }
+
     #[test]
     fn result_json_of_every_version_reads_back() {
         let v1 = golden(1);
@@ -622,10 +822,19 @@ mod tests {
         assert!(v1.timings.shared.is_empty() && v1.candidate.is_none());
         assert!(v1.metrics.latency.ran().is_some_and(|l| l.host.is_none()));
         let v2 = golden(2);
-        assert_eq!(v2.schema_version, RESULT_VERSION);
+        assert_eq!(v2.schema_version, 2);
+        // Before version 3 `submission` was the path alone.
+        assert_eq!(v2.submission.as_ref().and_then(|s| s.path.clone()), v2_path());
+        assert_eq!(v2.submission.as_ref().and_then(|s| s.digest()), None, "a path names no bytes");
         assert_eq!(v2.timings.exclusive, vec![[1764000030000, 1764000045000]]);
         assert!(v2.metrics.latency.ran().is_some_and(|l| l.host.is_some()));
-        for r in [v1, v2] {
+        let v3 = golden(3);
+        assert_eq!(v3.schema_version, RESULT_VERSION);
+        let sub = v3.submission.clone().unwrap();
+        assert_eq!((sub.kind, sub.path.as_deref()), (SourceKind::Zip, Some("inbox/alice.zip")));
+        assert_eq!(sub.digest(), Some(format!("sha256:{}", "5d".repeat(32))));
+        assert!(v3.image.as_ref().is_some_and(|i| i.context_sha256.is_some()));
+        for r in [v1, v2, v3] {
             assert_eq!(r.checks.len(), 18);
             assert_eq!(r.score.points, crate::evaluate::score::total(&r.checks).0);
             // What this grader writes of it reads back the same.

@@ -45,7 +45,7 @@ fn grade_refuses_a_bad_limit_before_any_work() {
     }
     refused(
         &["grade", s(&t.path().join("nope")), "--exercise", s(&ex), "--seed", "1", "--out", s(&out)],
-        &["SUBMISSION", "no such directory"],
+        &["SUBMISSION", "no such file or directory"],
         &out,
     );
     refused(

@@ -23,7 +23,10 @@ fn reference_scores_high_and_naive_collapses_as_served() {
     let (o, reference, out) = grade(&fixture("reference"), 3, t.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();
-    assert_eq!(reference["schema_version"], 2);
+    assert_eq!(reference["schema_version"], 3);
+    // A folder: graded where it is, its bytes named by the context's digest.
+    assert_eq!(reference["submission"]["kind"], "folder");
+    assert_eq!(reference["submission"]["context_sha256"].as_str().map(str::len), Some(64));
     assert_eq!(reference["outcome"], "graded");
     assert!(percent(&reference) >= 90.0, "reference scored {}%: {:#}", percent(&reference), reference["checks"]);
     for id in ["findings.leakage", "findings.drift"] {

@@ -367,7 +367,7 @@ impl SecondEngine {
 
 /// A context plan streamed into memory (what the engine would receive).
 pub async fn streamed(plan: grader::sandbox::context::Plan, dockerfile: Vec<u8>) -> Vec<u8> {
-    let mut rx = plan.stream(dockerfile);
+    let (mut rx, _) = plan.stream(dockerfile);
     let mut out = Vec::new();
     while let Some(chunk) = rx.recv().await {
         out.extend_from_slice(&chunk.expect("context streams"));

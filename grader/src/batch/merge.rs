@@ -133,7 +133,22 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                 };
                 let name = r.candidate.clone().unwrap_or_else(|| e.file_name().to_string_lossy().into_owned());
                 here.push(name.clone());
-                if found.contains_key(&name) {
+                if let Some((held_at, held)) = found.get(&name) {
+                    // The same candidate twice is a duplicate only when the
+                    // same bytes were graded; two gradings of different
+                    // bytes cannot both be theirs, and no result is picked.
+                    let digest = |r: &crate::schema::GradeResult| r.submission.as_ref().and_then(|s| s.digest());
+                    if let (Some(a), Some(b)) = (held.result.as_ref().and_then(digest), digest(&r)) {
+                        if a != b {
+                            return Err(GraderError::Usage(format!(
+                                "candidate {} was graded on different submissions: {a} in {} and {b} in {}; \
+                                 regrade one shard or merge without the other",
+                                crate::support::sanitize::terminal_line(&name),
+                                held_at.display(),
+                                e.path().display()
+                            )));
+                        }
+                    }
                     duplicated.push(name);
                     continue;
                 }
@@ -165,6 +180,7 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
                         .then(|| r.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default()),
                     score: (state != State::Ungraded).then(|| r.score.clone()),
                     publish_failed: false,
+                    note: None,
                     result: Some(r),
                 };
                 found.insert(name, (e.path(), c));
@@ -189,6 +205,19 @@ pub fn run(shards: &[PathBuf], out: &Path) -> Result<MergeSummary> {
             ..first.clone()
         };
         super::write_manifest(root, &manifest)?;
+        // Reviews come along, every shard's records in shard order (the
+        // results are copied byte for byte, so none turns stale).
+        let mut log = Vec::new();
+        for dir in shards {
+            let (records, _) = crate::review::load(dir);
+            for r in records {
+                log.extend(serde_json::to_vec(&r).expect("plain data"));
+                log.push(b'\n');
+            }
+        }
+        if !log.is_empty() {
+            crate::support::fs::write_atomic(&root.join(crate::review::LOG), &log)?;
+        }
         super::summary::write(root, &first.exercise, &candidates, None)?;
         Ok(candidates)
     })?;
@@ -290,6 +319,37 @@ mod tests {
         let err = run(&[a, b], &t.path().join("out")).unwrap_err();
         assert!(err.to_string().contains("review mode"), "{err}");
         assert!(!t.path().join("out").exists());
+    }
+
+    /// Sets the digest a candidate's result records in a shard.
+    fn graded_bytes(shard: &Path, folder: &str, archive_sha256: &str) {
+        let p = shard.join(CANDIDATES_DIR).join(folder).join("result.json");
+        let mut r: GradeResult = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        r.submission = Some(crate::schema::Submission {
+            kind: crate::schema::SourceKind::Zip,
+            archive_sha256: Some(archive_sha256.into()),
+            ..Default::default()
+        });
+        std::fs::write(&p, serde_json::to_string(&r).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn one_candidate_graded_on_two_different_submissions_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let a = shard(t.path(), 1, 2, false, &[("alice", "alice")]);
+        let b = shard(t.path(), 2, 2, false, &[("alice", "alice")]);
+        graded_bytes(&a, "alice", &"aa".repeat(32));
+        graded_bytes(&b, "alice", &"bb".repeat(32));
+        let out = t.path().join("out");
+        let err = run(&[a.clone(), b.clone()], &out).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("alice") && text.contains(&"aa".repeat(32)) && text.contains(&"bb".repeat(32)), "{text}");
+        assert_eq!(err.exit(), crate::support::exit::Exit::Usage);
+        assert!(!out.exists(), "nothing is written");
+        // The same bytes in both: a duplicate, merged once.
+        graded_bytes(&b, "alice", &"aa".repeat(32));
+        let m = run(&[a, b], &out).unwrap();
+        assert_eq!((m.candidates, m.duplicated.as_slice()), (1, &["alice".to_string()][..]));
     }
 
     #[test]

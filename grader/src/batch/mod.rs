@@ -43,6 +43,8 @@ pub enum Seeds {
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
     pub submissions: PathBuf,
+    /// The commit git submissions are graded at.
+    pub reference: String,
     pub exercise: PathBuf,
     pub seeds: Seeds,
     pub out: PathBuf,
@@ -69,7 +71,7 @@ pub struct BatchRequest {
 
 use crate::schema::GradeOutcome;
 
-fn state_of(r: &GradeResult) -> State {
+pub(crate) fn state_of(r: &GradeResult) -> State {
     match r.outcome {
         GradeOutcome::Graded => State::Graded,
         GradeOutcome::Failed => State::Failed,
@@ -113,6 +115,10 @@ pub(crate) fn read_result_checked(dir: &Path) -> std::result::Result<GradeResult
 /// Where candidates' results live inside the results directory.
 pub const CANDIDATES_DIR: &str = "candidates";
 const STAGING_DIR: &str = ".staging";
+/// Where archives and repositories are unpacked, one folder per candidate;
+/// removed when the batch ends (the batch's own directory: nothing is
+/// written anywhere else).
+const INTAKE_DIR: &str = ".intake";
 /// Encoded names longer than this are shortened and made unique by a hash.
 const MAX_ENCODED: usize = 120;
 
@@ -167,50 +173,71 @@ pub fn decode_id(encoded: &str) -> Option<std::ffi::OsString> {
     Some(std::ffi::OsString::from_vec(out))
 }
 
-/// A candidate: their folder's name as given, and as text; how outputs
-/// show them, and their results folder's name (a pseudonym for both in a
-/// blind batch).
+/// A candidate: their id as given (a folder's name, an archive's stem),
+/// and as text; how outputs show them, and their results folder's name (a
+/// pseudonym for both in a blind batch); and the entry of the submissions
+/// directory they arrived as.
 #[derive(Debug, Clone)]
 pub struct CandidateDir {
     pub os_name: std::ffi::OsString,
     pub name: String,
     pub shown: String,
     pub folder: String,
+    /// The file or folder in the submissions directory (`alice.zip`).
+    pub entry: std::ffi::OsString,
 }
 
-/// Candidate folders, sorted: every folder, whatever its name (dot names
-/// included), but version-control folders; what is left out is said on
-/// stderr, never skipped silently.
+/// Candidates, sorted: every folder, whatever its name (dot names
+/// included), but version-control folders, and every archive or bundle
+/// the intake reads, named by its stem. What is left out is said on
+/// stderr, never skipped silently; two entries naming one candidate
+/// (`alice/` and `alice.zip`) are refused.
 pub fn candidates(dir: &Path, quiet: bool) -> Result<Vec<CandidateDir>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
-    let mut out = Vec::new();
+    let mut out: Vec<CandidateDir> = Vec::new();
     for e in entries {
         let e =
             e.map_err(|e| GraderError::Usage(format!("cannot read submissions directory {}: {e}", dir.display())))?;
-        let os_name = e.file_name();
-        let name = os_name.to_string_lossy().into_owned();
-        let shown = crate::support::sanitize::terminal_line(&name).into_owned();
-        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let note = if !is_dir {
-            Some("not a folder (a file or a link)")
-        } else if matches!(name.as_str(), ".git" | ".hg" | ".svn") {
-            Some("a version-control folder")
+        let entry = e.file_name();
+        let entry_shown = crate::support::sanitize::terminal_line(&entry.to_string_lossy()).into_owned();
+        let ft = e.file_type().ok();
+        let is_dir = ft.map(|t| t.is_dir()).unwrap_or(false);
+        let is_file = ft.map(|t| t.is_file()).unwrap_or(false);
+        let id = if is_dir && !matches!(entry.to_str(), Some(".git" | ".hg" | ".svn")) {
+            Ok(entry.clone())
+        } else if is_dir {
+            Err("a version-control folder")
+        } else if is_file {
+            crate::intake::archive_kind(&entry)
+                .map(|(_, stem)| stem)
+                .ok_or("not a folder, nor an archive grader reads (.zip, .tar, .tar.gz, .tgz, .bundle)")
         } else {
-            None
+            Err("a link or a special file (links are not followed)")
         };
-        match note {
-            Some(why) => {
+        match id {
+            Err(why) => {
                 if !quiet {
-                    eprintln!("note: {shown} in {} is not graded: {why}", dir.display());
+                    eprintln!("note: {entry_shown} in {} is not graded: {why}", dir.display());
                 }
             }
-            None => out.push(CandidateDir { folder: encode_id(&os_name), shown: name.clone(), os_name, name }),
+            Ok(os_name) => {
+                if let Some(other) = out.iter().find(|c| c.os_name == os_name) {
+                    return Err(GraderError::Usage(format!(
+                        "{} holds two submissions of candidate {}: {} and {entry_shown}; keep one",
+                        dir.display(),
+                        crate::support::sanitize::terminal_line(&os_name.to_string_lossy()),
+                        crate::support::sanitize::terminal_line(&other.entry.to_string_lossy()),
+                    )));
+                }
+                let name = os_name.to_string_lossy().into_owned();
+                out.push(CandidateDir { folder: encode_id(&os_name), shown: name.clone(), os_name, name, entry })
+            }
         }
     }
     out.sort_by(|a, b| a.os_name.cmp(&b.os_name));
     if out.is_empty() {
-        return Err(GraderError::Usage(format!("{} holds no candidate folders", dir.display())));
+        return Err(GraderError::Usage(format!("{} holds no candidate folders or archives", dir.display())));
     }
     Ok(out)
 }
@@ -354,75 +381,96 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
     );
     total.set_prefix("batch");
     let gate = (!req.overlap_latency).then(crate::fairness::turns::QuietGate::new);
-    let sources: Vec<(String, std::ffi::OsString)> =
-        names.iter().map(|c| (c.shown.clone(), c.os_name.clone())).collect();
+    let limits = req.overrides.apply(crate::sandbox::Limits::from_contract(&exercise.spec.contract));
+    let caps = crate::intake::Caps::from_limits(&limits);
+    let context =
+        crate::sandbox::context::Caps { bytes: limits.max_context_bytes, entries: limits.max_context_entries };
     let req = Arc::new(req);
     let mut tasks = Vec::new();
     for cand in names {
-        let name = cand.shown.clone();
-        let dir = req.out.join(CANDIDATES_DIR).join(&cand.folder);
-        let previous = read_result(&dir);
-        if let Some(r) = previous.filter(|r| state_of(r) != State::Ungraded && !req.regrade) {
-            total.inc(1);
-            let state = state_of(&r);
-            tasks.push(tokio::spawn(async move {
+        let bar = bars.insert_before(&total, ProgressBar::new_spinner());
+        bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {wide_msg}").unwrap());
+        bar.set_prefix(crate::support::sanitize::terminal_line(&cand.shown).into_owned());
+        bar.set_message("waiting for a slot");
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let (req, jobs, hosts, total, gate) = (req.clone(), jobs.clone(), hosts.clone(), total.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            // Unpacking takes a grading's slot: it reads and writes like one.
+            let job = jobs.acquire_owned().await.expect("never closed");
+            let received = receive(&req, &cand, caps, context).await;
+            let staged_dir = received.as_ref().ok().map(|s| s.dir.clone());
+            let dir = req.out.join(CANDIDATES_DIR).join(&cand.folder);
+            let previous = read_result(&dir).filter(|r| state_of(r) != State::Ungraded);
+            let (reuse, note) = match (&previous, req.regrade) {
+                (Some(old), false) => reuse_verdict(old, &received),
+                _ => (false, None),
+            };
+            let c = if let (true, Some(r)) = (reuse, previous) {
+                drop(job);
+                bar.finish_and_clear();
                 Candidate {
-                    name,
-                    state,
+                    name: cand.shown.clone(),
+                    state: state_of(&r),
                     reused: true,
                     attempts: 0,
                     host: None,
                     error: None,
                     score: Some(r.score.clone()),
                     publish_failed: false,
+                    note: None,
                     result: Some(r),
                 }
-            }));
-            continue;
-        }
-        let bar = bars.insert_before(&total, ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {wide_msg}").unwrap());
-        bar.set_prefix(crate::support::sanitize::terminal_line(&name).into_owned());
-        bar.set_message("waiting for a slot");
-        bar.enable_steady_tick(Duration::from_millis(200));
-        let (req, jobs, hosts, total, gate) = (req.clone(), jobs.clone(), hosts.clone(), total.clone(), gate.clone());
-        tasks.push(tokio::spawn(async move {
-            let _job = jobs.acquire_owned().await.expect("never closed");
-            let c = grade_one(&req, &cand, &hosts, gate, &bar).await;
-            bar.finish_and_clear();
-            total.inc(1);
-            let shown = crate::support::sanitize::terminal_line(&name).into_owned();
-            let line = match (&c.result, c.state) {
-                (Some(r), State::Graded | State::Failed) => format!(
-                    "{shown}: {} / {} ({}%){}",
-                    r.score.points,
-                    r.score.max_points,
-                    r.score.percent,
-                    r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
-                ),
-                _ => format!(
-                    "{shown}: ungraded after {} attempt(s): {}",
-                    c.attempts,
-                    crate::support::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))
-                ),
-            };
-            if !quiet {
-                if tty {
-                    total.println(line);
-                } else {
-                    eprintln!("{line}");
+            } else {
+                if let (Some(n), false) = (&note, quiet) {
+                    let line = format!("{}: {n}", crate::support::sanitize::terminal_line(&cand.shown));
+                    if tty {
+                        total.println(line);
+                    } else {
+                        eprintln!("{line}");
+                    }
                 }
-            }
-            c
+                let _job = job;
+                let mut c = grade_one(&req, &cand, received, &hosts, gate, &bar).await;
+                c.note = note;
+                bar.finish_and_clear();
+                let shown = crate::support::sanitize::terminal_line(&cand.shown).into_owned();
+                let line = match (&c.result, c.state) {
+                    (Some(r), State::Graded | State::Failed) => format!(
+                        "{shown}: {} / {} ({}%){}",
+                        r.score.points,
+                        r.score.max_points,
+                        r.score.percent,
+                        r.failure.as_ref().map(|f| format!(", {:?}", f.class)).unwrap_or_default()
+                    ),
+                    _ => format!(
+                        "{shown}: ungraded after {} attempt(s): {}",
+                        c.attempts,
+                        crate::support::sanitize::terminal_line(c.error.as_deref().unwrap_or("?"))
+                    ),
+                };
+                if !quiet {
+                    if tty {
+                        total.println(line);
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+                c
+            };
+            total.inc(1);
+            (c, (cand.shown.clone(), staged_dir))
         }));
     }
     let mut out = Vec::new();
+    let mut subs: Vec<(String, PathBuf)> = Vec::new();
     for t in tasks {
-        out.push(t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))?);
+        let (c, (shown, staged)) =
+            t.await.map_err(|e| GraderError::Infrastructure(format!("a grading task failed: {e}")))?;
+        out.push(c);
+        // What was built is what is compared (an archive's unpacked tree).
+        subs.extend(staged.map(|dir| (shown, dir)));
     }
     total.finish_and_clear();
-    let subs: Vec<(String, PathBuf)> =
-        sources.iter().map(|(shown, os)| (shown.clone(), req.submissions.join(os))).collect();
     // The build's own caps on a context: similarity reads what the build reads.
     let limits = crate::sandbox::Limits::from_contract(&exercise.spec.contract);
     let caps = crate::sandbox::context::Caps { bytes: limits.max_context_bytes, entries: limits.max_context_entries };
@@ -433,6 +481,7 @@ pub async fn run(req: BatchRequest, quiet: bool) -> Result<BatchSummary> {
                 pairs: Vec::new(),
                 notes: vec!["similarity could not be computed (the check failed); every grade stands".into()],
             });
+    let _ = std::fs::remove_dir_all(req.out.join(INTAKE_DIR));
     summary::write(&req.out, &exercise.spec.exercise.id, &out, Some(&found))?;
     Ok(BatchSummary { schema_version: crate::schema::BATCH_SUMMARY_VERSION, out: req.out.clone(), candidates: out })
 }
@@ -467,17 +516,68 @@ fn publish(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
     })
 }
 
+/// A candidate's submission, staged in the batch's `.intake/` (a folder is
+/// graded where it is; an archive or repository is unpacked there).
+async fn receive(
+    req: &BatchRequest,
+    cand: &CandidateDir,
+    caps: crate::intake::Caps,
+    context: crate::sandbox::context::Caps,
+) -> crate::intake::Received {
+    let src = req.submissions.join(&cand.entry);
+    let area = req.out.join(INTAKE_DIR).join(&cand.folder);
+    let (reference, blind) = (req.reference.clone(), req.blind);
+    let staged = tokio::task::spawn_blocking(move || {
+        let plan = crate::intake::Plan { area: &area, caps, reference: Some(&reference), blind };
+        let mut r = crate::intake::stage(&src, &plan);
+        // The digest a resume compares: known before any grading.
+        if let Ok(s) = &mut r {
+            s.submission.context_sha256 = crate::sandbox::build::context_digest(&s.dir, context);
+        }
+        r
+    })
+    .await;
+    staged.unwrap_or_else(|e| {
+        Err(Box::new(crate::intake::Refused {
+            submission: Default::default(),
+            error: crate::intake::IntakeError::Infrastructure(format!("the intake task failed: {e}")),
+        }))
+    })
+}
+
+/// Whether an earlier result stands for what was received now: only for
+/// the same bytes (the same digest). Otherwise why it is graded again.
+fn reuse_verdict(old: &GradeResult, now: &crate::intake::Received) -> (bool, Option<String>) {
+    let now = match now {
+        Ok(s) => s.submission.digest(),
+        Err(refused) => refused.submission.digest(),
+    };
+    let before = old.submission.as_ref().and_then(|s| s.digest());
+    match (before, now) {
+        (Some(b), Some(n)) if b == n => (true, None),
+        (Some(b), Some(n)) => {
+            (false, Some(format!("the submission changed since it was graded ({b} → {n}): graded again")))
+        }
+        (None, _) => (false, Some("the earlier result records no digest of what it graded: graded again".into())),
+        (Some(_), None) => {
+            (false, Some("what was received has no digest to compare (nothing to build): graded again".into()))
+        }
+    }
+}
+
 /// Grades one candidate, retrying infrastructure failures on any engine.
 async fn grade_one(
     req: &BatchRequest,
     cand: &CandidateDir,
+    received: crate::intake::Received,
     hosts: &Hosts,
     gate: Option<Arc<crate::fairness::turns::QuietGate>>,
     bar: &ProgressBar,
 ) -> Candidate {
     let name = cand.name.as_str();
     let encoded = cand.folder.clone();
-    let submission = req.submissions.join(&cand.os_name);
+    let submission = req.submissions.join(&cand.entry);
+    let mut received = Some(received);
     let final_dir = req.out.join(CANDIDATES_DIR).join(&encoded);
     let staging = req.out.join(STAGING_DIR).join(&encoded);
     let seed = match &req.seeds {
@@ -493,6 +593,7 @@ async fn grade_one(
         error: None,
         score: None,
         publish_failed: false,
+        note: None,
         result: None,
     };
     let seed = match seed {
@@ -521,8 +622,15 @@ async fn grade_one(
         if let Some(h) = &host {
             overrides.docker_host = vec![h.clone()];
         }
+        // The first attempt builds what was received; a retry stages again
+        // (what was unpacked may be what the failed attempt left).
         let request = GradeRequest {
             submission: submission.clone(),
+            intake: crate::pipeline::grading::IntakeOptions {
+                reference: Some(req.reference.clone()),
+                area: Some(req.out.join(INTAKE_DIR).join(&encoded)),
+            },
+            staged: received.take(),
             source: crate::pipeline::material::Source::Exercise { path: req.exercise.clone(), seed: seed.clone() },
             out: staging.clone(),
             overrides,

@@ -48,12 +48,23 @@ fn ranked(cs: &[Candidate]) -> Vec<&Candidate> {
 /// cells (names, classes) neutralised so a spreadsheet does not run them as
 /// formulas.
 pub fn leaderboard_csv(cs: &[Candidate]) -> String {
+    leaderboard_csv_with(cs, &[], &|_| None)
+}
+
+/// The leaderboard with the reviewers' columns last: the percent after
+/// overrides, the decisions, and whether reviewers disagree.
+pub fn leaderboard_csv_with(
+    cs: &[Candidate],
+    records: &[crate::schema::ReviewRecord],
+    digest_of: &dyn Fn(&Candidate) -> Option<String>,
+) -> String {
     use crate::support::sanitize::csv_text;
     let ids = check_ids(cs);
     let mut w = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Necessary).from_writer(Vec::new());
     let mut header: Vec<String> =
         ["rank", "candidate", "state", "points", "max_points", "percent", "failure_class"].map(String::from).to_vec();
     header.extend(ids.iter().map(|id| csv_text(id)));
+    header.extend(["percent_after_overrides", "decisions", "reviewers_disagree"].map(String::from));
     w.write_record(&header).expect("in memory");
     for (i, c) in ranked(cs).into_iter().enumerate() {
         let scored = c.state != State::Ungraded;
@@ -81,6 +92,8 @@ pub fn leaderboard_csv(cs: &[Candidate]) -> String {
                 .map(|x| x.points.to_string());
             row.push(v.unwrap_or_default());
         }
+        let digest = digest_of(c);
+        row.extend(crate::review::render::leaderboard_cells(c, records, digest.as_deref()).map(|t| csv_text(&t)));
         w.write_record(&row).expect("in memory");
     }
     String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
@@ -266,16 +279,58 @@ pub fn summary_html(exercise: &str, cs: &[Candidate], similarity: &Similarity) -
 /// `similarity`: `None` when none was computed (a merge: each shard compared its own).
 pub fn write(out: &Path, exercise: &str, cs: &[Candidate], similarity: Option<&Similarity>) -> Result<()> {
     let none = Similarity::default();
+    let (records, _) = crate::review::load(out);
+    let digest_of = digests(out);
+    // A candidate graded again shows their earlier reviews as stale.
+    for c in cs.iter().filter(|c| records.iter().any(|r| r.candidate == c.name)) {
+        let dir = out.join(super::CANDIDATES_DIR).join(super::encode_id(std::ffi::OsStr::new(&c.name)));
+        crate::review::refresh_report(&dir, &records)?;
+    }
+    use crate::review::render::{splice, summary_md as reviews_md, summary_section};
+    let md = summary_md(exercise, cs, similarity.unwrap_or(&none));
+    let html = summary_html(exercise, cs, similarity.unwrap_or(&none));
     let mut files = vec![
-        ("leaderboard.csv", leaderboard_csv(cs)),
-        ("summary.md", summary_md(exercise, cs, similarity.unwrap_or(&none))),
-        ("summary.html", summary_html(exercise, cs, similarity.unwrap_or(&none))),
+        ("leaderboard.csv", leaderboard_csv_with(cs, &records, &digest_of)),
+        ("summary.md", splice(&md, &reviews_md(cs, &records, &digest_of))),
+        ("summary.html", splice(&html, &summary_section(cs, &records, &digest_of))),
     ];
     if let Some(s) = similarity {
         files.push(("similarity.csv", super::similarity::csv(&s.pairs)));
     }
     for (name, text) in files {
         crate::support::fs::write_atomic(&out.join(name), text)?;
+    }
+    Ok(())
+}
+
+/// A candidate's result.json digest in `out` (what a review was made on).
+fn digests(out: &Path) -> impl Fn(&Candidate) -> Option<String> + '_ {
+    move |c: &Candidate| {
+        let dir = out.join(super::CANDIDATES_DIR).join(super::encode_id(std::ffi::OsStr::new(&c.name)));
+        crate::review::result_digest(&dir)
+    }
+}
+
+/// After `grader review`: the leaderboard written again, and the review
+/// sections of summary.md and summary.html replaced (the rest of each, the
+/// similarity check's included, is kept as the batch wrote it).
+pub fn refresh_reviews(
+    out: &Path,
+    _exercise: &str,
+    cs: &[Candidate],
+    records: &[crate::schema::ReviewRecord],
+) -> Result<()> {
+    use crate::review::render::{splice, summary_md as reviews_md, summary_section};
+    let digest_of = digests(out);
+    crate::support::fs::write_atomic(&out.join("leaderboard.csv"), leaderboard_csv_with(cs, records, &digest_of))?;
+    for (name, section) in [
+        ("summary.md", reviews_md(cs, records, &digest_of)),
+        ("summary.html", summary_section(cs, records, &digest_of)),
+    ] {
+        let path = out.join(name);
+        if let Ok(doc) = std::fs::read_to_string(&path) {
+            crate::support::fs::write_atomic(&path, splice(&doc, &section))?;
+        }
     }
     Ok(())
 }
@@ -294,6 +349,7 @@ mod tests {
             error: Some("x".into()),
             score: None,
             publish_failed: false,
+            note: None,
             result: None,
         }
     }

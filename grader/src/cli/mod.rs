@@ -12,14 +12,14 @@ pub mod overrides;
 mod ranges;
 
 pub use overrides::OverrideArgs;
-use ranges::{at_least, exercise_path, existing_dir, fresh_out, kit_dir, percent, share};
+use ranges::{at_least, exercise_path, existing_dir, fresh_out, git_ref, kit_dir, percent, share, submission_path};
 
 /// A command's arguments, parsed and checked: what the commands run on.
 /// Every value is in range and every input path exists before any work
 /// begins, so a bad argument exits 2 and creates nothing.
 pub enum Request {
     Variant(VariantRequest),
-    Grade { req: crate::pipeline::grading::GradeRequest, fail_under: Option<f64> },
+    Grade { req: Box<crate::pipeline::grading::GradeRequest>, fail_under: Option<f64> },
     Batch(crate::batch::BatchRequest),
     Merge(crate::commands::merge::MergeRequest),
     Kit(crate::commands::kit::KitRequest),
@@ -28,6 +28,7 @@ pub enum Request {
     Probe { req: crate::pipeline::grading::ProbeRequest, fail_under: Option<f64> },
     Run(crate::commands::run::RunRequest),
     Clean(crate::commands::clean::CleanRequest),
+    Review(crate::commands::review::Review),
 }
 
 impl Cli {
@@ -36,9 +37,10 @@ impl Cli {
         Ok(match &self.command {
             Command::Variant(a) => Request::Variant(a.request()?),
             Command::Grade(a) => {
-                Request::Grade { req: a.request()?, fail_under: percent("--fail-under", a.fail_under)? }
+                Request::Grade { req: Box::new(a.request()?), fail_under: percent("--fail-under", a.fail_under)? }
             }
             Command::Batch(a) => Request::Batch(a.request()?),
+            Command::Review(a) => Request::Review(a.request()?),
             Command::Merge(a) => Request::Merge(a.request()?),
             Command::Kit(a) => Request::Kit(a.request()?),
             Command::SelfCheck(a) => Request::SelfCheck(a.request()?),
@@ -79,6 +81,10 @@ pub enum Command {
     /// Grade every candidate folder of a directory: parallel, resumable,
     /// with a leaderboard and an HTML summary.
     Batch(BatchArgs),
+    /// Record a reviewer's verdict on a candidate of a batch (a decision,
+    /// check overrides with reasons), or report with --stats how the
+    /// automated score agrees with the decisions.
+    Review(ReviewArgs),
     /// Merge the results directories of a sharded batch (`batch --shard`)
     /// into one: candidates, leaderboard, summaries, batch.json.
     Merge(MergeArgs),
@@ -104,9 +110,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct GradeArgs {
-    /// Submission directory (with a Dockerfile at its top level).
+    /// The submission: a folder with a Dockerfile at its top level, an
+    /// archive of one (.zip, .tar, .tar.gz, .tgz), a git bundle (.bundle),
+    /// or a folder that is a git repository (graded at a commit).
     #[arg(value_name = "SUBMISSION")]
     pub submission: PathBuf,
+    /// The commit a git submission is graded at: a branch, tag or commit.
+    #[arg(long = "ref", value_name = "REF", default_value = "HEAD")]
+    pub reference: String,
     /// Exercise directory (or its exercise.toml).
     #[arg(long, value_name = "DIR")]
     pub exercise: PathBuf,
@@ -126,7 +137,12 @@ impl GradeArgs {
     pub fn request(&self) -> Result<crate::pipeline::grading::GradeRequest> {
         let overrides = self.overrides.validate()?;
         Ok(crate::pipeline::grading::GradeRequest {
-            submission: existing_dir("SUBMISSION", &self.submission)?,
+            submission: submission_path("SUBMISSION", &self.submission)?,
+            intake: crate::pipeline::grading::IntakeOptions {
+                reference: Some(git_ref("--ref", &self.reference)?),
+                area: None,
+            },
+            staged: None,
             source: crate::pipeline::material::Source::Exercise {
                 path: exercise_path("--exercise", &self.exercise)?,
                 seed: self.seed.resolve()?,
@@ -142,9 +158,14 @@ impl GradeArgs {
 
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Directory with one submission folder per candidate (the folder name is the candidate id).
+    /// Directory with one submission per candidate, named by it (the
+    /// candidate id): a folder, an archive (`alice.zip`, `.tar`, `.tar.gz`,
+    /// `.tgz`), a git bundle (`alice.bundle`) or a git repository folder.
     #[arg(value_name = "SUBMISSIONS_DIR")]
     pub submissions: PathBuf,
+    /// The commit git submissions are graded at: a branch, tag or commit.
+    #[arg(long = "ref", value_name = "REF", default_value = "HEAD")]
+    pub reference: String,
     /// Exercise directory (or its exercise.toml).
     #[arg(long, value_name = "DIR")]
     pub exercise: PathBuf,
@@ -196,6 +217,53 @@ pub struct BatchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// A batch's results directory (`grader batch --out`, or a merge).
+    #[arg(value_name = "RESULTS")]
+    pub results: PathBuf,
+    /// The candidate as the batch names them (a pseudonym in a blind batch).
+    #[arg(value_name = "CANDIDATE", required_unless_present = "stats")]
+    pub candidate: Option<String>,
+    /// The decision.
+    #[arg(long, value_enum, conflicts_with = "stats")]
+    pub decision: Option<crate::schema::Decision>,
+    /// Why, in a sentence or two.
+    #[arg(long, value_name = "TEXT", conflicts_with = "stats")]
+    pub note: Option<String>,
+    /// Set a check's points: CHECK=POINTS (repeatable; each with its --why).
+    #[arg(long = "override", value_name = "CHECK=POINTS", conflicts_with = "stats")]
+    pub overrides: Vec<String>,
+    /// The reason for the --override at the same position (repeatable).
+    #[arg(long = "why", value_name = "TEXT", conflicts_with = "stats")]
+    pub whys: Vec<String>,
+    /// Who is reviewing (default: $GRADER_REVIEWER, else $USER).
+    #[arg(long, value_name = "NAME", conflicts_with = "stats")]
+    pub reviewer: Option<String>,
+    /// Report how the automated score agrees with the decisions so far.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+impl ReviewArgs {
+    pub fn request(&self) -> Result<crate::commands::review::Review> {
+        let results = existing_dir("RESULTS", &self.results)?;
+        if self.stats {
+            return Ok(crate::commands::review::Review::Stats(results));
+        }
+        let overrides = self.overrides.iter().map(|o| crate::review::parse_override(o)).collect::<Result<Vec<_>>>()?;
+        Ok(crate::commands::review::Review::Record(crate::review::ReviewRequest {
+            results,
+            candidate: self.candidate.clone().unwrap_or_default(),
+            decision: self.decision,
+            note: self.note.clone(),
+            overrides,
+            whys: self.whys.clone(),
+            reviewer: crate::review::reviewer(self.reviewer.as_deref())?,
+        }))
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The shards' results directories (each written by `grader batch --shard`).
     #[arg(value_name = "SHARD_DIR", required = true)]
@@ -231,6 +299,7 @@ impl BatchArgs {
         };
         Ok(crate::batch::BatchRequest {
             submissions: existing_dir("SUBMISSIONS_DIR", &self.submissions)?,
+            reference: git_ref("--ref", &self.reference)?,
             exercise: exercise_path("--exercise", &self.exercise)?,
             seeds: match (&self.seed, &self.secret) {
                 (Some(s), _) => crate::batch::Seeds::Fixed(*s),

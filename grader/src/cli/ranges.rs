@@ -40,6 +40,34 @@ pub fn existing_dir(what: &str, p: &Path) -> Result<PathBuf> {
     Ok(p.to_path_buf())
 }
 
+/// A submission: a folder, or a file the intake reads (an archive, a bundle).
+pub fn submission_path(what: &str, p: &Path) -> Result<PathBuf> {
+    if p.is_dir() {
+        return Ok(p.to_path_buf());
+    }
+    if !p.exists() {
+        return Err(usage(format!("{what} {}: no such file or directory", p.display())));
+    }
+    match p.file_name().and_then(crate::intake::archive_kind) {
+        Some(_) if p.is_file() => Ok(p.to_path_buf()),
+        _ => Err(usage(format!(
+            "{what} {}: not a folder, nor an archive grader reads (.zip, .tar, .tar.gz, .tgz, .bundle)",
+            p.display()
+        ))),
+    }
+}
+
+/// A git reference as given to `--ref`: a name git could take, never an
+/// option (it is passed after `--end-of-options` as well).
+pub fn git_ref(what: &str, r: &str) -> Result<String> {
+    let ok =
+        !r.is_empty() && !r.starts_with('-') && r.len() <= 256 && r.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !ok {
+        return Err(usage(format!("{what} {r:?}: not a branch, tag or commit name")));
+    }
+    Ok(r.to_string())
+}
+
 pub fn readable_file(what: &str, p: &Path) -> Result<PathBuf> {
     if !p.is_file() {
         return Err(usage(format!("{what} {}: no such file", p.display())));

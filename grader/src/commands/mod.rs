@@ -8,6 +8,7 @@ pub mod grade;
 pub mod kit;
 pub mod merge;
 pub mod probe;
+pub mod review;
 pub mod run;
 pub mod self_check;
 pub mod validate;
@@ -44,7 +45,7 @@ impl Ui {
 pub fn execute(request: Request, ui: Ui) -> Result<()> {
     match request {
         Request::Variant(req) => variant::execute(&req, ui),
-        Request::Grade { req, fail_under } => grade::execute(req, fail_under, ui),
+        Request::Grade { req, fail_under } => grade::execute(*req, fail_under, ui),
         Request::Batch(req) => batch::execute(req, ui),
         Request::Merge(req) => merge::execute(&req, ui),
         Request::Kit(req) => kit::execute(&req, ui),
@@ -53,6 +54,7 @@ pub fn execute(request: Request, ui: Ui) -> Result<()> {
         Request::Probe { req, fail_under } => probe::execute(req, fail_under, ui),
         Request::Run(req) => run::execute(req, ui),
         Request::Clean(req) => clean::execute(&req, ui),
+        Request::Review(req) => review::execute(req, ui),
     }
 }
 

@@ -72,6 +72,8 @@ pub async fn run(req: SelfCheckRequest, progress: &Progress) -> Result<SelfCheck
     let result = grade(
         GradeRequest {
             submission: req.submission,
+            intake: Default::default(),
+            staged: None,
             source,
             out: tmp.path().join("results"),
             overrides,
@@ -153,6 +155,8 @@ pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
 fn after_failure(class: FailureClass, h: &Hints) -> String {
     let (dir, src) = (&h.submission, &h.source);
     match class {
+        FailureClass::IntakeRejected => format!(
+            "The grader refused to unpack {dir} (the message above names the entry): send a folder, or a .zip, .tar, .tar.gz or git bundle without links that leave it, devices, encryption or more than the contract's size."),
         FailureClass::BuildRejected => format!(
             "The grader refused to build {dir} (the message above says why): fix the Dockerfile or the folder as the contract's Build section says, then run `grader self-check {dir} {src}` again."),
         FailureClass::BuildFailed => format!(

@@ -56,6 +56,8 @@ async fn grade_fixture(
     grade(
         GradeRequest {
             submission: dir,
+            intake: Default::default(),
+            staged: None,
             source: Source::Exercise { path: exercise_path, seed: SeedSource::given(seed) },
             out: tmp.path().join("r"),
             overrides,

@@ -10,6 +10,7 @@ use datasets::Terms;
 use crate::evaluate::evaluate;
 use crate::evaluate::score::{Outcome, ProbeResults};
 use crate::fairness::turns::Turns;
+use crate::intake::{self, IntakeError};
 use crate::pipeline::material::{Material, Source};
 use crate::pipeline::session::{self, Overrides};
 use crate::probe::latency::LatencyConfig;
@@ -23,7 +24,14 @@ use crate::support::error::{GraderError, Result};
 use crate::support::progress::Progress;
 
 pub struct GradeRequest {
+    /// The submission as given: a folder, an archive, a bundle or a
+    /// repository folder ([`crate::intake`]).
     pub submission: PathBuf,
+    /// How it is unpacked, when the caller has not already ([`Self::staged`]).
+    pub intake: IntakeOptions,
+    /// Staged by the caller already (a batch stages first, to compare
+    /// digests before deciding to grade again).
+    pub staged: Option<intake::Received>,
     /// An exercise and a seed, or a candidate's kit (`self-check --kit`).
     pub source: Source,
     pub out: PathBuf,
@@ -35,6 +43,15 @@ pub struct GradeRequest {
     /// Blind review: the submission's path (which names the candidate) is
     /// kept out of every output.
     pub blind: bool,
+}
+
+/// Where and how [`grade`] stages a submission itself.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeOptions {
+    /// The git reference to grade (`HEAD` when None).
+    pub reference: Option<String>,
+    /// The staging area (a fresh temporary folder when None).
+    pub area: Option<PathBuf>,
 }
 
 pub struct ProbeRequest {
@@ -211,7 +228,7 @@ fn limits_info(l: &Limits) -> LimitsInfo {
     }
 }
 
-pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
+pub async fn grade(mut req: GradeRequest, progress: &Progress) -> Result<GradeResult> {
     let started = Instant::now();
     crate::support::fs::check_out_dir(&req.out).map_err(GraderError::Usage)?;
     if req.gate.is_some() {
@@ -234,7 +251,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         seed: material.seed.clone(),
         mode: Mode::Docker,
         candidate: req.candidate.clone(),
-        submission: (!req.blind).then(|| req.submission.display().to_string()),
+        submission: None,
         image: None,
         limits: Some(limits_info(&limits)),
         timings: Timings { variant_ms, ..Default::default() },
@@ -244,12 +261,69 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         checks: Vec::new(),
         metrics: ProbeResults::none("not reached"),
     };
-    let mut logs = Logs { build: None, container: None, notes: read_notes(&req.submission) };
+    // The submission as received → a folder to build (unpacked under
+    // caps when it is an archive or a repository), and which bytes it was.
+    let mut _area_tmp = None;
+    let received = match req.staged.take() {
+        Some(r) => r,
+        None => {
+            progress.phase("receiving the submission");
+            let area = match &req.intake.area {
+                Some(a) => a.clone(),
+                None => {
+                    let t =
+                        tempfile::tempdir().map_err(|e| GraderError::Io { path: std::env::temp_dir(), source: e })?;
+                    let a = t.path().join("intake");
+                    _area_tmp = Some(t);
+                    a
+                }
+            };
+            let (caps, reference, blind) =
+                (intake::Caps::from_limits(&limits), req.intake.reference.clone(), req.blind);
+            let submission = req.submission.clone();
+            tokio::task::spawn_blocking(move || {
+                intake::stage(&submission, &intake::Plan { area: &area, caps, reference: reference.as_deref(), blind })
+            })
+            .await
+            .map_err(|e| GraderError::Infrastructure(format!("the intake task failed: {e}")))?
+        }
+    };
+    let build_dir = match received {
+        Ok(staged) => {
+            let mut record = staged.submission;
+            if record.context_sha256.is_none() {
+                let caps = crate::sandbox::context::Caps {
+                    bytes: limits.max_context_bytes,
+                    entries: limits.max_context_entries,
+                };
+                record.context_sha256 = crate::sandbox::build::context_digest(&staged.dir, caps);
+            }
+            result.submission = Some(record);
+            staged.dir
+        }
+        Err(refused) => {
+            let intake::Refused { submission: record, error: e } = *refused;
+            result.submission = Some(record);
+            let (outcome, class) = match &e {
+                IntakeError::Rejected(_) => (GradeOutcome::Failed, FailureClass::IntakeRejected),
+                IntakeError::Infrastructure(_) => (GradeOutcome::InfrastructureError, FailureClass::Infrastructure),
+            };
+            finish_failed(&mut result, outcome, class, e.to_string(), String::new(), &material);
+            (result.timings.shared, result.timings.exclusive) = turns.finish();
+            result.timings.total_ms = started.elapsed().as_millis();
+            let logs = Logs { build: None, container: None, notes: None };
+            write_results(&req, &mut result, &logs)?;
+            return match e {
+                IntakeError::Rejected(_) => Ok(result),
+                IntakeError::Infrastructure(why) => Err(GraderError::Infrastructure(why)),
+            };
+        }
+    };
+    let mut logs = Logs { build: None, container: None, notes: read_notes(&build_dir) };
 
     let build_started = Instant::now();
     let opened =
-        session::open(&req.submission, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress)
-            .await;
+        session::open(&build_dir, material.data.clone(), material.tmp.take(), limits, &req.overrides, progress).await;
     let session = match opened {
         Err(GraderError::Sandbox(e)) if e.class() == FailureClass::Infrastructure => {
             finish_failed(
@@ -299,6 +373,7 @@ pub async fn grade(req: GradeRequest, progress: &Progress) -> Result<GradeResult
         base_id: img.base.as_ref().map(|b| b.1.clone()),
         added_bytes: img.added_bytes,
         build_confined: img.build_cgroup,
+        context_sha256: img.context_sha256.clone(),
     });
     logs.build = Some(session.image.log.clone());
 
@@ -407,7 +482,11 @@ pub async fn probe(req: ProbeRequest, progress: &Progress) -> Result<GradeResult
         seed: material.seed.clone(),
         mode: Mode::Url,
         candidate: None,
-        submission: Some(req.url.clone()),
+        submission: Some(crate::schema::Submission {
+            path: Some(req.url.clone()),
+            kind: crate::schema::SourceKind::Url,
+            ..Default::default()
+        }),
         image: None,
         limits: None,
         timings: Timings {

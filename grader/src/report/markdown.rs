@@ -5,6 +5,29 @@ use crate::evaluate::score::Status;
 
 use crate::support::sanitize::{md_code_block, md_inline};
 
+/// Which bytes were graded: a reviewer can tell two gradings apart.
+fn provenance(s: &crate::schema::Submission) -> String {
+    let mut m = match &s.path {
+        Some(p) => format!("- submission: {} ({})\n", md_inline(p), s.kind.as_str()),
+        None => format!("- submission: {}\n", s.kind.as_str()),
+    };
+    if let Some(a) = &s.archive_sha256 {
+        m += &format!("- archive SHA-256: `{a}`\n");
+    }
+    if let Some(g) = &s.git {
+        let dirty = match g.dirty {
+            Some(true) => ", working tree dirty: the commit was graded, not the uncommitted changes",
+            Some(false) => ", working tree clean",
+            None => "",
+        };
+        m += &format!("- git commit: `{}` ({}{dirty})\n", g.commit, md_inline(&g.reference));
+    }
+    if let Some(c) = &s.context_sha256 {
+        m += &format!("- build context SHA-256: `{c}`\n");
+    }
+    m
+}
+
 fn cell(s: &str) -> String {
     md_inline(s)
 }
@@ -17,7 +40,7 @@ pub fn render(r: &GradeResult) -> String {
         m += &format!("- candidate: {}\n", md_inline(c));
     }
     if let Some(s) = &r.submission {
-        m += &format!("- submission: {}\n", md_inline(s));
+        m += &provenance(s);
     }
     if let Some(i) = &r.image {
         m += &format!("- image: `{}` ({})\n", i.tag, i.id);

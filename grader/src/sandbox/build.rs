@@ -35,6 +35,8 @@ pub struct BuiltImage {
     /// Whether the process and whole-build memory limits were enforced
     /// (a cgroup parent); false only with `--unconfined-build`.
     pub build_cgroup: bool,
+    /// SHA-256 of the context exactly as sent.
+    pub context_sha256: Option<String>,
 }
 
 /// The Dockerfile as the candidate wrote it, capped and without following links.
@@ -136,7 +138,8 @@ pub async fn build_on(
         query.push(("cgroupparent", cg.parent.clone()));
     }
     let (client, base_url) = http_client(endpoint)?;
-    let body = reqwest::Body::wrap_stream(tokio_stream(plan.stream(dockerfile.into_bytes())));
+    let (chunks, sent) = plan.stream(dockerfile.into_bytes());
+    let body = reqwest::Body::wrap_stream(tokio_stream(chunks));
     let mut log = LogBuffer::new(limits.log_bytes as usize);
     let mut failure: Option<String> = None;
     let consume = async {
@@ -226,7 +229,18 @@ pub async fn build_on(
         base: base.map(|(n, id, _)| (n, id)),
         added_bytes: added,
         build_cgroup: confined,
+        context_sha256: sent.get().cloned(),
     })
+}
+
+/// SHA-256 of the build context `dir` makes, with its Dockerfile as the
+/// candidate wrote it: the same files, order and modes the engine gets
+/// (only the grader's labels in the Dockerfile differ). None when there is
+/// no context to build (no Dockerfile, over a cap).
+pub fn context_digest(dir: &Path, caps: context::Caps) -> Option<String> {
+    let plan = context::scan(dir, caps).ok()?;
+    let dockerfile = crate::support::fs::read_no_follow(&dir.join("Dockerfile"), 1 << 20).ok()?;
+    plan.digest(&dockerfile).ok()
 }
 
 /// One JSON message of the engine's build stream.

@@ -161,10 +161,12 @@ fn walk(root: &Path, rel: &Path, ignore: &DockerIgnore, plan: &mut Plan, caps: C
     Ok(())
 }
 
-/// A `Write` that hands fixed-size chunks to the async side.
+/// A `Write` that hands fixed-size chunks to the async side, hashing what
+/// it sends.
 struct ChunkWriter {
     buf: Vec<u8>,
     tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    hash: sha2::Sha256,
 }
 
 const CHUNK: usize = 256 * 1024;
@@ -181,73 +183,114 @@ impl Write for ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
+        use sha2::Digest;
+        self.hash.update(&self.buf);
         let chunk = bytes::Bytes::from(std::mem::take(&mut self.buf));
         self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the engine stopped reading the context"))
     }
 }
 
+/// A `Write` that only hashes: the digest of a context without sending it.
+struct HashWriter(sha2::Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        self.0.update(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The digest of a context stream, once it has all been sent.
+pub type SentDigest = std::sync::Arc<std::sync::OnceLock<String>>;
+
 impl Plan {
+    /// Writes the tar, with `dockerfile` in place of the submission's
+    /// Dockerfile: the same bytes whether sent or hashed (mtime, owners and
+    /// order fixed), so a digest names a context.
+    fn write_tar<W: Write>(&self, dockerfile: &[u8], w: W) -> std::io::Result<W> {
+        let mut tar = tar::Builder::new(w);
+        tar.follow_symlinks(false);
+        for (rel, kind) in &self.entries {
+            let full = self.root.join(rel);
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(0);
+            h.set_uid(0);
+            h.set_gid(0);
+            match kind {
+                Kind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    tar.append_data(&mut h, rel, std::io::empty())?;
+                }
+                Kind::Symlink(target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    tar.append_link(&mut h, rel, target)?;
+                }
+                Kind::File(_) if rel == Path::new("Dockerfile") => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(0o644);
+                    h.set_size(dockerfile.len() as u64);
+                    tar.append_data(&mut h, rel, dockerfile)?;
+                }
+                Kind::File(len) => {
+                    use std::io::Read;
+                    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                        .open(&full)?;
+                    let mode = f.metadata()?.permissions().mode() & 0o777;
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(mode | 0o444);
+                    h.set_size(*len);
+                    // Exactly the scanned length: padded if it shrank.
+                    let body = f.take(*len).chain(std::io::repeat(0)).take(*len);
+                    tar.append_data(&mut h, rel, body)?;
+                }
+            }
+        }
+        tar.into_inner()
+    }
+
+    /// SHA-256 (hex) of the tar [`Plan::stream`] would send with `dockerfile`.
+    pub fn digest(&self, dockerfile: &[u8]) -> std::io::Result<String> {
+        use sha2::Digest;
+        let w = self.write_tar(dockerfile, HashWriter(sha2::Sha256::new()))?;
+        Ok(hex::encode(w.0.finalize()))
+    }
+
     /// Streams the tar, with `dockerfile` in place of the submission's
     /// Dockerfile. At most a few chunks are in memory at once; a file that
-    /// grew since the scan is sent at its scanned length.
-    pub fn stream(self, dockerfile: Vec<u8>) -> tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>> {
+    /// grew since the scan is sent at its scanned length. The digest of
+    /// what was sent is set once all of it was.
+    pub fn stream(
+        self,
+        dockerfile: Vec<u8>,
+    ) -> (tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>, SentDigest) {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let sent = SentDigest::default();
+        let digest = sent.clone();
         std::thread::spawn(move || {
+            use sha2::Digest;
             let err_tx = tx.clone();
-            let result = (|| -> std::io::Result<()> {
-                let mut tar = tar::Builder::new(ChunkWriter { buf: Vec::with_capacity(CHUNK), tx });
-                tar.follow_symlinks(false);
-                for (rel, kind) in &self.entries {
-                    let full = self.root.join(rel);
-                    let mut h = tar::Header::new_gnu();
-                    h.set_mtime(0);
-                    h.set_uid(0);
-                    h.set_gid(0);
-                    match kind {
-                        Kind::Dir => {
-                            h.set_entry_type(tar::EntryType::Directory);
-                            h.set_mode(0o755);
-                            h.set_size(0);
-                            tar.append_data(&mut h, rel, std::io::empty())?;
-                        }
-                        Kind::Symlink(target) => {
-                            h.set_entry_type(tar::EntryType::Symlink);
-                            h.set_mode(0o777);
-                            h.set_size(0);
-                            tar.append_link(&mut h, rel, target)?;
-                        }
-                        Kind::File(len) if rel == Path::new("Dockerfile") => {
-                            let _ = len;
-                            h.set_entry_type(tar::EntryType::Regular);
-                            h.set_mode(0o644);
-                            h.set_size(dockerfile.len() as u64);
-                            tar.append_data(&mut h, rel, dockerfile.as_slice())?;
-                        }
-                        Kind::File(len) => {
-                            use std::io::Read;
-                            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-                            let f = std::fs::OpenOptions::new()
-                                .read(true)
-                                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                                .open(&full)?;
-                            let mode = f.metadata()?.permissions().mode() & 0o777;
-                            h.set_entry_type(tar::EntryType::Regular);
-                            h.set_mode(mode | 0o444);
-                            h.set_size(*len);
-                            // Exactly the scanned length: padded if it shrank.
-                            let body = f.take(*len).chain(std::io::repeat(0)).take(*len);
-                            tar.append_data(&mut h, rel, body)?;
-                        }
-                    }
-                }
-                let mut w = tar.into_inner()?;
-                w.flush()
-            })();
+            let writer = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx, hash: sha2::Sha256::new() };
+            let result = self.write_tar(&dockerfile, writer).and_then(|mut w| {
+                w.flush()?;
+                let _ = digest.set(hex::encode(w.hash.finalize()));
+                Ok(())
+            });
             if let Err(e) = result {
                 let _ = err_tx.blocking_send(Err(e));
             }
         });
-        rx
+        (rx, sent)
     }
 }
 
@@ -366,5 +409,41 @@ mod tests {
         assert!(!escapes(Path::new("d/a"), Path::new("../x")));
         assert!(!escapes(Path::new("a"), Path::new("b/c")));
         assert!(escapes(Path::new("d/a"), Path::new("e/../../../x")));
+    }
+
+    /// The digest names the context: what is hashed without sending is what
+    /// is sent, and any change to a file, a name or a mode changes it.
+    #[test]
+    fn the_digest_is_of_the_bytes_streamed_and_of_nothing_else() {
+        use sha2::Digest;
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("Dockerfile"), b"FROM x\n").unwrap();
+        std::fs::create_dir(t.path().join("app")).unwrap();
+        std::fs::write(t.path().join("app/main.py"), b"print(1)\n").unwrap();
+        std::fs::write(t.path().join(".dockerignore"), b"ignored.bin\n").unwrap();
+        let caps = Caps { bytes: 1 << 20, entries: 100 };
+        let digest = |df: &[u8]| scan(t.path(), caps).unwrap().digest(df).unwrap();
+        let first = digest(b"FROM x\n");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (mut rx, sent) = scan(t.path(), caps).unwrap().stream(b"FROM x\n".to_vec());
+        let mut h = sha2::Sha256::new();
+        rt.block_on(async {
+            while let Some(chunk) = rx.recv().await {
+                h.update(chunk.unwrap());
+            }
+        });
+        let streamed = hex::encode(h.finalize());
+        assert_eq!(streamed, first, "hashed and sent differ");
+        assert_eq!(sent.get(), Some(&first), "the digest reported of what was sent");
+        assert_eq!(digest(b"FROM x\n"), first, "the same context, the same digest");
+        assert_ne!(digest(b"FROM y\n"), first, "another Dockerfile");
+        std::fs::write(t.path().join("ignored.bin"), b"anything").unwrap();
+        assert_eq!(digest(b"FROM x\n"), first, "what .dockerignore leaves out is not in it");
+        std::fs::write(t.path().join("app/main.py"), b"print(2)\n").unwrap();
+        let changed = digest(b"FROM x\n");
+        assert_ne!(changed, first, "a file's bytes");
+        std::fs::set_permissions(t.path().join("app/main.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_ne!(digest(b"FROM x\n"), changed, "a file's mode");
     }
 }

@@ -64,7 +64,7 @@ impl GraderError {
             GraderError::Cleanup(_) | GraderError::Infrastructure(_) => Exit::Infrastructure,
             GraderError::Io { .. } | GraderError::Unpublished(_) => Exit::Io,
             GraderError::BelowThreshold { .. } | GraderError::BandsViolated(_) => Exit::Failed,
-            GraderError::NotHealthy(FailureClass::BuildRejected) => Exit::Usage,
+            GraderError::NotHealthy(FailureClass::BuildRejected | FailureClass::IntakeRejected) => Exit::Usage,
             GraderError::NotHealthy(_) | GraderError::NotReady(_) | GraderError::Incomplete(_) => Exit::Failed,
             GraderError::Sandbox(e) => match e.class() {
                 FailureClass::Infrastructure => Exit::Infrastructure,
