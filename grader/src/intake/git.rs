@@ -198,12 +198,13 @@ fn size_of(dir: &Path, cap: u64) -> u64 {
 
 /// A folder holding a `.git` folder: cloned into the grader's own bare
 /// repository, resolved, exported, and compared with its working tree.
+/// None: a repository without a single commit (graded as a folder).
 pub(crate) fn from_repository(
     dir: &Path,
     area: &Path,
     caps: Caps,
     reference: &str,
-) -> Result<(PathBuf, GitInfo), IntakeError> {
+) -> Result<Option<(PathBuf, GitInfo)>, IntakeError> {
     let dot_git = dir.join(".git");
     let meta = std::fs::symlink_metadata(&dot_git).map_err(|e| IntakeError::Rejected(format!(".git: {e}")))?;
     if !meta.is_dir() {
@@ -227,12 +228,24 @@ pub(crate) fn from_repository(
     let mut c = git(area);
     c.args(["clone", "--bare", "--no-local", "--quiet", "--"]).arg(dir).arg(&repo);
     run(c, "clone of the repository")?;
+    if reference == "HEAD" && no_commits(&repo, area) {
+        // `git init` and nothing committed: the folder is the submission.
+        let _ = std::fs::remove_dir_all(&repo);
+        return Ok(None);
+    }
     let commit = resolve(&repo, area, reference)?;
     let tree = export(&repo, area, &commit, &area.join("tree"), caps, size)?;
     let dirty = dirty(&repo, area, dir, &commit);
     let _ = std::fs::remove_dir_all(&repo);
     let _ = std::fs::remove_file(area.join("index"));
-    Ok((tree, GitInfo { commit, reference: reference.into(), dirty }))
+    Ok(Some((tree, GitInfo { commit, reference: reference.into(), dirty })))
+}
+
+/// Whether `repo` has no reference at all (nothing was ever committed).
+fn no_commits(repo: &Path, home: &Path) -> bool {
+    let mut c = git(home);
+    c.arg("--git-dir").arg(repo).args(["for-each-ref", "--count=1"]);
+    run(c, "for-each-ref").is_ok_and(|out| out.iter().all(u8::is_ascii_whitespace))
 }
 
 /// Whether `work` differs from `commit`: tracked files changed or removed,

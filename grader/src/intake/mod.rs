@@ -188,9 +188,16 @@ fn stage_into(src: &Path, plan: &Plan<'_>, record: &mut Submission) -> Result<Pa
     }
     fresh(plan.area)?;
     if record.kind == SourceKind::GitRepository {
-        let (tree, git) = git::from_repository(src, plan.area, plan.caps, reference)?;
-        record.git = Some(git);
-        return Ok(tree);
+        return Ok(match git::from_repository(src, plan.area, plan.caps, reference)? {
+            Some((tree, git)) => {
+                record.git = Some(git);
+                tree
+            }
+            None => {
+                record.kind = SourceKind::Folder;
+                src.to_path_buf()
+            }
+        });
     }
     if meta.len() > plan.caps.bytes {
         return Err(IntakeError::Rejected(format!(

@@ -433,6 +433,23 @@ fn a_repository_folder_is_graded_at_its_commit_and_its_dirt_is_recorded() {
 }
 
 #[test]
+fn a_repository_without_a_commit_is_graded_as_the_folder_it_is() {
+    let s = Scratch::new();
+    let dir = s.inbox("gus");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), b"FROM x\n").unwrap();
+    sh_git(&dir, &["init", "-q"]);
+    let staged = s.stage(&dir).unwrap();
+    assert_eq!((staged.dir.as_path(), staged.submission.kind), (dir.as_path(), SourceKind::Folder));
+    assert!(staged.submission.git.is_none());
+    // Asked for a reference it does not have, it is refused.
+    match s.stage_with(&dir, CAPS, Some("main")) {
+        Err(IntakeError::Rejected(why)) => assert!(why.contains("no commit \"main\""), "{why}"),
+        other => panic!("{:?}", other.map(|s| s.dir)),
+    }
+}
+
+#[test]
 fn a_hostile_repository_runs_none_of_its_own_commands() {
     let s = Scratch::new();
     let dir = s.inbox("mallory");
