@@ -114,6 +114,11 @@ pub(crate) fn read_result_checked(dir: &Path) -> std::result::Result<GradeResult
 
 /// Where candidates' results live inside the results directory.
 pub const CANDIDATES_DIR: &str = "candidates";
+
+/// The results folder of the candidate a batch shows as `name`.
+pub fn candidate_dir(out: &Path, name: &str) -> PathBuf {
+    out.join(CANDIDATES_DIR).join(encode_id(std::ffi::OsStr::new(name)))
+}
 const STAGING_DIR: &str = ".staging";
 /// Where archives and repositories are unpacked, one folder per candidate;
 /// removed when the batch ends (the batch's own directory: nothing is

@@ -283,7 +283,7 @@ pub fn write(out: &Path, exercise: &str, cs: &[Candidate], similarity: Option<&S
     let digest_of = digests(out);
     // A candidate graded again shows their earlier reviews as stale.
     for c in cs.iter().filter(|c| records.iter().any(|r| r.candidate == c.name)) {
-        let dir = out.join(super::CANDIDATES_DIR).join(super::encode_id(std::ffi::OsStr::new(&c.name)));
+        let dir = super::candidate_dir(out, &c.name);
         crate::review::refresh_report(&dir, &records)?;
     }
     use crate::review::render::{splice, summary_md as reviews_md, summary_section};
@@ -306,7 +306,7 @@ pub fn write(out: &Path, exercise: &str, cs: &[Candidate], similarity: Option<&S
 /// A candidate's result.json digest in `out` (what a review was made on).
 fn digests(out: &Path) -> impl Fn(&Candidate) -> Option<String> + '_ {
     move |c: &Candidate| {
-        let dir = out.join(super::CANDIDATES_DIR).join(super::encode_id(std::ffi::OsStr::new(&c.name)));
+        let dir = super::candidate_dir(out, &c.name);
         crate::review::result_digest(&dir)
     }
 }

@@ -204,16 +204,21 @@ pub fn parse_override(s: &str) -> Result<(String, f64)> {
     Ok((check.trim().to_string(), points))
 }
 
+/// A results directory's batch.json, or a usage error naming it.
+fn manifest(results: &Path) -> Result<crate::schema::Manifest> {
+    let path = results.join("batch.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        GraderError::Usage(format!("{} is not a batch's results directory (batch.json: {e})", results.display()))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", path.display())))
+}
+
 /// The batch's manifest and the candidate's folder, or a usage error
 /// naming what is wrong (nothing is written).
 fn locate(results: &Path, candidate: &str) -> Result<(crate::schema::Manifest, PathBuf)> {
-    let manifest_path = results.join("batch.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        GraderError::Usage(format!("{} is not a batch's results directory (batch.json: {e})", results.display()))
-    })?;
-    let m: crate::schema::Manifest = serde_json::from_str(&text)
-        .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", manifest_path.display())))?;
-    let dir = results.join(crate::batch::CANDIDATES_DIR).join(crate::batch::encode_id(std::ffi::OsStr::new(candidate)));
+    let m = manifest(results)?;
+    let dir = crate::batch::candidate_dir(results, candidate);
     if !m.candidates.iter().any(|c| c == candidate) || !dir.join("result.json").is_file() {
         let mut known: Vec<&str> = m.candidates.iter().map(String::as_str).collect();
         known.truncate(20);
@@ -331,16 +336,12 @@ pub fn record(req: &ReviewRequest) -> Result<ReviewRecord> {
 /// The batch's candidates as their results say (the manifest's order; one
 /// without a result is ungraded).
 pub fn candidates_of(results: &Path) -> Result<(crate::schema::Manifest, Vec<crate::schema::Candidate>)> {
-    let text = std::fs::read_to_string(results.join("batch.json"))
-        .map_err(|e| GraderError::Usage(format!("{}: batch.json: {e}", results.display())))?;
-    let m: crate::schema::Manifest = serde_json::from_str(&text)
-        .map_err(|e| GraderError::Usage(format!("{}: not a batch manifest ({e})", results.display())))?;
+    let m = manifest(results)?;
     let cands = m
         .candidates
         .iter()
         .map(|name| {
-            let dir =
-                results.join(crate::batch::CANDIDATES_DIR).join(crate::batch::encode_id(std::ffi::OsStr::new(name)));
+            let dir = crate::batch::candidate_dir(results, name);
             let r = crate::batch::read_result_checked(&dir).ok();
             let state = r.as_ref().map(crate::batch::state_of).unwrap_or(crate::schema::State::Ungraded);
             crate::schema::Candidate {
@@ -394,8 +395,7 @@ pub fn batch_stats(results: &Path) -> Result<ReviewStats> {
     let mut per = Vec::new();
     let mut stale = 0;
     for c in &cands {
-        let dir =
-            results.join(crate::batch::CANDIDATES_DIR).join(crate::batch::encode_id(std::ffi::OsStr::new(&c.name)));
+        let dir = crate::batch::candidate_dir(results, &c.name);
         let cur = current(&records, &c.name, result_digest(&dir).as_deref());
         stale += cur.stale.len();
         if let Some(r) = c.result.as_ref().filter(|_| c.state != crate::schema::State::Ungraded) {
