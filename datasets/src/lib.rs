@@ -53,6 +53,7 @@ pub mod error;
 pub mod io;
 pub mod joint;
 pub mod model;
+mod par;
 pub mod rng;
 pub mod seed;
 pub mod spec;

@@ -30,6 +30,16 @@ pub fn ks_presorted(a: &[f64], b: &[f64]) -> TestResult {
     let mut b = b.to_vec();
     b.sort_unstable_by(f64::total_cmp);
     let (na, nb) = (a.len() as f64, b.len() as f64);
+    let d = if a.len() > 8 * b.len() { ks_distance_searched(a, &b) } else { ks_distance_merged(a, &b) };
+    let en = (na * nb / (na + nb)).sqrt();
+    let p = kolmogorov_q((en + 0.12 + 0.11 / en) * d);
+    TestResult { statistic: d, p_value: p }
+}
+
+/// The largest gap between two sorted samples' empirical distribution
+/// functions, walking both (every distinct value of either).
+fn ks_distance_merged(a: &[f64], b: &[f64]) -> f64 {
+    let (na, nb) = (a.len() as f64, b.len() as f64);
     let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
     while i < a.len() && j < b.len() {
         let x = a[i].min(b[j]);
@@ -41,9 +51,30 @@ pub fn ks_presorted(a: &[f64], b: &[f64]) -> TestResult {
         }
         d = d.max((i as f64 / na - j as f64 / nb).abs());
     }
-    let en = (na * nb / (na + nb)).sqrt();
-    let p = kolmogorov_q((en + 0.12 + 0.11 / en) * d);
-    TestResult { statistic: d, p_value: p }
+    d
+}
+
+/// The same gap when `a` is much larger than `b` (a million training rows
+/// against a batch): between two of `b`'s values `b`'s function is flat, so
+/// the gap peaks at a value of `b` or just below the next one, and `a`'s
+/// counts there come from binary searches. The same pairs of counts as the
+/// walk, so the same figure to the bit.
+fn ks_distance_searched(a: &[f64], b: &[f64]) -> f64 {
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let mut d = 0f64;
+    let mut j = 0usize;
+    while j < b.len() {
+        let x = b[j];
+        // a's values below x, against b's below x (b's function flat there).
+        let below = a.partition_point(|v| *v < x);
+        d = d.max((below as f64 / na - j as f64 / nb).abs());
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        let upto = below + a[below..].partition_point(|v| *v <= x);
+        d = d.max((upto as f64 / na - j as f64 / nb).abs());
+    }
+    d
 }
 
 /// Q_KS(λ) = 2 Σ (-1)^(k-1) exp(-2 k² λ²).
@@ -113,20 +144,20 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+    // Pairs sorted in place (not indices sorted through the scores): the
+    // same ranks, a few times faster on a million rows.
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum_pos = 0.0;
     let mut i = 0;
-    while i < order.len() {
+    while i < pairs.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
             j += 1;
         }
         let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            if labels[k] {
-                rank_sum_pos += avg_rank;
-            }
+        for _ in pairs[i..=j].iter().filter(|p| p.1) {
+            rank_sum_pos += avg_rank;
         }
         i = j + 1;
     }
@@ -275,6 +306,23 @@ mod tests {
             .sum::<f64>()
             / 200.0;
         assert!((expected_auc(&score, &probs).unwrap() - mean).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn the_searched_ks_distance_is_the_walked_one_to_the_bit() {
+        let mut rng = crate::rng::Rng::stream(3, 0, "ks-search");
+        for case in 0..200 {
+            let (n, m) = (1 + rng.below(3000), 1 + rng.below(300));
+            // Rounded values: ties within and across samples.
+            let decimals = [0.0, 1.0, 3.0][case % 3];
+            let k = 10f64.powf(decimals);
+            let mut a: Vec<f64> = (0..n).map(|_| (rng.normal() * k).round() / k).collect();
+            let mut b: Vec<f64> = (0..m).map(|_| ((rng.normal() + 0.2) * k).round() / k).collect();
+            a.sort_unstable_by(f64::total_cmp);
+            b.sort_unstable_by(f64::total_cmp);
+            let (walked, searched) = (ks_distance_merged(&a, &b), ks_distance_searched(&a, &b));
+            assert_eq!(walked.to_bits(), searched.to_bits(), "case {case}: n {n} m {m}: {walked} vs {searched}");
+        }
     }
 
     #[test]

@@ -295,6 +295,19 @@ impl Certificate {
 }
 
 pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
+    // The leaks and constraints read the draw alone: judged beside the columns.
+    let ((leakage, constraints), (drift, clean, bayes)) = crate::par::both(
+        || {
+            let leakage = draw.plan.leaks_with_levels().map(|(l, level)| certify_leak(spec, draw, l, level)).collect();
+            (leakage, certify_constraints(spec, draw))
+        },
+        || certify_columns(spec, draw),
+    );
+    Certificate { leakage, drift, clean, bayes, constraints }
+}
+
+/// The drift, clean-column and Bayes parts of the certificate.
+fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, CleanCertificate, BayesCertificate) {
     let c = &spec.certificate;
     // Each numeric training column sorted once, for every KS test against
     // it: the deduplicated rows and train.csv as published.
@@ -312,7 +325,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             })
             .collect()
     };
-    let (sorted_base, sorted_published) = (sort(&draw.train_base), sort(&draw.train));
+    let (sorted_base, sorted_published) = crate::par::both(|| sort(&draw.train_base), || sort(&draw.train));
     let test_against =
         |reference: &Split, sorted: &[Option<Vec<f64>>], test: TestKind, i: usize, batch: &Values| -> TestResult {
             match (test, &sorted[i], batch) {
@@ -358,7 +371,6 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
             None => (&draw.train.features[i], sorted_published[i].clone()),
         }
     };
-    let leakage = draw.plan.leaks_with_levels().map(|(l, level)| certify_leak(spec, draw, l, level)).collect();
     let psi_of = |i: usize| match (&sorted_published[i], &draw.production.features[i]) {
         (Some(a), Values::Num(b)) => Some(stats::psi(a, &b.iter().flatten().copied().collect::<Vec<f64>>())),
         _ => None,
@@ -631,8 +643,7 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
         public_log_loss: Some(stats::log_loss(&h.public, &h.labels)),
         passed: (c.bayes_auc[0]..=c.bayes_auc[1]).contains(&holdout_auc),
     };
-    let constraints = certify_constraints(spec, draw);
-    Certificate { leakage, drift, clean, bayes, constraints }
+    (drift, clean, bayes)
 }
 
 /// Features a constraint bounds by a column whose values a drift or the
@@ -821,8 +832,8 @@ fn fitting_test(change: &DriftChange) -> TestKind {
 /// Missing values at the median, for single-feature AUCs.
 pub(crate) fn median_filled(mut v: Vec<f64>) -> Vec<f64> {
     let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-    present.sort_unstable_by(f64::total_cmp);
-    let median = present.get(present.len() / 2).copied().unwrap_or(0.0);
+    let half = present.len() / 2;
+    let median = if present.is_empty() { 0.0 } else { *present.select_nth_unstable_by(half, f64::total_cmp).1 };
     v.iter_mut().filter(|x| x.is_nan()).for_each(|x| *x = median);
     v
 }

@@ -54,10 +54,12 @@ pub(crate) fn extract_ids(
             }
         })
         .collect();
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.sort_by(|&a, &b| keys[a].total_cmp(&keys[b]));
+    // Sorted as (key, row) pairs: a tie keeps the rows' order, as a stable
+    // sort of the rows by key would, at a fraction of its cost.
+    let mut order: Vec<(f64, usize)> = keys.iter().copied().zip(0..).collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut ids = vec![0i64; labels.len()];
-    for (rank, &row) in order.iter().enumerate() {
+    for (rank, &(_, row)) in order.iter().enumerate() {
         ids[row] = start + 4 * rank as i64 + rng.below(4) as i64;
     }
     let next = start + 4 * labels.len() as i64 + 1000;

@@ -33,6 +33,15 @@ impl Values {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Appends `other`'s values (the same type of column).
+    pub(crate) fn extend(&mut self, other: Values) {
+        match (self, other) {
+            (Values::Num(a), Values::Num(b)) => a.extend(b),
+            (Values::Cat(a), Values::Cat(b)) => a.extend(b),
+            _ => unreachable!("same columns"),
+        }
+    }
+
     pub(crate) fn take(&self, idx: &[usize]) -> Values {
         match self {
             Values::Num(v) => Values::Num(idx.iter().map(|&i| v[i]).collect()),
@@ -65,7 +74,8 @@ pub struct Split {
     /// as served, missing ones at the centre).
     pub public: Vec<f64>,
     /// Each feature's latent normal score per row ([`Joint`]): drift and
-    /// the temporal leak move these and render the values again.
+    /// the temporal leak move these and render the values again (train
+    /// drops them once every defect is planted).
     pub latent: Vec<Vec<f64>>,
 }
 
@@ -176,8 +186,11 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let n_dup = plan.duplicates().map(|(f, _, _)| (f * rows.train as f64).round() as usize).unwrap_or(0);
     let n_contam = plan.contamination().map(|f| (f * rows.production as f64).round() as usize).unwrap_or(0);
 
-    let mut train = g.rows(rows.train - n_dup - n_contam, &mut stream("train"));
-    let mut holdout = g.rows(rows.holdout, &mut stream("holdout"));
+    // Each split has a stream of its own: train draws beside the others.
+    let (mut train, (mut holdout, mut latency)) = crate::par::both(
+        || g.rows(rows.train - n_dup - n_contam, &mut stream("train")),
+        || (g.rows(rows.holdout, &mut stream("holdout")), g.rows(latency_rows(spec), &mut stream("latency"))),
+    );
     // A prior shift samples the serving batches at another positive rate:
     // each class looks as in training (label shift).
     let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
@@ -186,9 +199,8 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         None => g.rows(n, &mut stream(name)),
         Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut stream(name))),
     };
-    let mut production = serving(rows.production, "production");
-    let mut traffic = serving(rows.traffic, "traffic");
-    let mut latency = g.rows(latency_rows(spec), &mut stream("latency"));
+    let (mut production, mut traffic) =
+        crate::par::both(|| serving(rows.production, "production"), || serving(rows.traffic, "traffic"));
     // Production as the extract records it, before the serving period's
     // drift: what a contaminated extract holds of these customers.
     let production_recorded = production.clone();
@@ -203,9 +215,13 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         let mut rng = stream("calibrate");
         // Under a prior shift, against train at the serving rate: the
         // label's share of a column's move is not the drift's.
+        let at_rate;
         let reference = match plan.prior_shift {
-            Some(_) => prior_shift::reference_at_rate(&train, serving_rate),
-            None => train.clone(),
+            Some(_) => {
+                at_rate = prior_shift::reference_at_rate(&train, serving_rate);
+                &at_rate
+            }
+            None => &train,
         };
         for d in plan.drifts.iter_mut().filter(|d| d.level == Level::Subtle) {
             if matches!(
@@ -215,7 +231,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
                 let band =
                     spec.defects.drift_strength(d.change.kind()).expect("planned from the catalog").band(Level::Subtle);
                 let f = &spec.features[d.index];
-                column_drift::calibrate(d, (band, p_band), f, &joint, &reference, &production, &mut rng);
+                column_drift::calibrate(d, (band, p_band), f, &joint, reference, &production, &mut rng);
             }
         }
     }
@@ -395,15 +411,17 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     }
 
     // Duplicated rows, mostly positives, then one shuffle of the published train.
-    let train_base = train.clone();
+    // The latent scores have done their work (drift and leaks are planted):
+    // train does not carry them into its copies.
+    let train_base = Split { latent: Vec::new(), ..train };
     let mut rng = stream("duplicates");
-    let mut idx: Vec<usize> = (0..train.len()).collect();
+    let mut idx: Vec<usize> = (0..train_base.len()).collect();
     if let Some((_, positive_share, copies)) = plan.duplicates() {
-        idx.extend(duplicate_rows::extra_rows(&train, n_dup, positive_share, copies, &mut rng));
+        idx.extend(duplicate_rows::extra_rows(&train_base, n_dup, positive_share, copies, &mut rng));
     }
-    let duplicated_rows = idx.len() - train.len();
+    let duplicated_rows = idx.len() - train_base.len();
     rng.shuffle(&mut idx);
-    train = train.take(&idx);
+    let train = train_base.take(&idx);
 
     Draw {
         plan,

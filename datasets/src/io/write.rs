@@ -15,7 +15,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::frames::{write_parquet, Writer};
+use super::frames::Writer;
 use super::layout;
 use crate::error::{DatasetError, Result};
 use crate::spec::ExerciseSpec;
@@ -69,28 +69,36 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     }
     let w = Writer { spec, variant };
     let d = &variant.draw;
-    let mut hashes = BTreeMap::new();
-    let mut put = |dir: &Path, name: &str, df: &mut DataFrame| -> Result<()> {
+    // Each file is hashed as it is written. Train (most of the bytes) is
+    // written beside the other files.
+    let put = |hashes: &mut BTreeMap<String, String>, dir: &Path, name: &str, df: &mut DataFrame| -> Result<()> {
         let path = dir.join(name);
-        if name.ends_with(".csv") {
-            write_csv(&path, df)?
-        } else {
-            write_parquet(&path, df)?
-        }
-        hashes.insert(rel(tmp.path(), &path), sha256_file(&path)?);
+        hashes.insert(rel(tmp.path(), &path), write_frame(&path, df)?);
         Ok(())
     };
-    let mut train = w.frame(&d.train, true)?;
-    put(&public, layout::TRAIN_PARQUET, &mut train)?;
-    put(&public, layout::TRAIN_CSV, &mut train)?;
-    let mut production = w.frame(&d.production, false)?;
-    put(&public, layout::PRODUCTION_PARQUET, &mut production)?;
-    put(&public, layout::PRODUCTION_CSV, &mut production)?;
-    put(&sealed, layout::HOLDOUT_SERVING, &mut w.frame(&d.holdout_serving, true)?)?;
-    put(&sealed, layout::HOLDOUT_OFFLINE, &mut w.frame(&d.holdout_offline, true)?)?;
-    put(&sealed, layout::TRAFFIC, &mut w.frame(&d.traffic, false)?)?;
-    put(&sealed, layout::LATENCY, &mut w.frame(&d.latency, false)?)?;
-    put(&sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
+    let (train_hashes, other_hashes) = crate::par::both(
+        || -> Result<BTreeMap<String, String>> {
+            let mut hashes = BTreeMap::new();
+            let mut train = w.frame(&d.train, true)?;
+            put(&mut hashes, &public, layout::TRAIN_PARQUET, &mut train)?;
+            put(&mut hashes, &public, layout::TRAIN_CSV, &mut train)?;
+            Ok(hashes)
+        },
+        || -> Result<BTreeMap<String, String>> {
+            let mut hashes = BTreeMap::new();
+            let mut production = w.frame(&d.production, false)?;
+            put(&mut hashes, &public, layout::PRODUCTION_PARQUET, &mut production)?;
+            put(&mut hashes, &public, layout::PRODUCTION_CSV, &mut production)?;
+            put(&mut hashes, &sealed, layout::HOLDOUT_SERVING, &mut w.frame(&d.holdout_serving, true)?)?;
+            put(&mut hashes, &sealed, layout::HOLDOUT_OFFLINE, &mut w.frame(&d.holdout_offline, true)?)?;
+            put(&mut hashes, &sealed, layout::TRAFFIC, &mut w.frame(&d.traffic, false)?)?;
+            put(&mut hashes, &sealed, layout::LATENCY, &mut w.frame(&d.latency, false)?)?;
+            put(&mut hashes, &sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
+            Ok(hashes)
+        },
+    );
+    let mut hashes = train_hashes?;
+    hashes.extend(other_hashes?);
 
     let schema_path = public.join(layout::SCHEMA);
     write_json(&schema_path, &schema(spec, variant))?;
@@ -109,14 +117,37 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
     })
 }
 
-fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
+/// Writes `df` as CSV or Parquet (by the name's extension) and returns the
+/// SHA-256 of the bytes written.
+fn write_frame(path: &Path, df: &mut DataFrame) -> Result<String> {
     let file = File::create(path).map_err(|source| DatasetError::Write { path: path.into(), source })?;
-    let mut buf = BufWriter::new(file);
-    CsvWriter::new(&mut buf)
-        .include_header(true)
-        .finish(df)
-        .map_err(|e| DatasetError::Frame { path: path.into(), message: e.to_string() })?;
-    buf.flush().map_err(|source| DatasetError::Write { path: path.into(), source })
+    let mut out = Hashing { inner: BufWriter::new(file), hash: Sha256::new() };
+    let frame_error = |e: PolarsError| DatasetError::Frame { path: path.into(), message: e.to_string() };
+    if path.extension().is_some_and(|e| e == "csv") {
+        CsvWriter::new(&mut out).include_header(true).finish(df).map_err(frame_error)?;
+    } else {
+        ParquetWriter::new(&mut out).with_compression(ParquetCompression::Snappy).finish(df).map_err(frame_error)?;
+    }
+    out.flush().map_err(|source| DatasetError::Write { path: path.into(), source })?;
+    Ok(hex::encode(out.hash.finalize()))
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.hash.update(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

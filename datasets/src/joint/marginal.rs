@@ -133,13 +133,40 @@ fn is_discrete(d: &Distribution) -> bool {
 /// `[lo, hi]` (either may be infinite) and rounded to `decimals` places
 /// without leaving `[lo, hi]`.
 pub fn render(d: &Distribution, z: f64, lo: f64, hi: f64, decimals: u32) -> f64 {
+    render_truncated(d, z, lo, hi, decimals, &mut Truncation::default())
+}
+
+/// The distribution function at the last bounds a feature was rendered
+/// within: most rows of a column share their bounds (the clip), so a
+/// column rendered row after row computes them once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Truncation {
+    last: Option<([u64; 2], (f64, f64))>,
+}
+
+impl Truncation {
+    fn probabilities(&mut self, d: &Distribution, lo: f64, hi: f64) -> (f64, f64) {
+        let key = [lo.to_bits(), hi.to_bits()];
+        if let Some((k, p)) = self.last {
+            if k == key {
+                return p;
+            }
+        }
+        let p = if is_discrete(d) {
+            let below = if lo.is_finite() { cdf(d, libm::ceil(lo) - 1.0) } else { 0.0 };
+            (below, if hi.is_finite() { cdf(d, libm::floor(hi)) } else { 1.0 })
+        } else {
+            (if lo.is_finite() { cdf(d, lo) } else { 0.0 }, if hi.is_finite() { cdf(d, hi) } else { 1.0 })
+        };
+        self.last = Some((key, p));
+        p
+    }
+}
+
+/// [`render`] keeping the bounds' probabilities in `cache` (one per feature).
+pub fn render_truncated(d: &Distribution, z: f64, lo: f64, hi: f64, decimals: u32, cache: &mut Truncation) -> f64 {
     let u = phi(z);
-    let (p_lo, p_hi) = if is_discrete(d) {
-        let below = if lo.is_finite() { cdf(d, libm::ceil(lo) - 1.0) } else { 0.0 };
-        (below, if hi.is_finite() { cdf(d, libm::floor(hi)) } else { 1.0 })
-    } else {
-        (if lo.is_finite() { cdf(d, lo) } else { 0.0 }, if hi.is_finite() { cdf(d, hi) } else { 1.0 })
-    };
+    let (p_lo, p_hi) = cache.probabilities(d, lo, hi);
     let x = if p_hi > p_lo {
         quantile(d, p_lo + u * (p_hi - p_lo))
     } else {

@@ -105,6 +105,9 @@ pub struct Joint {
     admitted: Vec<Option<(u32, String)>>,
 }
 
+/// Rows drawn and rendered as one block (see [`Joint::sample`]).
+const BLOCK_ROWS: usize = 16_384;
+
 /// A change of one feature's latent score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shift {
@@ -145,24 +148,61 @@ impl Joint {
     /// `n` complete rows (values, and the latent scores they came from).
     pub fn sample(&self, n: usize, rng: &mut Rng) -> (Vec<Values>, Vec<Vec<f64>>) {
         let k = self.features.len();
+        let all: Vec<usize> = (0..k).collect();
+        // The scores are drawn in the stream's order, a block of rows at a
+        // time; a row renders from its own scores alone, so each block
+        // renders on another core while the next is drawn, and the values
+        // come out as if rendered in one piece.
         let mut latent = vec![Vec::with_capacity(n); k];
-        let mut e = vec![0.0; k];
-        for _ in 0..n {
-            e.iter_mut().for_each(|x| *x = rng.normal());
-            for (i, row) in self.chol.iter().enumerate() {
-                latent[i].push(row.iter().zip(&e).map(|(a, b)| a * b).sum());
-            }
-        }
+        let blocks = crate::par::pipeline(
+            |send| {
+                let mut e = vec![0.0; k];
+                for start in (0..n).step_by(BLOCK_ROWS) {
+                    let rows = start..(start + BLOCK_ROWS).min(n);
+                    for _ in rows.clone() {
+                        e.iter_mut().for_each(|x| *x = rng.normal());
+                        for (i, row) in self.chol.iter().enumerate() {
+                            latent[i].push(row.iter().zip(&e).map(|(a, b)| a * b).sum());
+                        }
+                    }
+                    send(latent.iter().map(|c| c[rows.clone()].to_vec()).collect::<Vec<Vec<f64>>>());
+                }
+            },
+            |part: Vec<Vec<f64>>| {
+                let m = part.first().map_or(0, Vec::len);
+                let mut values = self.blank(m);
+                let mut cache = vec![marginal::Truncation::default(); k];
+                for r in 0..m {
+                    self.render_row(&mut values, &part, r, &all, false, &mut cache);
+                }
+                values
+            },
+        );
         let mut values: Vec<Values> = self
             .features
             .iter()
-            .map(|f| if f.dist.is_categorical() { Values::Cat(vec![None; n]) } else { Values::Num(vec![None; n]) })
+            .map(|f| {
+                if f.dist.is_categorical() {
+                    Values::Cat(Vec::with_capacity(n))
+                } else {
+                    Values::Num(Vec::with_capacity(n))
+                }
+            })
             .collect();
-        let all: Vec<usize> = (0..k).collect();
-        for r in 0..n {
-            self.render_row(&mut values, &latent, r, &all, false);
+        for block in blocks {
+            for (column, part) in values.iter_mut().zip(block) {
+                column.extend(part);
+            }
         }
         (values, latent)
+    }
+
+    /// Empty columns of `n` rows, one per feature.
+    fn blank(&self, n: usize) -> Vec<Values> {
+        self.features
+            .iter()
+            .map(|f| if f.dist.is_categorical() { Values::Cat(vec![None; n]) } else { Values::Num(vec![None; n]) })
+            .collect()
     }
 
     /// Applies `shifts` (feature, change) to the latent scores of `rows`
@@ -175,11 +215,12 @@ impl Joint {
         let mut touched: Vec<usize> = shifts.iter().flat_map(|(i, _)| self.moved_by(*i)).collect();
         touched.sort_unstable();
         touched.dedup();
+        let mut cache = vec![marginal::Truncation::default(); self.features.len()];
         for &r in rows {
             for &(i, s) in shifts {
                 latent[i][r] = s.apply(latent[i][r]);
             }
-            self.render_row(values, latent, r, &touched, true);
+            self.render_row(values, latent, r, &touched, true, &mut cache);
         }
     }
 
@@ -192,7 +233,15 @@ impl Joint {
     /// Renders, in dependency order, the features of row `r` listed in
     /// `which`, reading the row's other values as they are; with
     /// `keep_missing`, a missing value stays missing.
-    fn render_row(&self, values: &mut [Values], latent: &[Vec<f64>], r: usize, which: &[usize], keep_missing: bool) {
+    fn render_row(
+        &self,
+        values: &mut [Values],
+        latent: &[Vec<f64>],
+        r: usize,
+        which: &[usize],
+        keep_missing: bool,
+        cache: &mut [marginal::Truncation],
+    ) {
         for &i in self.order.iter().filter(|i| which.contains(i)) {
             let f = &self.features[i];
             let z = latent[i][r];
@@ -212,7 +261,7 @@ impl Joint {
                         continue;
                     }
                     let (lo, hi) = self.bounds(i, values, r);
-                    let x = marginal::render(d, z, lo, hi, f.decimals());
+                    let x = marginal::render_truncated(d, z, lo, hi, f.decimals(), &mut cache[i]);
                     if let Values::Num(v) = &mut values[i] {
                         v[r] = Some(x);
                     }
