@@ -14,7 +14,7 @@
 //! | `draw/` | rows from the generating model, defects applied |
 //! | `certify/` | the certificate on the generated rows |
 //! | `io/` | files on disk and back |
-//! | `stats`, `rng`, `seed` | two-sample tests and AUC; seeded streams; seeds from a secret |
+//! | `stats`, `rng`, `seed`, `par` | two-sample tests and AUC; seeded streams; seeds from a secret; pure work spread over the cores |
 
 /// `ALL`, `as_str()`, `Display` and `FromStr` for an enum written as one
 /// word in JSON, so text uses the word the JSON does (the defect kinds here;
