@@ -211,6 +211,7 @@ mod tests {
             let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
             let mut attempts = 0;
             let mut decoy_categories = 0;
+            let mut subtle_priors = 0;
             for seed in 0..60 {
                 let v =
                     super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
@@ -316,8 +317,14 @@ mod tests {
                 for d in &v.key.drift {
                     assert!(d.certificate.passed);
                     *kinds.entry(d.change.kind().to_string()).or_default() += 1;
+                    if d.level == crate::Level::Subtle && d.change.kind() == crate::DriftKind::PriorShift {
+                        subtle_priors += 1;
+                    }
                 }
             }
+            // A prior shift comes in both levels (the subtle one's factor
+            // solved into the band and its power checked above).
+            assert!(subtle_priors >= 2, "{id}: a subtle prior shift in only {subtle_priors} of 60 seeds");
             eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 60 seeds, {decoy_categories} decoy categories");
             assert!(decoy_categories >= 45, "{id}: a decoy category in only {decoy_categories} of 60 seeds");
             // Every kind turns up; duplicated rows are the rarest (the

@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::defects::plan::{categories_with_new, DriftChange, Leak};
+use crate::defects::plan::{categories_with_new, DriftChange, Leak, Plan};
 use crate::defects::{
     contamination, duplicate_rows, identifier, post_outcome, prior_shift, serving_skew, temporal, LeakKind, Level,
 };
 use crate::draw::{Draw, Split, Values};
+use crate::joint::Joint;
 use crate::model::Model;
 use crate::rng::Rng;
 use crate::spec::{CertificateSpec, ExerciseSpec};
@@ -430,14 +431,8 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     // The generating model's score over the columns that stay clean at
     // serving time: what a model's predictions show of a prior shift.
     let temporal = draw.plan.temporal().map(|(c, _)| c.to_string());
-    let consequences = constraint_consequences(spec, draw);
-    let clean_cols: Vec<usize> = (0..spec.features.len())
-        .filter(|&i| {
-            draw.plan.drift_of(i).is_none()
-                && temporal.as_deref() != Some(spec.features[i].name.as_str())
-                && !consequences.contains(&i)
-        })
-        .collect();
+    let consequences = constraint_consequences(spec, &draw.plan, &draw.joint);
+    let clean_cols = clean_columns(spec, &draw.plan, &draw.joint);
     let score = |s: &Split| Values::Num(partial_score(&draw.model, s, &clean_cols).into_iter().map(Some).collect());
     let score_test = |reference: &Split, batch: &Split| column_test(TestKind::Ks, &score(reference), &score(batch));
     let mut drift = drift;
@@ -646,22 +641,36 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     (drift, clean, bayes)
 }
 
+/// The features that stay clean at serving time: not drifted, not the
+/// temporal leak's, and not bounded by either through a constraint. The
+/// generating model's score over them is what a prior shift moves.
+pub(crate) fn clean_columns(spec: &ExerciseSpec, plan: &Plan, joint: &Joint) -> Vec<usize> {
+    let temporal = plan.temporal().map(|(c, _)| c.to_string());
+    let consequences = constraint_consequences(spec, plan, joint);
+    (0..spec.features.len())
+        .filter(|&i| {
+            plan.drift_of(i).is_none()
+                && temporal.as_deref() != Some(spec.features[i].name.as_str())
+                && !consequences.contains(&i)
+        })
+        .collect()
+}
+
 /// Features a constraint bounds by a column whose values a drift or the
 /// temporal leak moved (and not themselves drifted).
-fn constraint_consequences(spec: &ExerciseSpec, draw: &Draw) -> Vec<usize> {
-    let mut moved: Vec<usize> = draw
-        .plan
+fn constraint_consequences(spec: &ExerciseSpec, plan: &Plan, joint: &Joint) -> Vec<usize> {
+    let mut moved: Vec<usize> = plan
         .drifts
         .iter()
         .filter(|d| matches!(d.change, DriftChange::MeanShift { .. } | DriftChange::ScaleChange { .. }))
         .map(|d| d.index)
-        .chain(draw.plan.temporal().and_then(|(c, _)| spec.features.iter().position(|f| f.name == c)))
+        .chain(plan.temporal().and_then(|(c, _)| spec.features.iter().position(|f| f.name == c)))
         .collect();
     moved.sort_unstable();
     let mut out: Vec<usize> = moved
         .iter()
-        .flat_map(|&i| draw.joint.moved_by(i))
-        .filter(|i| !moved.contains(i) && draw.plan.drift_of(*i).is_none())
+        .flat_map(|&i| joint.moved_by(i))
+        .filter(|i| !moved.contains(i) && plan.drift_of(*i).is_none())
         .collect();
     out.sort_unstable();
     out.dedup();

@@ -1,7 +1,9 @@
 //! Prior shift (report name `prior_shift`, feature [`crate::PREDICTION`]):
 //! production and live traffic are drawn at a higher positive rate than
 //! training, each class as in training (label shift). No column is to
-//! blame; it shows in the distribution of a model's predictions.
+//! blame; it shows in the distribution of a model's predictions. A subtle
+//! one's factor is solved per variant so that test lands in the
+//! certificate's band ([`calibrate`]).
 
 use std::collections::BTreeSet;
 
@@ -11,6 +13,7 @@ use super::level::{Level, Strength};
 use super::Invalid;
 use crate::draw::Split;
 use crate::rng::Rng;
+use crate::spec::Range;
 
 /// `[defects.prior_shift]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -30,6 +33,27 @@ pub(crate) fn validate(p: &PriorShiftSpec, eligible: &mut BTreeSet<String>) -> R
 /// factor moves a low base rate too little to show in a day's traffic.
 pub(crate) fn draw(p: &PriorShiftSpec, level: Level, rng: &mut Rng) -> f64 {
     rng.range(p.strength.band(level))
+}
+
+/// A subtle prior shift's factor, solved within `band` so that its test
+/// (`log_p_at(factor)`: the generating model's score over the clean
+/// columns, production drawn at that factor against train) lands near a
+/// point drawn in the middle half of `p_band` (log scale). The batch drawn
+/// at each step comes from the same stream, so the p-value falls with the
+/// factor as the rate's own share does.
+pub(crate) fn calibrate(band: Range, p_band: Range, p_at: impl Fn(f64) -> f64, rng: &mut Rng) -> f64 {
+    let [lo, hi] = p_band.map(f64::ln);
+    let target = rng.range([lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo)]);
+    let (mut a, mut b) = (band[0], band[1]);
+    for _ in 0..12 {
+        let m = 0.5 * (a + b);
+        if p_at(m).max(1e-300).ln() > target {
+            a = m;
+        } else {
+            b = m;
+        }
+    }
+    0.5 * (a + b)
 }
 
 /// The serving positive rate for a training rate and a factor.

@@ -194,6 +194,26 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // A prior shift samples the serving batches at another positive rate:
     // each class looks as in training (label shift).
     let train_rate = train.labels.iter().filter(|y| **y).count() as f64 / train.len().max(1) as f64;
+    let mut plan = plan;
+    // A subtle prior shift's factor is solved so that the generating
+    // model's score over the clean columns, production against train,
+    // lands inside the certificate's band (see `prior_shift::calibrate`).
+    if let (Some(_), Level::Subtle, Some(p_band), Some(ps)) =
+        (plan.prior_shift, plan.prior_level, spec.certificate.subtle_drift_p, &spec.defects.prior_shift)
+    {
+        let clean = crate::certify::clean_columns(spec, &plan, &joint);
+        let mut reference = crate::certify::partial_score(&model, &train, &clean);
+        reference.sort_unstable_by(f64::total_cmp);
+        let p_at = |factor: f64| {
+            let rate = prior_shift::serving_rate(train_rate, Some(factor));
+            let batch =
+                prior_shift::sample(rows.production, train_rate, rate, |size| g.rows(size, &mut stream("production")));
+            crate::stats::ks_presorted(&reference, &crate::certify::partial_score(&model, &batch, &clean)).p_value
+        };
+        let band = ps.strength.band(Level::Subtle);
+        let factor = prior_shift::calibrate(band, p_band, p_at, &mut stream("calibrate-prior"));
+        plan.prior_shift = Some(crate::rng::round_to(factor, 4));
+    }
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
         None => g.rows(n, &mut stream(name)),
@@ -208,7 +228,6 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // Drift at serving time. Mean shifts and scale changes move the latent
     // scores and render again (the column keeps its domain and bounds);
     // a new category and missing values replace values.
-    let mut plan = plan;
     // A subtle drift's strength is solved so its test lands inside the
     // certificate's band (see `column_drift::calibrate`).
     if let Some(p_band) = spec.certificate.subtle_drift_p {
