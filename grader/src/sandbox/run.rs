@@ -402,16 +402,27 @@ impl Service {
     }
 
     pub async fn state(&self, docker: &Docker) -> Result<State, SandboxError> {
-        let c = docker
-            .inspect_container(&self.candidate, None)
-            .await
-            .map_err(SandboxError::docker("inspect candidate container"))?;
-        let s = c.state.unwrap_or_default();
-        Ok(State {
-            running: s.running.unwrap_or(false),
-            exit_code: s.exit_code,
-            oom_killed: s.oom_killed.unwrap_or(false),
-        })
+        // The engine learns of an OOM kill from an event that can land just
+        // after the exit it caused: a container killed by SIGKILL (137) is
+        // asked again for up to a second before it counts as a plain crash.
+        let mut asked = 0;
+        loop {
+            let c = docker
+                .inspect_container(&self.candidate, None)
+                .await
+                .map_err(SandboxError::docker("inspect candidate container"))?;
+            let s = c.state.unwrap_or_default();
+            let state = State {
+                running: s.running.unwrap_or(false),
+                exit_code: s.exit_code,
+                oom_killed: s.oom_killed.unwrap_or(false),
+            };
+            asked += 1;
+            if state.running || state.oom_killed || state.exit_code != Some(137) || asked > 4 {
+                return Ok(state);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Polls `GET /health` until it answers 200, the container exits, or
