@@ -4,14 +4,20 @@ defect, subtle ones included, with no false flag). Judged as the grader's
 findings judge report.json: a leak by its column (or, for row-level
 kinds, its kind), a drift by column and kind; flags on drift-neutral
 columns are neither right nor wrong (label-shift consequences free up to
-two). usage: python3 scripts/reference_sweep.py VARIANT_DIR..."""
+two). Then the live traffic as GET /drift names it, judged as the grader's
+drift_monitoring.live judges it (evaluate/monitoring.rs): a planted
+column or the prediction found, the identifier and leaks ignored,
+label-shift consequences free up to two, anything else a false alarm.
+usage: python3 scripts/reference_sweep.py VARIANT_DIR..."""
 import json
 import os
 import sys
 
+import pandas as pd
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "submissions", "reference", "app"))
 
-from analysis import find_drift_and_prior, find_leakage  # noqa: E402
+from analysis import find_drift_and_prior, find_leakage, live_drift  # noqa: E402
 from data import load  # noqa: E402
 from model import Model  # noqa: E402
 
@@ -23,8 +29,38 @@ def report(public):
     schema, train, production = load(public)
     leakage, excluded, clean = find_leakage(schema, train, production)
     trusted = [f for f in schema.feature_names if f not in excluded]
-    drift, _, _, _ = find_drift_and_prior(Model, schema, clean, production, trusted)
-    return leakage, drift
+    drift, _, _, monitor = find_drift_and_prior(Model, schema, clean, production, trusted)
+    return leakage, drift, (schema, clean, trusted, monitor)
+
+
+def live(sealed, state):
+    """The service's answer after the traffic (its last WINDOW rows)."""
+    schema, clean, trusted, monitor = state
+    current = pd.read_parquet(os.path.join(sealed, "traffic.parquet"))[schema.feature_names].tail(5000).reset_index(drop=True)
+    for name in schema.feature_names:
+        if schema.is_numeric(name):
+            current[name] = pd.to_numeric(current[name], errors="coerce")
+    return live_drift(schema, clean, current, trusted, monitor)
+
+
+def judge_live(key, flagged):
+    planted = {d["feature"] for d in key["drift"]}
+    shift = set(key["clean"].get("label_shift_consequences", []))
+    fixed = set(key["drift_neutral_columns"]) - shift
+    found, false, free = set(), [], set()
+    for f in sorted(set(flagged)):  # monitoring.rs's order: fixed, then free, then planted
+        if f in fixed:
+            continue
+        if f in shift:
+            if len(free) < 2:
+                free.add(f)
+            else:
+                false.append(f"live:{f}")
+        elif f in planted:
+            found.add(f)
+        else:
+            false.append(f"live:{f}")
+    return [f"live:{p}" for p in sorted(planted - found)], false
 
 
 def judge(key, leakage, drift):
@@ -67,8 +103,11 @@ def main(dirs):
     for d in dirs:
         with open(os.path.join(d, "sealed", "answer_key.json")) as fh:
             key = json.load(fh)
-        leakage, drift = report(os.path.join(d, "public"))
+        leakage, drift, state = report(os.path.join(d, "public"))
         missed, false = judge(key, leakage, drift)
+        live_missed, live_false = judge_live(key, live(os.path.join(d, "sealed"), state))
+        missed += live_missed
+        false += live_false
         seed = key["seed"]["value"] if isinstance(key["seed"], dict) else key["seed"]
         status = "ok" if not missed and not false else "MISS"
         bad += status != "ok"
