@@ -30,17 +30,18 @@ def report(public):
     leakage, excluded, clean = find_leakage(schema, train, production)
     trusted = [f for f in schema.feature_names if f not in excluded]
     drift, _, _, monitor = find_drift_and_prior(Model, schema, clean, production, trusted)
-    return leakage, drift, (schema, clean, trusted, monitor)
+    known = any(d["kind"] == "prior_shift" for d in drift)
+    return leakage, drift, (schema, clean, trusted, monitor, known)
 
 
 def live(sealed, state):
     """The service's answer after the traffic (its last WINDOW rows)."""
-    schema, clean, trusted, monitor = state
+    schema, clean, trusted, monitor, known = state
     current = pd.read_parquet(os.path.join(sealed, "traffic.parquet"))[schema.feature_names].tail(5000).reset_index(drop=True)
     for name in schema.feature_names:
         if schema.is_numeric(name):
             current[name] = pd.to_numeric(current[name], errors="coerce")
-    return live_drift(schema, clean, current, trusted, monitor)
+    return live_drift(schema, clean, current, trusted, monitor, known)
 
 
 def judge_live(key, flagged):

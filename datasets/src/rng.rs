@@ -31,6 +31,10 @@ impl Rng {
         (self.0.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
     pub fn range(&mut self, [lo, hi]: [f64; 2]) -> f64 {
         lo + (hi - lo) * self.uniform()
     }

@@ -211,7 +211,7 @@ mod tests {
             let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
             let mut attempts = 0;
             let mut decoy_categories = 0;
-            let mut subtle_priors = 0;
+            let mut subtle: BTreeMap<crate::DriftKind, usize> = BTreeMap::new();
             for seed in 0..60 {
                 let v =
                     super::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("{id} seed {seed}: {e}"));
@@ -317,14 +317,23 @@ mod tests {
                 for d in &v.key.drift {
                     assert!(d.certificate.passed);
                     *kinds.entry(d.change.kind().to_string()).or_default() += 1;
-                    if d.level == crate::Level::Subtle && d.change.kind() == crate::DriftKind::PriorShift {
-                        subtle_priors += 1;
+                    if d.level == crate::Level::Subtle {
+                        *subtle.entry(d.change.kind()).or_default() += 1;
+                    }
+                    // A skew on a share of the rows is a subtle one, and
+                    // its rows are those its key picks, in every served batch.
+                    if let crate::defects::plan::DriftChange::ServingSkew { share, .. } = &d.change {
+                        assert_eq!(share.is_some(), d.level == crate::Level::Subtle, "{id} seed {seed}: {d:?}");
                     }
                 }
             }
-            // A prior shift comes in both levels (the subtle one's factor
-            // solved into the band and its power checked above).
-            assert!(subtle_priors >= 2, "{id}: a subtle prior shift in only {subtle_priors} of 60 seeds");
+            // A prior shift and a serving skew come in both levels too (the
+            // subtle one's factor or share solved into the band and its
+            // power checked above).
+            for kind in [crate::DriftKind::PriorShift, crate::DriftKind::ServingSkew] {
+                let n = subtle.get(&kind).copied().unwrap_or(0);
+                assert!(n >= 2, "{id}: a subtle {kind} in only {n} of 60 seeds");
+            }
             eprintln!("{id}: {kinds:?}, {attempts} rejected draws in 60 seeds, {decoy_categories} decoy categories");
             assert!(decoy_categories >= 45, "{id}: a decoy category in only {decoy_categories} of 60 seeds");
             // Every kind turns up; duplicated rows are the rarest (the

@@ -634,6 +634,8 @@ fn bad_exercise_files_are_rejected_naming_file_field_and_value() {
     rejects(&temporal, &["defects.temporal.features", "region", "nonzero"]);
     let prior = edited_exercise(&p("prior"), "subtle = [1.05, 1.7] }", "subtle = [0.5, 1.7] }");
     rejects(&prior, &["defects.prior_shift.strength.subtle", "0.5", "impossible defect strength"]);
+    let skew = edited_exercise(&p("skew"), "subtle = [0.005, 0.3] }", "subtle = [0.0, 0.3] }");
+    rejects(&skew, &["defects.serving_skew.share.subtle", "above 0"]);
     // Issue 22's family is checked as strictly.
     let chance = edited_exercise(&p("chance"), "signal_chance = 0.8", "signal_chance = 1.5");
     rejects(&chance, &["features.support_tickets_90d.signal_chance", "1.5"]);

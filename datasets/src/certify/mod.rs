@@ -684,7 +684,7 @@ fn certify_constraints(spec: &ExerciseSpec, draw: &Draw) -> ConstraintCertificat
         let mut v = split.features.clone();
         if served {
             for d in draw.plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
-                serving_skew::undo(&spec.features[d.index], &d.change, &mut v[d.index]);
+                serving_skew::undo(&spec.features[d.index], &d.change, &mut v[d.index], &split.ids);
             }
         }
         v
@@ -759,7 +759,8 @@ fn strong_enough(
 }
 
 /// Kinds whose subtlety is a p-value: a new category is found by a set
-/// difference at any share, so its subtle level is its share alone.
+/// difference at any share, so its subtle level is its share alone; a
+/// unit change on a share of the rows is measured like a column drift.
 fn subtle_by_p(change: &DriftChange) -> bool {
     matches!(
         change,
@@ -767,6 +768,7 @@ fn subtle_by_p(change: &DriftChange) -> bool {
             | DriftChange::ScaleChange { .. }
             | DriftChange::MissingRate { .. }
             | DriftChange::PriorShift { .. }
+            | DriftChange::ServingSkew { factor: Some(_), share: Some(_), .. }
     )
 }
 

@@ -68,13 +68,13 @@ impl DefectCatalog {
         }
     }
 
-    /// The strength bands of a drift kind, if configured (a serving skew
-    /// has none: its unit or spelling is the defect).
+    /// The strength bands of a drift kind, if configured (a serving
+    /// skew's: the share of rows it encodes, when declared).
     pub fn drift_strength(&self, kind: DriftKind) -> Option<&Strength> {
         match kind {
             DriftKind::NewCategory => self.new_category.as_ref().map(|s| &s.strength),
             DriftKind::PriorShift => self.prior_shift.as_ref().map(|s| &s.strength),
-            DriftKind::ServingSkew => None,
+            DriftKind::ServingSkew => self.serving_skew.as_ref().and_then(|s| s.share.as_ref()),
             k => self.column_drift(k).map(|s| &s.strength),
         }
     }
@@ -185,6 +185,9 @@ pub(crate) fn validate(spec: &ExerciseSpec, taken: &BTreeSet<String>) -> Result<
         }
         if let Some(s) = d.new_category.as_ref().filter(|s| s.strength.has(Level::Subtle)) {
             subtle_features.extend(s.features.keys().cloned());
+        }
+        if let Some(s) = &d.serving_skew {
+            subtle_features.extend(s.unit.keys().filter(|f| s.subtle_able(f)).cloned());
         }
         if mix.drifts.subtle > 0 && subtle_features.len() < mix.drifts.subtle as usize + 1 {
             return invalid(

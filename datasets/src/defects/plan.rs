@@ -66,12 +66,17 @@ pub enum DriftChange {
     NewCategory { category: String, share: f64 },
     /// The serving pipeline encodes the feature differently: numbers carry
     /// `factor` (a unit change), or categories are spelled `spelling`
-    /// (in the order of the training categories).
+    /// (in the order of the training categories); on every served row, or
+    /// on a `share` of them picked by their id under `row_key`.
     ServingSkew {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         factor: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         spelling: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        row_key: Option<u64>,
     },
     /// The share of positives at serving time is `serving_rate` instead of
     /// `train_rate` (feature [`crate::PREDICTION`]).
@@ -242,10 +247,10 @@ impl Plan {
         }
         let n_drifts = rng.count(d.drift_count);
         // A pair is subtle-able when its kind has a subtle band (a serving
-        // skew has none): no more pairs without one than the mix leaves
-        // obvious, so the mix always holds.
+        // skew only as a unit change): no more pairs without one than the
+        // mix leaves obvious, so the mix always holds.
         let subtle_able = |k: DriftKind, f: &str| match k {
-            DriftKind::ServingSkew => false,
+            DriftKind::ServingSkew => d.serving_skew.as_ref().is_some_and(|s| s.subtle_able(f)),
             // A column that had no nulls and now has some is never subtle.
             DriftKind::MissingRate => {
                 d.drift_strength(k).is_some_and(|s| s.has(Level::Subtle))
@@ -284,9 +289,13 @@ impl Plan {
                 DriftKind::MeanShift | DriftKind::ScaleChange | DriftKind::MissingRate => {
                     column_drift::draw(kind, d.column_drift(kind).expect(configured_spec), level, rng)
                 }
-                DriftKind::ServingSkew => {
-                    serving_skew::draw(d.serving_skew.as_ref().expect(configured_spec), &feature, &spec.features[index])
-                }
+                DriftKind::ServingSkew => serving_skew::draw(
+                    d.serving_skew.as_ref().expect(configured_spec),
+                    &feature,
+                    &spec.features[index],
+                    level,
+                    rng,
+                ),
                 DriftKind::NewCategory => {
                     new_category::draw(d.new_category.as_ref().expect(configured_spec), level, &feature, rng)
                 }

@@ -422,10 +422,38 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         split.public = centre.probabilities(&split.features);
     }
 
-    // Serving skew: the serving pipeline's encoding, in every batch served.
+    // Serving skew: the serving pipeline's encoding, in every batch served
+    // (a subtle one on a share of the rows, solved as a subtle drift's
+    // strength is, against train at the serving rate under a prior shift).
+    if let Some(p_band) = spec.certificate.subtle_drift_p {
+        let mut rng = stream("calibrate-skew");
+        for d in plan.drifts.iter_mut().filter(|d| d.level == Level::Subtle) {
+            if matches!(d.change, DriftChange::ServingSkew { factor: Some(_), .. }) {
+                let band =
+                    spec.defects.drift_strength(d.change.kind()).expect("planned from the catalog").band(Level::Subtle);
+                let at_rate;
+                let reference = match plan.prior_shift {
+                    Some(_) => {
+                        at_rate = prior_shift::reference_at_rate(&train, serving_rate);
+                        &at_rate
+                    }
+                    None => &train,
+                };
+                let (f, i) = (&spec.features[d.index], d.index);
+                serving_skew::calibrate(
+                    d,
+                    (band, p_band),
+                    f,
+                    &reference.features[i],
+                    (&production.features[i], &production.ids),
+                    &mut rng,
+                );
+            }
+        }
+    }
     for d in plan.drifts.iter().filter(|d| matches!(d.change, DriftChange::ServingSkew { .. })) {
         for split in [&mut holdout, &mut production, &mut traffic, &mut latency] {
-            serving_skew::apply(&spec.features[d.index], &d.change, &mut split.features[d.index]);
+            serving_skew::apply(&spec.features[d.index], &d.change, &mut split.features[d.index], &split.ids);
         }
     }
 
