@@ -320,7 +320,10 @@ fn a_graded_result_that_cannot_be_moved_into_place_is_kept_and_named() {
 fn interrupt_grade(signal: i32, at: &str, ex: &Path, dir: &Path) -> (Option<i32>, String, bool) {
     use std::io::{BufRead, BufReader};
     let out = dir.join(format!("results-{signal}-{}", RunId::new()));
+    let tmp = dir.join(format!("tmp-{signal}-{}", RunId::new()));
+    std::fs::create_dir(&tmp).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_grader"))
+        .env("TMPDIR", &tmp)
         .args([
             "grade",
             fixture("trivial").to_str().unwrap(),
@@ -349,6 +352,10 @@ fn interrupt_grade(signal: i32, at: &str, ex: &Path, dir: &Path) -> (Option<i32>
     unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
     let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+    // The variant, the intake area and the relay's sockets go too: the
+    // handler exits without running destructors.
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "signal {signal}: temporary directories left: {left:?}");
     (status.code(), run.expect("the grade names its run"), out.exists())
 }
 

@@ -273,6 +273,7 @@ pub async fn grade(mut req: GradeRequest, progress: &Progress) -> Result<GradeRe
                 None => {
                     let t =
                         tempfile::tempdir().map_err(|e| GraderError::Io { path: std::env::temp_dir(), source: e })?;
+                    let t = crate::sandbox::cleanup::removed_on_signal(t);
                     let a = t.path().join("intake");
                     _area_tmp = Some(t);
                     a

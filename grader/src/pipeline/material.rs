@@ -152,6 +152,7 @@ pub fn variant_for(exercise: &Exercise, seed: SeedSource) -> Result<(TempDir, Pa
         .prefix("grader-variant-")
         .tempdir()
         .map_err(|source| datasets::DatasetError::Write { path: std::env::temp_dir(), source })?;
+    let tmp = crate::sandbox::cleanup::removed_on_signal(tmp);
     let mut v = datasets::generate(exercise, seed)?;
     let dir = tmp.path().join("variant");
     datasets::write_variant(&exercise.spec, &mut v, &dir)?;

@@ -29,6 +29,23 @@ fn active() -> &'static Active {
     ACTIVE.get_or_init(|| Mutex::new(Some(HashMap::new())))
 }
 
+/// Temporary directories of runs in progress (the variant, the intake
+/// area, the relay's sockets): a `TempDir` removes itself on drop, but the
+/// signal handler exits the process without dropping anything.
+fn temp_dirs() -> &'static Mutex<Vec<std::path::PathBuf>> {
+    static DIRS: OnceLock<Mutex<Vec<std::path::PathBuf>>> = OnceLock::new();
+    DIRS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Registers `dir` to be removed if a signal ends the process before it is
+/// dropped; returns it. (A path already removed by its drop costs nothing.)
+pub fn removed_on_signal(dir: tempfile::TempDir) -> tempfile::TempDir {
+    let mut dirs = temp_dirs().lock().unwrap_or_else(|p| p.into_inner());
+    dirs.retain(|d| d.exists());
+    dirs.push(dir.path().to_path_buf());
+    dir
+}
+
 fn unregister(run: &RunId) {
     if let Some(m) = active().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
         m.remove(run);
@@ -287,6 +304,9 @@ pub fn install_interrupt_handler() {
                     }
                     eprintln!("  removed {late} object(s) that appeared after the first sweep");
                 }
+            }
+            for dir in temp_dirs().lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = std::fs::remove_dir_all(dir);
             }
             std::process::exit(crate::support::exit::Exit::from_signal(number).code() as i32);
         });

@@ -351,6 +351,7 @@ fn shared_dir(prefix: &str) -> Result<TempDir, SandboxError> {
         .prefix(prefix)
         .tempdir()
         .map_err(|source| SandboxError::Io { path: std::env::temp_dir(), source })?;
+    let dir = super::cleanup::removed_on_signal(dir);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
         .map_err(|source| SandboxError::Io { path: dir.path().into(), source })?;
     Ok(dir)
