@@ -166,6 +166,13 @@ pub(crate) fn calibrate(
         };
         p.max(1e-300).ln()
     };
+    let solved = bisect(band, target, log_p);
+    set_strength(&mut d.change, solved);
+}
+
+/// The strength within `band` whose log p-value is `target`, for a test
+/// whose p falls as the strength grows (14 halvings of the band).
+pub(crate) fn bisect(band: Range, target: f64, log_p: impl Fn(f64) -> f64) -> f64 {
     let (mut a, mut b) = (band[0], band[1]);
     for _ in 0..14 {
         let m = 0.5 * (a + b);
@@ -175,7 +182,7 @@ pub(crate) fn calibrate(
             b = m;
         }
     }
-    set_strength(&mut d.change, 0.5 * (a + b));
+    0.5 * (a + b)
 }
 
 /// A drift's strength, its sign kept.

@@ -199,17 +199,9 @@ pub(crate) fn calibrate(
         let Values::Num(b) = &v else { unreachable!("numeric") };
         stats::ks_presorted(&sorted, &b.iter().flatten().copied().collect::<Vec<f64>>()).p_value.max(1e-300).ln()
     };
-    let (mut a, mut b) = (band[0], band[1]);
-    for _ in 0..14 {
-        let m = 0.5 * (a + b);
-        if log_p(m) > target {
-            a = m;
-        } else {
-            b = m;
-        }
-    }
+    let solved = super::column_drift::bisect(band, target, log_p);
     if let DriftChange::ServingSkew { share, .. } = &mut d.change {
-        *share = Some(crate::rng::round_to(0.5 * (a + b), 4));
+        *share = Some(crate::rng::round_to(solved, 4));
     }
 }
 

@@ -161,6 +161,16 @@ pub struct Draw {
     pub serving_rate: f64,
 }
 
+/// What a subtle drift's strength is solved against: train, or under a
+/// prior shift train at the serving rate (the label's share of a column's
+/// move is not the drift's).
+fn calibration_reference(train: &Split, prior_shift: Option<f64>, serving_rate: f64) -> std::borrow::Cow<'_, Split> {
+    match prior_shift {
+        Some(_) => std::borrow::Cow::Owned(prior_shift::reference_at_rate(train, serving_rate)),
+        None => std::borrow::Cow::Borrowed(train),
+    }
+}
+
 /// The random stream for one purpose of one draw, keyed by the exercise
 /// too: two exercises on one seed draw independent plans and rows.
 pub fn stream(spec: &ExerciseSpec, seed: u64, attempt: u32, purpose: &str) -> Rng {
@@ -234,14 +244,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         let mut rng = stream("calibrate");
         // Under a prior shift, against train at the serving rate: the
         // label's share of a column's move is not the drift's.
-        let at_rate;
-        let reference = match plan.prior_shift {
-            Some(_) => {
-                at_rate = prior_shift::reference_at_rate(&train, serving_rate);
-                &at_rate
-            }
-            None => &train,
-        };
+        let reference = calibration_reference(&train, plan.prior_shift, serving_rate);
         for d in plan.drifts.iter_mut().filter(|d| d.level == Level::Subtle) {
             if matches!(
                 d.change,
@@ -250,7 +253,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
                 let band =
                     spec.defects.drift_strength(d.change.kind()).expect("planned from the catalog").band(Level::Subtle);
                 let f = &spec.features[d.index];
-                column_drift::calibrate(d, (band, p_band), f, &joint, reference, &production, &mut rng);
+                column_drift::calibrate(d, (band, p_band), f, &joint, &reference, &production, &mut rng);
             }
         }
     }
@@ -431,14 +434,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
             if matches!(d.change, DriftChange::ServingSkew { factor: Some(_), .. }) {
                 let band =
                     spec.defects.drift_strength(d.change.kind()).expect("planned from the catalog").band(Level::Subtle);
-                let at_rate;
-                let reference = match plan.prior_shift {
-                    Some(_) => {
-                        at_rate = prior_shift::reference_at_rate(&train, serving_rate);
-                        &at_rate
-                    }
-                    None => &train,
-                };
+                let reference = calibration_reference(&train, plan.prior_shift, serving_rate);
                 let (f, i) = (&spec.features[d.index], d.index);
                 serving_skew::calibrate(
                     d,
