@@ -166,15 +166,15 @@ pub(crate) fn calibrate(
         };
         p.max(1e-300).ln()
     };
-    let solved = bisect(band, target, log_p);
+    let solved = bisect(band, 14, target, log_p);
     set_strength(&mut d.change, solved);
 }
 
 /// The strength within `band` whose log p-value is `target`, for a test
-/// whose p falls as the strength grows (14 halvings of the band).
-pub(crate) fn bisect(band: Range, target: f64, log_p: impl Fn(f64) -> f64) -> f64 {
+/// whose p falls as the strength grows (`steps` halvings of the band).
+pub(crate) fn bisect(band: Range, steps: u32, target: f64, log_p: impl Fn(f64) -> f64) -> f64 {
     let (mut a, mut b) = (band[0], band[1]);
-    for _ in 0..14 {
+    for _ in 0..steps {
         let m = 0.5 * (a + b);
         if log_p(m) > target {
             a = m;

@@ -44,16 +44,7 @@ pub(crate) fn draw(p: &PriorShiftSpec, level: Level, rng: &mut Rng) -> f64 {
 pub(crate) fn calibrate(band: Range, p_band: Range, p_at: impl Fn(f64) -> f64, rng: &mut Rng) -> f64 {
     let [lo, hi] = p_band.map(f64::ln);
     let target = rng.range([lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo)]);
-    let (mut a, mut b) = (band[0], band[1]);
-    for _ in 0..12 {
-        let m = 0.5 * (a + b);
-        if p_at(m).max(1e-300).ln() > target {
-            a = m;
-        } else {
-            b = m;
-        }
-    }
-    0.5 * (a + b)
+    super::column_drift::bisect(band, 12, target, |m| p_at(m).max(1e-300).ln())
 }
 
 /// The serving positive rate for a training rate and a factor.

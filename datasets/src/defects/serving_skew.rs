@@ -199,7 +199,7 @@ pub(crate) fn calibrate(
         let Values::Num(b) = &v else { unreachable!("numeric") };
         stats::ks_presorted(&sorted, &b.iter().flatten().copied().collect::<Vec<f64>>()).p_value.max(1e-300).ln()
     };
-    let solved = super::column_drift::bisect(band, target, log_p);
+    let solved = super::column_drift::bisect(band, 14, target, log_p);
     if let DriftChange::ServingSkew { share, .. } = &mut d.change {
         *share = Some(crate::rng::round_to(solved, 4));
     }
