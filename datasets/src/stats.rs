@@ -77,6 +77,55 @@ fn ks_distance_searched(a: &[f64], b: &[f64]) -> f64 {
     d
 }
 
+/// KS tests of a batch's bootstrap resamples against one sorted
+/// reference. A resample is a count per value of the batch (sorted), so
+/// the reference's counts below and up to each value are searched once and
+/// a test walks the batch alone: the pairs of counts
+/// [`ks_distance_searched`] takes, so the same figure to the bit as
+/// [`ks_presorted`] of the resample.
+pub struct KsResampler<'a> {
+    reference: &'a [f64],
+    values: Vec<f64>,
+    below: Vec<usize>,
+    upto: Vec<usize>,
+}
+
+impl<'a> KsResampler<'a> {
+    /// `reference` and `values` sorted ascending.
+    pub fn new(reference: &'a [f64], values: Vec<f64>) -> Self {
+        let below = values.iter().map(|x| reference.partition_point(|v| v < x)).collect();
+        let upto = values.iter().map(|x| reference.partition_point(|v| v <= x)).collect();
+        KsResampler { reference, values, below, upto }
+    }
+
+    /// The test of the resample holding `counts[k]` copies of the k-th value.
+    pub fn test(&self, counts: &[u32]) -> TestResult {
+        let nb_count: u64 = counts.iter().map(|&c| c as u64).sum();
+        if self.reference.is_empty() || nb_count == 0 {
+            return TestResult { statistic: 0.0, p_value: 1.0 };
+        }
+        let (na, nb) = (self.reference.len() as f64, nb_count as f64);
+        let (mut d, mut j, mut k) = (0f64, 0u64, 0usize);
+        while k < self.values.len() {
+            if counts[k] == 0 {
+                k += 1;
+                continue;
+            }
+            // One distinct value of the resample: every copy of it at once.
+            let x = self.values[k];
+            d = d.max((self.below[k] as f64 / na - j as f64 / nb).abs());
+            let upto = self.upto[k];
+            while k < self.values.len() && self.values[k] <= x {
+                j += counts[k] as u64;
+                k += 1;
+            }
+            d = d.max((upto as f64 / na - j as f64 / nb).abs());
+        }
+        let en = (na * nb / (na + nb)).sqrt();
+        TestResult { statistic: d, p_value: kolmogorov_q((en + 0.12 + 0.11 / en) * d) }
+    }
+}
+
 /// Q_KS(λ) = 2 Σ (-1)^(k-1) exp(-2 k² λ²).
 fn kolmogorov_q(lambda: f64) -> f64 {
     if lambda < 0.2 {
@@ -323,6 +372,35 @@ mod tests {
             let (walked, searched) = (ks_distance_merged(&a, &b), ks_distance_searched(&a, &b));
             assert_eq!(walked.to_bits(), searched.to_bits(), "case {case}: n {n} m {m}: {walked} vs {searched}");
         }
+    }
+
+    #[test]
+    fn a_counted_resample_tests_as_the_built_one_to_the_bit() {
+        let mut rng = crate::rng::Rng::stream(4, 0, "ks-resample");
+        for case in 0..200 {
+            let (n, m) = (1 + rng.below(3000), 1 + rng.below(600));
+            // Ties within and across samples, and both signs of zero.
+            let k = 10f64.powf([0.0, 1.0, 3.0][case % 3]);
+            let mut a: Vec<f64> = (0..n).map(|_| (rng.normal() * k).round() / k).collect();
+            a.push(-0.0);
+            a.sort_unstable_by(f64::total_cmp);
+            let mut b: Vec<f64> = (0..m).map(|_| ((rng.normal() + 0.2) * k).round() / k).collect();
+            b.extend([0.0, -0.0]);
+            b.sort_unstable_by(f64::total_cmp);
+            let ks = KsResampler::new(&a, b.clone());
+            let mut counts = vec![0u32; b.len()];
+            let mut built = Vec::new();
+            for _ in 0..b.len() {
+                let k = rng.below(b.len());
+                counts[k] += 1;
+                built.push(b[k]);
+            }
+            let (want, got) = (ks_presorted(&a, &built), ks.test(&counts));
+            assert_eq!(want.statistic.to_bits(), got.statistic.to_bits(), "case {case}");
+            assert_eq!(want.p_value.to_bits(), got.p_value.to_bits(), "case {case}");
+        }
+        // No value drawn: no evidence.
+        assert_eq!(KsResampler::new(&[1.0], vec![2.0]).test(&[0]).p_value, 1.0);
     }
 
     #[test]

@@ -56,27 +56,42 @@ pub(crate) fn serving_rate(train_rate: f64, factor: Option<f64>) -> f64 {
 /// rows (`pool(size)`): a pool with half again as many of the scarcer class
 /// as needed; in the rare pool that still falls short, one twice as big
 /// (from the same stream: the draw stays deterministic).
-pub(crate) fn sample(n: usize, train_rate: f64, serving_rate: f64, mut pool: impl FnMut(usize) -> Split) -> Split {
-    let need = (serving_rate / train_rate).max((1.0 - serving_rate) / (1.0 - train_rate));
-    let mut size = (n as f64 * need * 1.5) as usize + 50;
+pub(crate) fn sample(n: usize, train_rate: f64, serving_rate: f64, pool: impl FnMut(usize) -> Split) -> Split {
+    let rows = pool_for(n, train_rate, [serving_rate, serving_rate], pool);
+    let idx = at_rate(&rows.labels, n, serving_rate).expect("pool_for holds enough of each class");
+    rows.take(&idx)
+}
+
+/// One pool of clean rows from which a batch of `n` rows can be taken at
+/// every serving rate in `rates` (low, high): sized as [`sample`] sizes it
+/// for the rate that needs most, doubled while a class falls short at
+/// either end (the counts a batch needs are monotone in the rate). A subtle
+/// prior shift's factor is solved on batches of this one pool, and
+/// production is the batch at the solved factor: the calibration sees the
+/// rows production gets, and draws them once.
+pub(crate) fn pool_for(n: usize, train_rate: f64, rates: [f64; 2], mut pool: impl FnMut(usize) -> Split) -> Split {
+    let need = |r: f64| (r / train_rate).max((1.0 - r) / (1.0 - train_rate));
+    let mut size = (n as f64 * need(rates[0]).max(need(rates[1])) * 1.5) as usize + 50;
     loop {
-        if let Some(rows) = at_rate(pool(size), n, serving_rate) {
+        let rows = pool(size);
+        if rates.iter().all(|&r| at_rate(&rows.labels, n, r).is_some()) {
             break rows;
         }
         size *= 2;
     }
 }
 
-/// `n` rows of `pool` at positive rate `rate`, in the pool's (random)
-/// order; `None` when the pool holds too few of a class.
-fn at_rate(pool: Split, n: usize, rate: f64) -> Option<Split> {
+/// The indices of `n` rows at positive rate `rate`, in the pool's (random)
+/// order: the first of each class; `None` when the pool holds too few of a
+/// class.
+pub(crate) fn at_rate(labels: &[bool], n: usize, rate: f64) -> Option<Vec<usize>> {
     let want_pos = (n as f64 * rate).round() as usize;
     let (mut pos, mut neg) = (0, 0);
-    let idx: Vec<usize> = (0..pool.len())
+    let idx: Vec<usize> = (0..labels.len())
         .filter(|&i| {
-            let keep = if pool.labels[i] { pos < want_pos } else { neg < n - want_pos };
+            let keep = if labels[i] { pos < want_pos } else { neg < n - want_pos };
             if keep {
-                if pool.labels[i] {
+                if labels[i] {
                     pos += 1
                 } else {
                     neg += 1
@@ -85,7 +100,7 @@ fn at_rate(pool: Split, n: usize, rate: f64) -> Option<Split> {
             keep
         })
         .collect();
-    (idx.len() == n).then(|| pool.take(&idx))
+    (idx.len() == n).then_some(idx)
 }
 
 /// The rows of `split` resampled to positive rate `rate`: every row of the

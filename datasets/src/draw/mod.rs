@@ -207,30 +207,44 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     let mut plan = plan;
     // A subtle prior shift's factor is solved so that the generating
     // model's score over the clean columns, production against train,
-    // lands inside the certificate's band (see `prior_shift::calibrate`).
+    // lands inside the certificate's band (see `prior_shift::calibrate`),
+    // on batches of one pool of rows: production is the batch at the
+    // solved factor.
+    let mut subtle_production = None;
     if let (Some(_), Level::Subtle, Some(p_band), Some(ps)) =
         (plan.prior_shift, plan.prior_level, spec.certificate.subtle_drift_p, &spec.defects.prior_shift)
     {
+        let band = ps.strength.band(Level::Subtle);
+        let rates = band.map(|f| prior_shift::serving_rate(train_rate, Some(f)));
+        let pool =
+            prior_shift::pool_for(rows.production, train_rate, rates, |size| g.rows(size, &mut stream("production")));
         let clean = crate::certify::clean_columns(spec, &plan, &joint);
         let mut reference = crate::certify::partial_score(&model, &train, &clean);
         reference.sort_unstable_by(f64::total_cmp);
-        let p_at = |factor: f64| {
+        // Scored once: a batch's scores are the pool's at its rows.
+        let scores = crate::certify::partial_score(&model, &pool, &clean);
+        let batch = |factor: f64| {
             let rate = prior_shift::serving_rate(train_rate, Some(factor));
-            let batch =
-                prior_shift::sample(rows.production, train_rate, rate, |size| g.rows(size, &mut stream("production")));
-            crate::stats::ks_presorted(&reference, &crate::certify::partial_score(&model, &batch, &clean)).p_value
+            prior_shift::at_rate(&pool.labels, rows.production, rate).expect("the pool holds the band's every rate")
         };
-        let band = ps.strength.band(Level::Subtle);
-        let factor = prior_shift::calibrate(band, p_band, p_at, &mut stream("calibrate-prior"));
-        plan.prior_shift = Some(crate::rng::round_to(factor, 4));
+        let p_at = |factor: f64| {
+            let batch: Vec<f64> = batch(factor).into_iter().map(|i| scores[i]).collect();
+            crate::stats::ks_presorted(&reference, &batch).p_value
+        };
+        let factor =
+            crate::rng::round_to(prior_shift::calibrate(band, p_band, p_at, &mut stream("calibrate-prior")), 4);
+        plan.prior_shift = Some(factor);
+        subtle_production = Some(pool.take(&batch(factor)));
     }
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
         None => g.rows(n, &mut stream(name)),
         Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut stream(name))),
     };
-    let (mut production, mut traffic) =
-        crate::par::both(|| serving(rows.production, "production"), || serving(rows.traffic, "traffic"));
+    let (mut production, mut traffic) = match subtle_production {
+        Some(production) => (production, serving(rows.traffic, "traffic")),
+        None => crate::par::both(|| serving(rows.production, "production"), || serving(rows.traffic, "traffic")),
+    };
     // Production as the extract records it, before the serving period's
     // drift: what a contaminated extract holds of these customers.
     let production_recorded = production.clone();
