@@ -111,23 +111,31 @@ impl Drop for RunGuard {
 /// Removes every container (forced, with anonymous volumes), network,
 /// volume and, if `images`, image (intermediate ones included) carrying the
 /// label `filter` (`key=value`), and the build cgroups of the run (or all
-/// of the grader's). Lists again after removing, until a pass finds
-/// nothing: a build step being committed as the first pass ran is caught by
-/// a later one.
+/// of the grader's). Lists again after removing, 300 ms apart, until a pass
+/// finds nothing: a build step being committed as the first pass ran is
+/// caught by a later one, and a container the engine is already removing
+/// (409, as when a build's own `forcerm` races ours after the disk cap
+/// killed its step) stays listed until the engine has deleted its layer,
+/// which took over a second under load in CI. Gives up at a deadline, or
+/// when a pass removed nothing and met a real error; what is still listed
+/// then is reported in `errors`.
 pub async fn remove_labelled(docker: &Docker, filter: &str, images: bool) -> Removed {
+    let deadline = std::time::Instant::now() + REMOVAL_DEADLINE;
     let mut removed = Removed::default();
-    for pass in 0..6 {
+    loop {
         let before = (removed.containers, removed.networks, removed.volumes, removed.images);
         let mut errors = Vec::new();
         let found = remove_pass(docker, filter, images, &mut removed, &mut errors).await;
         if found == 0 {
             break;
         }
-        if pass == 5 || (removed.containers, removed.networks, removed.volumes, removed.images) == before {
-            removed.errors = errors;
-            if removed.errors.is_empty() {
-                continue;
+        let progress = (removed.containers, removed.networks, removed.volumes, removed.images) != before;
+        let stuck = !progress && !errors.is_empty();
+        if stuck || std::time::Instant::now() >= deadline {
+            if errors.is_empty() {
+                errors.push(format!("{found} object(s) labelled {filter} still listed after {REMOVAL_DEADLINE:?}"));
             }
+            removed.errors = errors;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -136,6 +144,10 @@ pub async fn remove_labelled(docker: &Docker, filter: &str, images: bool) -> Rem
     super::cgroup::remove_leftovers(run);
     removed
 }
+
+/// How long [`remove_labelled`] waits for objects the engine is still
+/// removing or committing.
+const REMOVAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// One pass; returns how many objects it found.
 async fn remove_pass(
@@ -227,6 +239,8 @@ pub async fn remove_all(docker: &Docker) -> Removed {
     remove_labelled(docker, &format!("{LABEL_MANAGED}=true"), true).await
 }
 
+/// 404: already gone; 409: the engine is removing it already (it may stay
+/// listed a while: [`remove_labelled`] passes again).
 fn is_gone(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. })
 }
