@@ -11,7 +11,7 @@ pub(crate) fn pipeline<T: Send, U: Send>(
     produce: impl FnOnce(&mut dyn FnMut(T)),
     work: impl Fn(T) -> U + Sync,
 ) -> Vec<U> {
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(4);
+    let cores = cores();
     let (tx, rx) = mpsc::channel::<(usize, T)>();
     let rx = Mutex::new(rx);
     std::thread::scope(|s| {
@@ -54,6 +54,21 @@ pub(crate) fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnc
         let b = b();
         (join(h), b)
     })
+}
+
+/// `work` on each item at once, one thread per item (few, large items);
+/// the results in the items' order.
+pub(crate) fn each<T: Send, U: Send>(items: Vec<T>, work: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.into_iter().map(|item| s.spawn(move || work(item))).collect();
+        handles.into_iter().map(join).collect()
+    })
+}
+
+/// How many cores the pure work here spreads over.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |c| c.get()).min(4)
 }
 
 #[cfg(test)]

@@ -35,6 +35,20 @@ impl Rng {
         self.0.next_u64()
     }
 
+    /// The position in the stream, in 32-bit words (a `next_u64` takes two).
+    pub fn word_pos(&self) -> u128 {
+        self.0.get_word_pos()
+    }
+
+    /// This stream as it will be after `draws` more calls of `next_u64`:
+    /// work whose draws are counted ahead can run on another core and
+    /// still see the bits a single pass would.
+    pub fn ahead(&self, draws: u64) -> Rng {
+        let mut r = self.clone();
+        r.0.set_word_pos(self.0.get_word_pos() + 2 * u128::from(draws));
+        r
+    }
+
     pub fn range(&mut self, [lo, hi]: [f64; 2]) -> f64 {
         lo + (hi - lo) * self.uniform()
     }
@@ -178,6 +192,29 @@ mod tests {
             c
         });
         assert!((counts[2] as f64 / n as f64 - 0.2).abs() < 0.005, "{counts:?}");
+    }
+
+    #[test]
+    fn a_stream_ahead_is_the_stream_after_as_many_draws() {
+        // Odd counts too: a draw can straddle ChaCha's blocks of 16 words.
+        for draws in [0u64, 1, 7, 8, 31, 1000, 4097] {
+            let start = Rng::stream(3, 0, "ahead");
+            let mut walked = start.clone();
+            (0..draws).for_each(|_| {
+                walked.next_u64();
+            });
+            let mut ahead = start.ahead(draws);
+            assert_eq!(ahead.word_pos(), walked.word_pos(), "{draws} draws");
+            assert_eq!(ahead.next_u64(), walked.next_u64(), "{draws} draws");
+        }
+        // From a stream already part-way through a block.
+        let mut mid = Rng::stream(3, 0, "ahead");
+        mid.next_u64();
+        let mut walked = mid.clone();
+        (0..9).for_each(|_| {
+            walked.next_u64();
+        });
+        assert_eq!(mid.ahead(9).next_u64(), walked.next_u64());
     }
 
     #[test]

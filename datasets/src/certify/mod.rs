@@ -310,69 +310,31 @@ pub fn certify(spec: &ExerciseSpec, draw: &Draw) -> Certificate {
 /// The drift, clean-column and Bayes parts of the certificate.
 fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, CleanCertificate, BayesCertificate) {
     let c = &spec.certificate;
-    // Each numeric training column sorted once, for every KS test against
-    // it: the deduplicated rows and train.csv as published.
-    let sort = |split: &Split| -> Vec<Option<Vec<f64>>> {
-        split
-            .features
-            .iter()
-            .map(|v| match v {
-                Values::Num(x) => {
-                    let mut s: Vec<f64> = x.iter().flatten().copied().collect();
-                    s.sort_unstable_by(f64::total_cmp);
-                    Some(s)
-                }
-                Values::Cat(_) => None,
-            })
-            .collect()
-    };
-    let (sorted_base, sorted_published) = crate::par::both(|| sort(&draw.train_base), || sort(&draw.train));
-    let test_against =
-        |reference: &Split, sorted: &[Option<Vec<f64>>], test: TestKind, i: usize, batch: &Values| -> TestResult {
-            match (test, &sorted[i], batch) {
-                (TestKind::Ks, Some(a), Values::Num(b)) => {
-                    stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
-                }
-                _ => column_test(test, &reference.features[i], batch),
-            }
-        };
-    let against_train =
-        |test: TestKind, i: usize, batch: &Values| test_against(&draw.train_base, &sorted_base, test, i, batch);
-    let against_published =
-        |test: TestKind, i: usize, batch: &Values| test_against(&draw.train, &sorted_published, test, i, batch);
     // Under a prior shift, train resampled to the serving positive rate:
-    // what a column looks like under the new base rate alone.
+    // what a column looks like under the new base rate alone. Resampled
+    // only when a prior shift is planted; otherwise the tests use train.
     let shifted = draw.plan.prior_shift.is_some();
-    // Resampled only when a prior shift is planted; otherwise the tests
-    // reuse the presorted training columns.
     let reweighted = shifted.then(|| {
-        (
-            prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate),
-            prior_shift::reference_at_rate(&draw.train, draw.serving_rate),
+        crate::par::both(
+            || prior_shift::reference_at_rate(&draw.train_base, draw.serving_rate),
+            || prior_shift::reference_at_rate(&draw.train, draw.serving_rate),
         )
     });
+    // Every reference a batch is tested against, its numeric columns
+    // sorted once: the deduplicated rows and train.csv as published, and
+    // both at the serving rate under a prior shift.
+    let ((base, published), at_rate) = crate::par::both(
+        || crate::par::both(|| Reference::new(&draw.train_base), || Reference::new(&draw.train)),
+        || reweighted.as_ref().map(|(b, p)| crate::par::both(|| Reference::new(b), || Reference::new(p))),
+    );
+    let against_train = |test: TestKind, i: usize, batch: &Values| base.test(test, i, batch);
+    let against_published = |test: TestKind, i: usize, batch: &Values| published.test(test, i, batch);
     // The reference a subtle drift is judged against, train.csv as
     // published (resampled to the serving rate under a prior shift: a
     // careful candidate takes the new base rate out before judging a
     // column, and the label's share of the move is not the drift's).
-    let subtle_reference = |i: usize| -> (&Values, Option<Vec<f64>>) {
-        match &reweighted {
-            Some((_, published)) => {
-                let v = &published.features[i];
-                let sorted = match v {
-                    Values::Num(x) => {
-                        let mut s: Vec<f64> = x.iter().flatten().copied().collect();
-                        s.sort_unstable_by(f64::total_cmp);
-                        Some(s)
-                    }
-                    Values::Cat(_) => None,
-                };
-                (v, sorted)
-            }
-            None => (&draw.train.features[i], sorted_published[i].clone()),
-        }
-    };
-    let psi_of = |i: usize| match (&sorted_published[i], &draw.production.features[i]) {
+    let subtle_reference = at_rate.as_ref().map_or(&published, |(_, p)| p);
+    let psi_of = |i: usize| match (&published.sorted[i], &draw.production.features[i]) {
         (Some(a), Values::Num(b)) => Some(stats::psi(a, &b.iter().flatten().copied().collect::<Vec<f64>>())),
         _ => None,
     };
@@ -394,13 +356,7 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
                         - bound_share(&draw.train_base.features[d.index], clip)
                 });
             let psi = psi_of(d.index);
-            let (reference, sorted) = subtle_reference(d.index);
-            let judged = match (test, sorted.as_deref(), &draw.production.features[d.index]) {
-                (TestKind::Ks, Some(a), Values::Num(b)) => {
-                    stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
-                }
-                (test, _, b) => column_test(test, reference, b),
-            };
+            let judged = subtle_reference.test(test, d.index, &draw.production.features[d.index]);
             let passed = strong_enough(c, d.level, &d.change, [production, traffic, judged, traffic_published], psi)
                 && bound_excess.is_none_or(|x| x <= MAX_BOUND_EXCESS);
             PlantedDrift {
@@ -433,22 +389,27 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     let temporal = draw.plan.temporal().map(|(c, _)| c.to_string());
     let consequences = constraint_consequences(spec, &draw.plan, &draw.joint);
     let clean_cols = clean_columns(spec, &draw.plan, &draw.joint);
-    let score = |s: &Split| Values::Num(partial_score(&draw.model, s, &clean_cols).into_iter().map(Some).collect());
-    let score_test = |reference: &Split, batch: &Split| column_test(TestKind::Ks, &score(reference), &score(batch));
+    // Scored once: train's (deduplicated) sorted, for every test against it.
+    let score = |s: &Split| partial_score(&draw.model, s, &clean_cols);
+    let mut train_score = score(&draw.train_base);
+    train_score.sort_unstable_by(f64::total_cmp);
+    let as_values = |x: Vec<f64>| Values::Num(x.into_iter().map(Some).collect());
+    let (production_score, traffic_score) = (as_values(score(&draw.production)), as_values(score(&draw.traffic)));
+    let score_test = |batch: &Values| match batch {
+        Values::Num(b) => stats::ks_presorted(&train_score, &b.iter().flatten().copied().collect::<Vec<f64>>()),
+        Values::Cat(_) => unreachable!("scores are numeric"),
+    };
     let mut drift = drift;
     if let Some(factor) = draw.plan.prior_shift {
-        let production = score_test(&draw.train_base, &draw.production);
-        let traffic = score_test(&draw.train_base, &draw.traffic);
+        let production = score_test(&production_score);
+        let traffic = score_test(&traffic_score);
         // Against the deduplicated rows: duplicates, mostly positives,
         // raise train.csv's scores by design (the duplicate-rows leak).
         let (production_published, traffic_published) = (production, traffic);
         let change = DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate };
-        let psi = match (score(&draw.train_base), score(&draw.production)) {
-            (Values::Num(a), Values::Num(b)) => Some(stats::psi(
-                &a.iter().flatten().copied().collect::<Vec<f64>>(),
-                &b.iter().flatten().copied().collect::<Vec<f64>>(),
-            )),
-            _ => None,
+        let psi = match &production_score {
+            Values::Num(b) => Some(stats::psi(&train_score, &b.iter().flatten().copied().collect::<Vec<f64>>())),
+            Values::Cat(_) => None,
         };
         let level = draw.plan.prior_level;
         let passed =
@@ -481,9 +442,9 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     // against train resampled to the serving positive rate (the same rows
     // unless a prior shift is planted). Without a prior shift, the score
     // over the clean columns is one more aspect: it must not move either.
-    let clean_against = |test: TestKind, i: usize, batch: &Values, published: bool| match (&reweighted, published) {
-        (Some((base, _)), false) => column_test(test, &base.features[i], batch),
-        (Some((_, published)), true) => column_test(test, &published.features[i], batch),
+    let clean_against = |test: TestKind, i: usize, batch: &Values, as_published: bool| match (&at_rate, as_published) {
+        (Some((base, _)), false) => base.test(test, i, batch),
+        (Some((_, published)), true) => published.test(test, i, batch),
         (None, false) => against_train(test, i, batch),
         (None, true) => against_published(test, i, batch),
     };
@@ -512,8 +473,7 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
         // Judged against the deduplicated rows alone: duplicated rows,
         // mostly positives, raise train.csv's scores by design (that is
         // the duplicate-rows leak, which a careful candidate removes first).
-        let (production, traffic) =
-            (score_test(&draw.train_base, &draw.production), score_test(&draw.train_base, &draw.traffic));
+        let (production, traffic) = (score_test(&production_score), score_test(&traffic_score));
         tests.push(CleanTest {
             feature: crate::PREDICTION.into(),
             test: TestKind::Ks,
@@ -591,16 +551,15 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     // every clean column and aspect, and each planted drift.
     let alpha = c.clean_alpha / (clean.family_size + drift.len()) as f64;
     for (n, d) in drift.iter_mut().enumerate() {
-        let found_by = |batch: &Split, rng: &mut Rng| -> f64 {
+        // A batch, and the generating model's score of it.
+        let found_by = |(batch, batch_score): (&Split, &Values), rng: &mut Rng| -> f64 {
             match (&d.change, draw.plan.drifts.iter().find(|p| p.feature == d.feature)) {
                 (DriftChange::PriorShift { .. }, _) => {
-                    let (Values::Num(a), batch) = (score(&draw.train_base), score(batch)) else { unreachable!() };
-                    let mut a: Vec<f64> = a.into_iter().flatten().collect();
-                    a.sort_unstable_by(f64::total_cmp);
-                    power(TestKind::Ks, &Values::Num(Vec::new()), Some(&a), &batch, alpha, rng)
+                    power(TestKind::Ks, &Values::Num(Vec::new()), Some(&train_score), batch_score, alpha, rng)
                 }
                 (change, Some(p)) => {
-                    let (reference, sorted) = subtle_reference(p.index);
+                    let (reference, sorted) =
+                        (&subtle_reference.split.features[p.index], &subtle_reference.sorted[p.index]);
                     power(fitting_test(change), reference, sorted.as_deref(), &batch.features[p.index], alpha, rng)
                 }
                 (_, None) => unreachable!("every planted drift but the prior shift is in the plan"),
@@ -617,7 +576,8 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
         det.alpha = alpha;
         if d.level == Level::Subtle && subtle_by_p(&d.change) {
             let mut rng = Rng::stream(n as u64, 0, &format!("power/{}", d.feature));
-            let (prod, traffic) = (found_by(&draw.production, &mut rng), found_by(&draw.traffic, &mut rng));
+            let prod = found_by((&draw.production, &production_score), &mut rng);
+            let traffic = found_by((&draw.traffic, &traffic_score), &mut rng);
             det.power_production = Some(prod);
             det.power_traffic = Some(traffic);
             det.resamples = Some(POWER_RESAMPLES);
@@ -785,28 +745,61 @@ fn power(test: TestKind, reference: &Values, sorted: Option<&[f64]>, batch: &Val
         let mut position = vec![usize::MAX; n];
         order.iter().enumerate().for_each(|(k, &i)| position[i] = k);
         let ks = stats::KsResampler::new(a, order.iter().map(|&i| v[i].unwrap_or(f64::NAN)).collect());
-        let mut counts = vec![0u32; order.len()];
-        let hits = (0..POWER_RESAMPLES)
-            .filter(|_| {
-                counts.fill(0);
-                for _ in 0..n {
-                    // A missing value drawn is no value of the resample.
-                    if let Some(c) = counts.get_mut(position[rng.below(n)]) {
-                        *c += 1;
+        let hits = resampled_hits(rng, n, |rng, resamples| {
+            let mut counts = vec![0u32; order.len()];
+            (0..resamples)
+                .filter(|_| {
+                    counts.fill(0);
+                    for _ in 0..n {
+                        // A missing value drawn is no value of the resample.
+                        if let Some(c) = counts.get_mut(position[rng.below(n)]) {
+                            *c += 1;
+                        }
                     }
-                }
-                ks.test(&counts).p_value <= alpha
-            })
-            .count();
+                    ks.test(&counts).p_value <= alpha
+                })
+                .count()
+        });
         return hits as f64 / POWER_RESAMPLES as f64;
     }
-    let hits = (0..POWER_RESAMPLES)
-        .filter(|_| {
-            let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
-            column_test(test, reference, &batch.take(&idx)).p_value <= alpha
-        })
-        .count();
+    let hits = resampled_hits(rng, n, |rng, resamples| {
+        (0..resamples)
+            .filter(|_| {
+                let idx: Vec<usize> = (0..n).map(|_| rng.below(n)).collect();
+                column_test(test, reference, &batch.take(&idx)).p_value <= alpha
+            })
+            .count()
+    });
     hits as f64 / POWER_RESAMPLES as f64
+}
+
+/// The hits of [`POWER_RESAMPLES`] resamples of `n` rows, where
+/// `part(rng, k)` runs `k` resamples from `rng` and counts its hits, each
+/// resample taking `n` draws of `rng.below(n)`. Spread over the cores:
+/// each part starts where the stream stands after the resamples before it
+/// ([`Rng::ahead`]), so the count, and where `rng` is left, are those of one
+/// pass. `below` takes one draw per value but for a rejection (chance
+/// about n in 2^64 per draw); a part that did not end where the next began
+/// shows one, and then the whole runs again in one pass.
+fn resampled_hits(rng: &mut Rng, n: usize, part: impl Fn(&mut Rng, usize) -> usize + Sync) -> usize {
+    let per = POWER_RESAMPLES.div_ceil(crate::par::cores());
+    let parts: Vec<(usize, usize)> =
+        (0..POWER_RESAMPLES).step_by(per).map(|a| (a, (a + per).min(POWER_RESAMPLES))).collect();
+    let start = rng.clone();
+    let draws = |resamples: usize| (resamples * n) as u64;
+    let done = crate::par::each(parts.clone(), |(a, b)| {
+        let mut r = start.ahead(draws(a));
+        let hits = part(&mut r, b - a);
+        (hits, r.word_pos())
+    });
+    let whole = start.ahead(draws(POWER_RESAMPLES));
+    let aligned = done.iter().zip(&parts).all(|((_, end), (_, b))| *end == start.ahead(draws(*b)).word_pos());
+    if aligned {
+        *rng = whole;
+        done.iter().map(|(hits, _)| hits).sum()
+    } else {
+        part(rng, POWER_RESAMPLES)
+    }
 }
 
 impl LeakCertificate {
@@ -876,6 +869,41 @@ pub fn partial_score(model: &Model, split: &Split, cols: &[usize]) -> Vec<f64> {
     out
 }
 
+/// A training split with each numeric column's present values sorted once,
+/// for every KS test against it (the same figures as sorting per test).
+struct Reference<'a> {
+    split: &'a Split,
+    sorted: Vec<Option<Vec<f64>>>,
+}
+
+impl<'a> Reference<'a> {
+    fn new(split: &'a Split) -> Reference<'a> {
+        let sorted = split
+            .features
+            .iter()
+            .map(|v| match v {
+                Values::Num(x) => {
+                    let mut s: Vec<f64> = x.iter().flatten().copied().collect();
+                    s.sort_unstable_by(f64::total_cmp);
+                    Some(s)
+                }
+                Values::Cat(_) => None,
+            })
+            .collect();
+        Reference { split, sorted }
+    }
+
+    /// `test` of column `i` of this reference against `batch`.
+    fn test(&self, test: TestKind, i: usize, batch: &Values) -> TestResult {
+        match (test, &self.sorted[i], batch) {
+            (TestKind::Ks, Some(a), Values::Num(b)) => {
+                stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())
+            }
+            _ => column_test(test, &self.split.features[i], batch),
+        }
+    }
+}
+
 /// Runs one two-sample test of a column between two batches.
 pub fn column_test(test: TestKind, a: &Values, b: &Values) -> TestResult {
     match (test, a, b) {
@@ -927,3 +955,6 @@ pub fn feature_categories(spec: &ExerciseSpec, draw: &Draw) -> Vec<Vec<String>> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

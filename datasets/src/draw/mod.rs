@@ -210,14 +210,22 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     // lands inside the certificate's band (see `prior_shift::calibrate`),
     // on batches of one pool of rows: production is the batch at the
     // solved factor.
-    let mut subtle_production = None;
+    let mut subtle_serving = None;
     if let (Some(_), Level::Subtle, Some(p_band), Some(ps)) =
         (plan.prior_shift, plan.prior_level, spec.certificate.subtle_drift_p, &spec.defects.prior_shift)
     {
         let band = ps.strength.band(Level::Subtle);
         let rates = band.map(|f| prior_shift::serving_rate(train_rate, Some(f)));
-        let pool =
-            prior_shift::pool_for(rows.production, train_rate, rates, |size| g.rows(size, &mut stream("production")));
+        // Traffic's pool too, beside production's: traffic is the batch of
+        // it at the same solved rate.
+        let (pool, traffic_pool) = crate::par::both(
+            || {
+                prior_shift::pool_for(rows.production, train_rate, rates, |size| {
+                    g.rows(size, &mut stream("production"))
+                })
+            },
+            || prior_shift::pool_for(rows.traffic, train_rate, rates, |size| g.rows(size, &mut stream("traffic"))),
+        );
         let clean = crate::certify::clean_columns(spec, &plan, &joint);
         let mut reference = crate::certify::partial_score(&model, &train, &clean);
         reference.sort_unstable_by(f64::total_cmp);
@@ -234,15 +242,18 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
         let factor =
             crate::rng::round_to(prior_shift::calibrate(band, p_band, p_at, &mut stream("calibrate-prior")), 4);
         plan.prior_shift = Some(factor);
-        subtle_production = Some(pool.take(&batch(factor)));
+        let rate = prior_shift::serving_rate(train_rate, Some(factor));
+        let traffic = prior_shift::at_rate(&traffic_pool.labels, rows.traffic, rate)
+            .expect("the pool holds the band's every rate");
+        subtle_serving = Some((pool.take(&batch(factor)), traffic_pool.take(&traffic)));
     }
     let serving_rate = prior_shift::serving_rate(train_rate, plan.prior_shift);
     let serving = |n: usize, name: &str| match plan.prior_shift {
         None => g.rows(n, &mut stream(name)),
         Some(_) => prior_shift::sample(n, train_rate, serving_rate, |size| g.rows(size, &mut stream(name))),
     };
-    let (mut production, mut traffic) = match subtle_production {
-        Some(production) => (production, serving(rows.traffic, "traffic")),
+    let (mut production, mut traffic) = match subtle_serving {
+        Some(batches) => batches,
         None => crate::par::both(|| serving(rows.production, "production"), || serving(rows.traffic, "traffic")),
     };
     // Production as the extract records it, before the serving period's
