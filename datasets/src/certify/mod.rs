@@ -393,12 +393,8 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     let score = |s: &Split| partial_score(&draw.model, s, &clean_cols);
     let mut train_score = score(&draw.train_base);
     train_score.sort_unstable_by(f64::total_cmp);
-    let as_values = |x: Vec<f64>| Values::Num(x.into_iter().map(Some).collect());
-    let (production_score, traffic_score) = (as_values(score(&draw.production)), as_values(score(&draw.traffic)));
-    let score_test = |batch: &Values| match batch {
-        Values::Num(b) => stats::ks_presorted(&train_score, &b.iter().flatten().copied().collect::<Vec<f64>>()),
-        Values::Cat(_) => unreachable!("scores are numeric"),
-    };
+    let (production_score, traffic_score) = (score(&draw.production), score(&draw.traffic));
+    let score_test = |batch: &[f64]| stats::ks_presorted(&train_score, batch);
     let mut drift = drift;
     if let Some(factor) = draw.plan.prior_shift {
         let production = score_test(&production_score);
@@ -407,10 +403,7 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
         // raise train.csv's scores by design (the duplicate-rows leak).
         let (production_published, traffic_published) = (production, traffic);
         let change = DriftChange::PriorShift { factor, train_rate: draw.train_rate, serving_rate: draw.serving_rate };
-        let psi = match &production_score {
-            Values::Num(b) => Some(stats::psi(&train_score, &b.iter().flatten().copied().collect::<Vec<f64>>())),
-            Values::Cat(_) => None,
-        };
+        let psi = Some(stats::psi(&train_score, &production_score));
         let level = draw.plan.prior_level;
         let passed =
             strong_enough(c, level, &change, [production, traffic, production_published, traffic_published], psi);
@@ -442,11 +435,9 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     // against train resampled to the serving positive rate (the same rows
     // unless a prior shift is planted). Without a prior shift, the score
     // over the clean columns is one more aspect: it must not move either.
-    let clean_against = |test: TestKind, i: usize, batch: &Values, as_published: bool| match (&at_rate, as_published) {
-        (Some((base, _)), false) => base.test(test, i, batch),
-        (Some((_, published)), true) => published.test(test, i, batch),
-        (None, false) => against_train(test, i, batch),
-        (None, true) => against_published(test, i, batch),
+    let (clean_base, clean_published) = at_rate.as_ref().map_or((&base, &published), |(b, p)| (b, p));
+    let clean_against = |test: TestKind, i: usize, batch: &Values, as_published: bool| {
+        if as_published { clean_published } else { clean_base }.test(test, i, batch)
     };
     let mut tests = Vec::new();
     let mut label_shift_consequences = Vec::new();
@@ -552,10 +543,11 @@ fn certify_columns(spec: &ExerciseSpec, draw: &Draw) -> (Vec<PlantedDrift>, Clea
     let alpha = c.clean_alpha / (clean.family_size + drift.len()) as f64;
     for (n, d) in drift.iter_mut().enumerate() {
         // A batch, and the generating model's score of it.
-        let found_by = |(batch, batch_score): (&Split, &Values), rng: &mut Rng| -> f64 {
+        let found_by = |(batch, batch_score): (&Split, &[f64]), rng: &mut Rng| -> f64 {
             match (&d.change, draw.plan.drifts.iter().find(|p| p.feature == d.feature)) {
                 (DriftChange::PriorShift { .. }, _) => {
-                    power(TestKind::Ks, &Values::Num(Vec::new()), Some(&train_score), batch_score, alpha, rng)
+                    let scores = Values::Num(batch_score.iter().map(|x| Some(*x)).collect());
+                    power(TestKind::Ks, &Values::Num(Vec::new()), Some(&train_score), &scores, alpha, rng)
                 }
                 (change, Some(p)) => {
                     let (reference, sorted) =
@@ -740,13 +732,13 @@ fn power(test: TestKind, reference: &Values, sorted: Option<&[f64]>, batch: &Val
         // A resample is a count per present value of the batch, sorted:
         // tested without being built or sorted (the draws, and so every
         // figure, are the ones `take` and a sort would give).
-        let mut order: Vec<usize> = (0..n).filter(|&i| v[i].is_some()).collect();
-        order.sort_unstable_by(|&i, &j| v[i].unwrap_or(f64::NAN).total_cmp(&v[j].unwrap_or(f64::NAN)));
+        let mut present: Vec<(f64, usize)> = v.iter().enumerate().filter_map(|(i, x)| x.map(|x| (x, i))).collect();
+        present.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let mut position = vec![usize::MAX; n];
-        order.iter().enumerate().for_each(|(k, &i)| position[i] = k);
-        let ks = stats::KsResampler::new(a, order.iter().map(|&i| v[i].unwrap_or(f64::NAN)).collect());
+        present.iter().enumerate().for_each(|(k, &(_, i))| position[i] = k);
+        let ks = stats::KsResampler::new(a, present.iter().map(|&(x, _)| x).collect());
         let hits = resampled_hits(rng, n, |rng, resamples| {
-            let mut counts = vec![0u32; order.len()];
+            let mut counts = vec![0u32; present.len()];
             (0..resamples)
                 .filter(|_| {
                     counts.fill(0);
