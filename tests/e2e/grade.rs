@@ -15,6 +15,15 @@ fn percent(r: &Value) -> f64 {
     r["score"]["percent"].as_f64().unwrap()
 }
 
+/// The score without the latency checks, as `validate --parity` takes it:
+/// this binary runs Docker tests side by side, so latency here measures
+/// the host of the moment (the timing binary measures it alone). Used for
+/// the careful fixture's lower bounds only: a slow host never lifts a score.
+fn percent_without_latency(r: &Value) -> f64 {
+    let checks: Vec<grader::evaluate::score::Check> = serde_json::from_value(r["checks"].clone()).unwrap();
+    grader::commands::validate::percent_without_latency(&checks)
+}
+
 #[test]
 fn reference_scores_high_and_naive_collapses_as_served() {
     let t = TempDir::new().unwrap();
@@ -28,7 +37,12 @@ fn reference_scores_high_and_naive_collapses_as_served() {
     assert_eq!(reference["submission"]["kind"], "folder");
     assert_eq!(reference["submission"]["context_sha256"].as_str().map(str::len), Some(64));
     assert_eq!(reference["outcome"], "graded");
-    assert!(percent(&reference) >= 90.0, "reference scored {}%: {:#}", percent(&reference), reference["checks"]);
+    assert!(
+        percent_without_latency(&reference) >= 90.0,
+        "reference scored {}% without latency: {:#}",
+        percent_without_latency(&reference),
+        reference["checks"]
+    );
     for id in ["findings.leakage", "findings.drift"] {
         assert_eq!(check(&reference, id)["status"], "pass", "{}", check(&reference, id));
     }
@@ -271,9 +285,9 @@ fn new_kinds_on(seed: u64, expected: &[&str]) -> (Value, Value) {
     assert_eq!(live(&reference)["false_positives"], serde_json::json!([]), "seed {seed}: {:#}", live(&reference));
     assert_eq!(live(&naive)["true_positives"], serde_json::json!([]));
     assert!(
-        percent(&reference) >= 90.0,
-        "seed {seed}: reference scored {}%: {:#}",
-        percent(&reference),
+        percent_without_latency(&reference) >= 90.0,
+        "seed {seed}: reference scored {}% without latency: {:#}",
+        percent_without_latency(&reference),
         reference["checks"]
     );
     assert!(percent(&naive) < 50.0, "seed {seed}: naive scored {}%", percent(&naive));
