@@ -155,7 +155,7 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
     // Together these seeds plant every leak kind and every drift kind
     // (asserted at the end, so a change to the generator cannot quietly
     // drop a kind from this test).
-    for seed in [0u64, 10, 12, 53] {
+    for seed in [0u64, 4, 8, 13] {
         let dir = t.path().join(seed.to_string());
         variant(seed, &dir);
         let k = key(&dir);
