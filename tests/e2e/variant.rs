@@ -190,7 +190,10 @@ fn every_planted_defect_is_present_and_certified_from_the_files() {
                     "seed {seed}: key says p = {keyed}, files say {}",
                     r.p_value
                 );
-                assert!(d["serving_rate"].as_f64().unwrap() > 1.6 * d["train_rate"].as_f64().unwrap(), "{d}");
+                // An obvious shift moves the base rate by 1.7-2.1 times; a
+                // subtle one by its solved factor (at least 1.05).
+                let floor = if d["level"] == "obvious" { 1.6 } else { 1.04 };
+                assert!(d["serving_rate"].as_f64().unwrap() > floor * d["train_rate"].as_f64().unwrap(), "{d}");
                 continue;
             }
             let categorical = spec.feature(feature).unwrap().dist.is_categorical();
