@@ -13,6 +13,7 @@
 //! | `joint/` | how a row's features depend on each other: copula, constraints, truncated marginals |
 //! | `draw/` | rows from the generating model, defects applied |
 //! | `certify/` | the certificate on the generated rows |
+//! | `lifecycle/` | the production replay: days, late labels, concept drift, decoy, break (sealed) |
 //! | `io/` | files on disk and back |
 //! | `stats`, `rng`, `seed`, `par` | two-sample tests and AUC; seeded streams; seeds from a secret; pure work spread over the cores |
 
@@ -52,6 +53,7 @@ pub mod draw;
 pub mod error;
 pub mod io;
 pub mod joint;
+pub mod lifecycle;
 pub mod model;
 mod par;
 pub mod rng;

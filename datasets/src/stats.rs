@@ -184,6 +184,26 @@ pub fn two_proportion_z(hits_a: u64, n_a: u64, hits_b: u64, n_b: u64) -> TestRes
     TestResult { statistic: z, p_value: p.min(1.0) }
 }
 
+/// One-sided Welch test that `b`'s mean exceeds `a`'s (normal
+/// approximation: both samples in the hundreds or more).
+pub fn welch_greater(a: &[f64], b: &[f64]) -> TestResult {
+    let moments = |x: &[f64]| {
+        let n = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / n;
+        (mean, x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0), n)
+    };
+    if a.len() < 2 || b.len() < 2 {
+        return TestResult { statistic: 0.0, p_value: 1.0 };
+    }
+    let ((ma, va, na), (mb, vb, nb)) = (moments(a), moments(b));
+    let se = (va / na + vb / nb).sqrt();
+    if se == 0.0 {
+        return TestResult { statistic: 0.0, p_value: if mb > ma { 0.0 } else { 1.0 } };
+    }
+    let z = (mb - ma) / se;
+    TestResult { statistic: z, p_value: Normal::standard().sf(z) }
+}
+
 /// Area under the ROC curve (Mann–Whitney U, ties get average ranks).
 /// `None` when only one class is present.
 pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
@@ -329,6 +349,15 @@ pub fn psi(a: &[f64], b: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn welch_greater_is_one_sided() {
+        let a: Vec<f64> = (0..500).map(|i| (i % 10) as f64).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 1.0).collect();
+        assert!(super::welch_greater(&a, &b).p_value < 1e-6);
+        assert!(super::welch_greater(&b, &a).p_value > 0.999);
+        assert!((super::welch_greater(&a, &a).p_value - 0.5).abs() < 1e-9);
+    }
+
     use super::*;
 
     #[test]

@@ -20,7 +20,8 @@ use crate::spec::{Exercise, ExerciseSpec, Rows};
 /// and reference, a mean shift's `shift_sd` in latent SDs and `shift` as
 /// it came out, `bound_excess`. 5: each defect's `level` (obvious, subtle) and a
 /// drift's `detectability` (PSI, the family's Bonferroni level, resampled power).
-pub const ANSWER_KEY_VERSION: u32 = 5;
+/// 6: `lifecycle`, the production replay's events (exercises with `[lifecycle]`).
+pub const ANSWER_KEY_VERSION: u32 = 6;
 
 /// The sealed truth about a variant. Never enters a candidate's container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +66,9 @@ pub struct AnswerKey {
     /// (sealed: the reason copying exercise.toml earns nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<crate::model::ModelRecord>,
+    /// The production replay's events and days (exercises with `[lifecycle]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::LifecycleKey>,
     /// SHA-256 of every data file of the variant, by path under its directory.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
@@ -89,6 +93,8 @@ pub struct Variant {
     pub draw: Draw,
     /// Category names per feature (with a planted new one), for writing.
     pub categories: Vec<Vec<String>>,
+    /// The production replay (exercises with `[lifecycle]`).
+    pub stream: Option<crate::lifecycle::Stream>,
 }
 
 /// Draws until a draw passes its certificate; every step is seeded, so the
@@ -104,6 +110,17 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
             rejected.push(RejectedDraw { attempt, reasons: failures });
             continue;
         }
+        // The production replay is certified with the draw it continues.
+        let stream = match &spec.lifecycle {
+            None => None,
+            Some(l) => match crate::lifecycle::generate(spec, l, &d, seed.value, attempt) {
+                Ok(s) => Some(s),
+                Err(reasons) => {
+                    rejected.push(RejectedDraw { attempt, reasons });
+                    continue;
+                }
+            },
+        };
         let key = AnswerKey {
             schema_version: ANSWER_KEY_VERSION,
             generator: format!("grader-datasets {}", env!("CARGO_PKG_VERSION")),
@@ -143,10 +160,11 @@ pub fn generate(exercise: &Exercise, seed: SeedSource) -> Result<Variant> {
                 .map(|x| (spec.features[x.index].name.clone(), x.category.clone()))
                 .collect(),
             model: Some(d.model.record(spec, d.model_rejected)),
+            lifecycle: stream.as_ref().map(|s| s.key.clone()),
             files: BTreeMap::new(),
         };
         let categories = feature_categories(spec, &d);
-        return Ok(Variant { key, draw: d, categories });
+        return Ok(Variant { key, draw: d, categories, stream });
     }
     Err(DatasetError::Uncertifiable {
         exercise: spec.exercise.id.clone(),

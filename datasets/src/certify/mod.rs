@@ -863,13 +863,13 @@ pub fn partial_score(model: &Model, split: &Split, cols: &[usize]) -> Vec<f64> {
 
 /// A training split with each numeric column's present values sorted once,
 /// for every KS test against it (the same figures as sorting per test).
-struct Reference<'a> {
-    split: &'a Split,
-    sorted: Vec<Option<Vec<f64>>>,
+pub(crate) struct Reference<'a> {
+    pub(crate) split: &'a Split,
+    pub(crate) sorted: Vec<Option<Vec<f64>>>,
 }
 
 impl<'a> Reference<'a> {
-    fn new(split: &'a Split) -> Reference<'a> {
+    pub(crate) fn new(split: &'a Split) -> Reference<'a> {
         let sorted = split
             .features
             .iter()
@@ -886,7 +886,7 @@ impl<'a> Reference<'a> {
     }
 
     /// `test` of column `i` of this reference against `batch`.
-    fn test(&self, test: TestKind, i: usize, batch: &Values) -> TestResult {
+    pub(crate) fn test(&self, test: TestKind, i: usize, batch: &Values) -> TestResult {
         match (test, &self.sorted[i], batch) {
             (TestKind::Ks, Some(a), Values::Num(b)) => {
                 stats::ks_presorted(a, &b.iter().flatten().copied().collect::<Vec<f64>>())

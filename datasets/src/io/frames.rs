@@ -76,6 +76,22 @@ impl Writer<'_> {
         DataFrame::new(split.len(), cols).map_err(|e| frame_err("frame", e))
     }
 
+    /// The production replay's rows: day, feedback day, the public columns
+    /// as served, the label and its probability.
+    pub(crate) fn stream(&self, s: &crate::lifecycle::Stream) -> Result<DataFrame> {
+        let rows = self.frame(&s.rows, true)?;
+        let mut cols: Vec<Column> = vec![
+            Column::new(layout::STREAM_DAY.into(), s.day.iter().map(|&d| d as i64).collect::<Vec<i64>>()),
+            Column::new(
+                layout::STREAM_FEEDBACK_DAY.into(),
+                s.feedback_day.iter().map(|d| d.map(|d| d as i64)).collect::<Vec<Option<i64>>>(),
+            ),
+        ];
+        cols.extend(rows.columns().iter().cloned());
+        cols.push(Column::new(layout::TRUE_PROBABILITY.into(), &s.rows.probs));
+        DataFrame::new(s.rows.len(), cols).map_err(|e| frame_err("stream", e))
+    }
+
     pub(crate) fn truth(&self, split: &Split) -> Result<DataFrame> {
         let rows: Vec<i64> = (0..split.len() as i64).collect();
         DataFrame::new(

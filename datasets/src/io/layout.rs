@@ -14,6 +14,13 @@ pub const TRAFFIC: &str = "traffic.parquet";
 /// Rows for the latency windows alone (never sent by another probe).
 pub const LATENCY: &str = "latency.parquet";
 pub const ANSWER_KEY: &str = "answer_key.json";
+/// The production replay's rows (exercises with `[lifecycle]`): the day
+/// each is sent, the day its label arrives, the public columns as served,
+/// the label and its probability under the concept in force.
+pub const STREAM: &str = "stream.parquet";
+/// Columns of `stream.parquet` beside the public ones.
+pub const STREAM_DAY: &str = "day";
+pub const STREAM_FEEDBACK_DAY: &str = "feedback_day";
 /// Column of `holdout_truth.parquet` with the generating model's probability.
 pub const TRUE_PROBABILITY: &str = "true_probability";
 /// The public formula's probability (the family's centre; `model::Model::centre`).

@@ -28,6 +28,9 @@ pub struct PublicSchema {
     pub exercise: String,
     pub contract_version: u32,
     pub label: String,
+    /// The column naming each row (and, under contract v2, what `/feedback`
+    /// names a label's row by).
+    pub id_column: String,
     pub features: Vec<ColumnType>,
     pub max_rows_per_request: usize,
 }
@@ -94,6 +97,9 @@ pub fn write_variant(spec: &ExerciseSpec, variant: &mut Variant, out: &Path) -> 
             put(&mut hashes, &sealed, layout::TRAFFIC, &mut w.frame(&d.traffic, false)?)?;
             put(&mut hashes, &sealed, layout::LATENCY, &mut w.frame(&d.latency, false)?)?;
             put(&mut hashes, &sealed, layout::HOLDOUT_TRUTH, &mut w.truth(&d.holdout_serving)?)?;
+            if let Some(s) = &variant.stream {
+                put(&mut hashes, &sealed, layout::STREAM, &mut w.stream(s)?)?;
+            }
             Ok(hashes)
         },
     );
@@ -187,6 +193,7 @@ fn schema(spec: &ExerciseSpec, variant: &Variant) -> PublicSchema {
         exercise: spec.exercise.id.clone(),
         contract_version: spec.contract.version,
         label: key.label.clone(),
+        id_column: key.id_column.clone(),
         features,
         max_rows_per_request: spec.contract.max_rows_per_request,
     }

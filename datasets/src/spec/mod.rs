@@ -45,6 +45,10 @@ pub struct ExerciseSpec {
     pub probes: ProbeSpec,
     pub slo: SloSpec,
     pub rubric: Rubric,
+    /// The production replay (contract v2): days after launch, late
+    /// labels, and the events planted in them.
+    #[serde(default)]
+    pub lifecycle: Option<crate::lifecycle::LifecycleSpec>,
     /// Score bands `grader validate` checks each fixture against.
     #[serde(default)]
     pub validate: Option<ValidateSpec>,

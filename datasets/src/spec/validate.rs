@@ -117,6 +117,9 @@ impl ExerciseSpec {
         crate::joint::validate(self)?;
         crate::defects::catalog::validate(self, &names)?;
         self.validate_certificate()?;
+        if let Some(l) = &self.lifecycle {
+            crate::lifecycle::validate(self, l)?;
+        }
         if let Some(v) = &self.validate {
             if v.seeds.is_empty() {
                 return e("validate.seeds".into(), "needs at least one seed".into());

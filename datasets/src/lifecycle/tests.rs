@@ -1,0 +1,296 @@
+//! The replay's invariants, on churn and fraud with a `[lifecycle]` added.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::{BreakMode, EventChange, EventKind, Stream};
+use crate::draw::Values;
+use crate::{Exercise, SeedSource};
+
+const CHURN: &str = r#"
+[lifecycle]
+days = 32
+rows_per_day = 400
+label_lag_days = 2
+label_fraction = 0.5
+max_delay_days = 4
+feedback_timeout_ms = 10000
+event_days = 2
+quiet_days = [3, 5]
+recovery_days = 5
+
+[lifecycle.concept_drift]
+features = ["tenure_months", "logins_30d", "monthly_charges"]
+strength = [0.7, 1.0]
+min_recovery_gap = 0.04
+
+[lifecycle.decoy_drift]
+features = ["discount_pct", "num_devices", "avg_session_minutes", "logins_30d"]
+strength = [0.8, 1.1]
+max_auc_loss = 0.01
+
+[lifecycle.pipeline_break]
+features = ["monthly_charges", "avg_session_minutes", "support_tickets_90d", "logins_30d"]
+modes = ["null", "constant", "unit"]
+unit = { monthly_charges = 100.0 }
+"#;
+
+/// Churn's exercise.toml with `extra` appended.
+fn churn_with(extra: &str) -> Exercise {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
+    let raw = std::fs::read_to_string(dir.join("exercise.toml")).unwrap() + extra;
+    let path = dir.join("exercise.toml");
+    let spec = crate::ExerciseSpec::parse(&raw, &path).unwrap_or_else(|e| panic!("{e}"));
+    Exercise { spec, path, raw }
+}
+
+fn stream(seed: u64) -> (crate::Variant, Exercise) {
+    let ex = churn_with(CHURN);
+    let v = crate::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert!(v.stream.is_some() && v.key.lifecycle.is_some(), "seed {seed}: no replay");
+    (v, ex)
+}
+
+fn days(s: &Stream, kind: EventKind) -> (u32, u32) {
+    let e = s.key.events.iter().find(|e| e.kind == kind).unwrap();
+    (e.day, e.last_day)
+}
+
+#[test]
+fn every_seed_plants_three_certified_events_on_a_drawn_schedule() {
+    let mut orders = BTreeSet::new();
+    let mut first_days = BTreeSet::new();
+    for seed in 0..12 {
+        let (v, ex) = stream(seed);
+        let l = ex.spec.lifecycle.as_ref().unwrap();
+        let s = v.stream.as_ref().unwrap();
+        let k = &s.key;
+        assert_eq!(s.rows.len(), (l.days as usize) * l.rows_per_day, "seed {seed}");
+        assert_eq!(k.events.len(), 3);
+        let kinds: BTreeSet<EventKind> = k.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.len(), 3, "seed {seed}: one of each");
+        let features: BTreeSet<&String> = k.events.iter().map(|e| &e.feature).collect();
+        assert_eq!(features.len(), 3, "seed {seed}: three distinct features");
+        for e in &k.events {
+            assert!(e.certificate.passed, "seed {seed}: {e:?}");
+        }
+        // No overlap, in day order, recovery days after the concept's window.
+        for pair in k.events.windows(2) {
+            assert!(pair[0].last_day < pair[1].day, "seed {seed}: {:?} overlaps {:?}", pair[0], pair[1]);
+        }
+        let (_, concept_last) = days(s, EventKind::ConceptDrift);
+        assert!(concept_last + l.recovery_days <= l.days, "seed {seed}");
+        assert_eq!(concept_last - days(s, EventKind::ConceptDrift).0 + 1, l.concept_window());
+        for kind in [EventKind::DecoyDrift, EventKind::PipelineBreak] {
+            let (a, b) = days(s, kind);
+            assert_eq!(b - a + 1, l.event_days);
+        }
+        // Quiet days: every day outside the windows, and only those.
+        let in_window = |d: u32| k.events.iter().any(|e| (e.day..=e.last_day).contains(&d));
+        let quiet: Vec<u32> = (1..=l.days).filter(|d| !in_window(*d)).collect();
+        assert_eq!(k.quiet_days, quiet, "seed {seed}");
+        assert!(k.events[0].day > l.quiet_days[0], "seed {seed}: quiet days first");
+        orders.insert(k.events.iter().map(|e| e.kind).collect::<Vec<_>>());
+        first_days.insert(k.events[0].day);
+        // The events' features are not production's drifted columns.
+        for e in k.events.iter().filter(|e| e.kind != EventKind::ConceptDrift) {
+            assert!(v.key.drift.iter().all(|d| d.feature != e.feature), "seed {seed}: {}", e.feature);
+        }
+    }
+    assert!(orders.len() >= 3, "the order is drawn per seed: {orders:?}");
+    assert!(first_days.len() >= 2, "the days are drawn per seed: {first_days:?}");
+}
+
+#[test]
+fn a_seed_is_one_replay_and_the_replay_leaves_the_v1_variant_unchanged() {
+    let (a, _) = stream(3);
+    let (b, _) = stream(3);
+    let (sa, sb) = (a.stream.as_ref().unwrap(), b.stream.as_ref().unwrap());
+    assert_eq!(sa.rows.ids, sb.rows.ids);
+    assert_eq!(sa.rows.labels, sb.rows.labels);
+    assert_eq!(sa.feedback_day, sb.feedback_day);
+    // The v1 files come from the same draw as without [lifecycle]: the
+    // replay redraws on streams of its own.
+    for seed in [3, 4] {
+        let plain = crate::generate(&churn_with(""), SeedSource::given(seed)).unwrap();
+        let (with, _) = stream(seed);
+        assert_eq!(plain.key.attempt, with.key.attempt, "seed {seed}");
+        assert_eq!(plain.draw.train.ids, with.draw.train.ids);
+        assert_eq!(plain.draw.production.labels, with.draw.production.labels);
+        assert_eq!(plain.draw.traffic.probs, with.draw.traffic.probs);
+    }
+    // New customers: no replay id is an id of the variant's other rows.
+    let seen: BTreeSet<i64> =
+        [&a.draw.train, &a.draw.holdout_serving, &a.draw.production, &a.draw.traffic, &a.draw.latency]
+            .iter()
+            .flat_map(|s| s.ids.iter().copied())
+            .collect();
+    let ids: BTreeSet<i64> = sa.rows.ids.iter().copied().collect();
+    assert_eq!(ids.len(), sa.rows.len(), "replay ids are unique");
+    assert!(ids.is_disjoint(&seen));
+}
+
+#[test]
+fn labels_arrive_late_for_a_share_of_rows_and_never_past_the_last_day() {
+    let (v, ex) = stream(5);
+    let l = ex.spec.lifecycle.as_ref().unwrap();
+    let s = v.stream.as_ref().unwrap();
+    let mut delivered = 0;
+    let mut eligible = 0;
+    for (d, f) in s.day.iter().zip(&s.feedback_day) {
+        if d + l.label_lag_days <= l.days {
+            eligible += 1;
+        }
+        if let Some(f) = f {
+            assert_eq!(*f, d + l.label_lag_days);
+            assert!(*f <= l.days);
+            delivered += 1;
+        }
+    }
+    let share = delivered as f64 / eligible as f64;
+    assert!((share - l.label_fraction).abs() < 0.03, "{share}");
+    assert_eq!(s.key.feedback_rows, delivered);
+}
+
+#[test]
+fn the_concept_drift_moves_the_labels_and_not_the_inputs() {
+    for seed in [1, 7] {
+        let (v, ex) = stream(seed);
+        let s = v.stream.as_ref().unwrap();
+        let c = &ex.spec.certificate;
+        let e = s.key.events.iter().find(|e| e.kind == EventKind::ConceptDrift).unwrap();
+        let cert = &e.certificate;
+        assert!(cert.inputs_min_corrected_p.unwrap() >= c.clean_alpha);
+        assert!(cert.inputs_pooled_corrected_p.unwrap() >= c.clean_alpha);
+        assert!(cert.label_p.unwrap() <= c.drift_max_p, "{cert:?}");
+        let [before, after] = cert.label_rows.unwrap();
+        assert!(before >= 20 && after >= 20);
+        assert!(cert.new_auc.unwrap() - cert.stale_auc.unwrap() >= 0.04);
+        let EventChange::Reversal { factor, coef_before, coef_after } = e.change else { panic!("{e:?}") };
+        assert!((coef_after + factor * coef_before).abs() < 1e-12 && coef_before != 0.0);
+        // Before its day the labels follow the launch model; after, not.
+        for (r, d) in s.day.iter().enumerate() {
+            if *d < e.day {
+                assert_eq!(s.rows.probs[r], s.stale_probs[r], "seed {seed} row {r}");
+            }
+        }
+        assert!((0..s.rows.len()).any(|r| s.day[r] >= e.day && s.rows.probs[r] != s.stale_probs[r]));
+        // Every day passes the clean test (quiet days included).
+        assert!(s.key.day_tests.iter().all(|t| t.min_corrected_p >= c.clean_alpha));
+        assert_eq!(s.key.day_tests.len() as u32, s.key.days);
+    }
+}
+
+#[test]
+fn the_break_and_the_decoy_change_their_column_on_their_days_only() {
+    let mut modes = BTreeSet::new();
+    for seed in 0..12 {
+        let (v, ex) = stream(seed);
+        let s = v.stream.as_ref().unwrap();
+        let c = &ex.spec.certificate;
+        let b = s.key.events.iter().find(|e| e.kind == EventKind::PipelineBreak).unwrap();
+        let i = ex.spec.features.iter().position(|f| f.name == b.feature).unwrap();
+        let Values::Num(col) = &s.rows.features[i] else { panic!("numeric") };
+        let EventChange::Break { mode, value, factor } = &b.change else { panic!("{b:?}") };
+        modes.insert(mode.as_str());
+        let on = |r: usize| (b.day..=b.last_day).contains(&s.day[r]);
+        let broken: Vec<Option<f64>> = (0..s.rows.len()).filter(|&r| on(r)).map(|r| col[r]).collect();
+        let healthy: Vec<f64> = (0..s.rows.len()).filter(|&r| !on(r)).filter_map(|r| col[r]).collect();
+        match mode {
+            BreakMode::Null => assert!(broken.iter().all(Option::is_none)),
+            BreakMode::Constant => assert!(broken.iter().all(|x| *x == *value)),
+            BreakMode::Unit => {
+                let max = healthy.iter().copied().fold(f64::MIN, f64::max);
+                let k = factor.unwrap();
+                let median = {
+                    let mut x: Vec<f64> = broken.iter().flatten().copied().collect();
+                    x.sort_by(f64::total_cmp);
+                    x[x.len() / 2]
+                };
+                assert!(median > max / k * 2.0, "seed {seed}: {median} vs {max}");
+            }
+        }
+        assert!(healthy.len() > s.rows.len() / 2, "the column is healthy off its days");
+        assert!(b.certificate.first_day_p.unwrap() <= c.drift_max_p);
+        let d = s.key.events.iter().find(|e| e.kind == EventKind::DecoyDrift).unwrap();
+        assert!(d.certificate.auc_loss.unwrap() <= 0.01, "seed {seed}: {d:?}");
+        assert!(d.certificate.first_day_p.unwrap() <= c.drift_max_p);
+        // Quiet rows keep every declared constraint.
+        let quiet: Vec<usize> = (0..s.rows.len()).filter(|&r| s.key.quiet_days.contains(&s.day[r])).collect();
+        let rows: Vec<Values> = s.rows.features.iter().map(|f| f.take(&quiet)).collect();
+        assert_eq!(v.draw.joint.violations(&rows), 0, "seed {seed}");
+    }
+    assert!(modes.len() >= 2, "break modes are drawn: {modes:?}");
+}
+
+#[test]
+fn the_sealed_stream_is_written_hashed_and_schema_names_the_id_column() {
+    let ex = churn_with(CHURN);
+    let mut v = crate::generate(&ex, SeedSource::given(2)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v");
+    crate::write_variant(&ex.spec, &mut v, &out).unwrap();
+    let stream = out.join("sealed").join(crate::layout::STREAM);
+    assert!(stream.is_file());
+    assert!(v.key.files.contains_key("sealed/stream.parquet"), "{:?}", v.key.files.keys());
+    assert!(!out.join("public").join(crate::layout::STREAM).exists(), "the candidate gets nothing new");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("public/schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["id_column"], "customer_id");
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sealed/answer_key.json")).unwrap()).unwrap();
+    assert_eq!(key["lifecycle"]["events"].as_array().unwrap().len(), 3);
+    let f = std::fs::File::open(&stream).unwrap();
+    let df = polars::prelude::ParquetReader::new(f).finish().unwrap();
+    use polars::prelude::SerReader;
+    assert_eq!(df.height(), 32 * 400);
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names[..2], ["day".to_string(), "feedback_day".to_string()]);
+    assert!(names.contains(&"customer_id".to_string()) && names.contains(&"churned".to_string()));
+}
+
+#[test]
+fn a_bad_lifecycle_is_refused_naming_its_field() {
+    let cases = [
+        ("days = 32", "days = 20", "lifecycle.days"),
+        ("rows_per_day = 400", "rows_per_day = 10", "lifecycle.rows_per_day"),
+        ("label_fraction = 0.5", "label_fraction = 1.5", "lifecycle.label_fraction"),
+        ("quiet_days = [3, 5]", "quiet_days = [5, 3]", "lifecycle.quiet_days"),
+        (
+            r#"features = ["tenure_months", "logins_30d", "monthly_charges"]"#,
+            r#"features = ["tenure"]"#,
+            "lifecycle.concept_drift.features",
+        ),
+        (
+            r#"features = ["discount_pct", "num_devices", "avg_session_minutes", "logins_30d"]"#,
+            r#"features = ["region"]"#,
+            "lifecycle.decoy_drift.features",
+        ),
+        ("max_auc_loss = 0.01", "max_auc_loss = 0.5", "lifecycle.decoy_drift.max_auc_loss"),
+        (
+            "unit = { monthly_charges = 100.0 }",
+            "unit = { monthly_charges = 2.0 }",
+            "lifecycle.pipeline_break.unit.monthly_charges",
+        ),
+        ("unit = { monthly_charges = 100.0 }", "unit = { age = 100.0 }", "lifecycle.pipeline_break.unit"),
+        (r#"modes = ["null", "constant", "unit"]"#, "modes = []", "lifecycle.pipeline_break.modes"),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
+    let base = std::fs::read_to_string(dir.join("exercise.toml")).unwrap();
+    for (from, to, field) in cases {
+        assert!(CHURN.contains(from), "{from}");
+        let raw = base.clone() + &CHURN.replacen(from, to, 1);
+        match crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")) {
+            Err(crate::DatasetError::InvalidSpec { field: f, message, .. }) => {
+                assert_eq!(f, field, "{to}: {message}")
+            }
+            other => panic!("{to}: {other:?}"),
+        }
+    }
+    // An unknown key is a parse error, not a silent default.
+    let raw = base + &CHURN.replace("event_days = 2", "event_days = 2\nevent_dayz = 3");
+    assert!(matches!(
+        crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")),
+        Err(crate::DatasetError::ParseSpec { .. })
+    ));
+}
