@@ -20,6 +20,8 @@ pub(crate) struct Frames {
     pub traffic: DataFrame,
     pub truth: DataFrame,
     pub latency: DataFrame,
+    /// The production replay's rows (exercises with `[lifecycle]`).
+    pub stream: Option<DataFrame>,
 }
 
 /// The sealed frames of `variant`, as [`write_variant`] writes them.
@@ -32,6 +34,7 @@ pub(crate) fn sealed_frames(spec: &ExerciseSpec, variant: &Variant) -> Result<Fr
         traffic: w.frame(&d.traffic, false)?,
         truth: w.truth(&d.holdout_serving)?,
         latency: w.frame(&d.latency, false)?,
+        stream: variant.stream.as_ref().map(|s| w.stream(s)).transpose()?,
     })
 }
 

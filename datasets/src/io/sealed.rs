@@ -31,6 +31,19 @@ pub struct Sealed {
     pub traffic: Vec<Row>,
     /// Rows for the latency windows alone, as served, never sent by another probe.
     pub latency: Vec<Row>,
+    /// The production replay (exercises with `[lifecycle]`).
+    pub replay: Option<Replay>,
+}
+
+/// The production replay's rows in day order, as `/predict` gets them,
+/// with the day each is sent, the day its label arrives and the label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    pub rows: Vec<Row>,
+    pub ids: Vec<i64>,
+    pub day: Vec<u32>,
+    pub feedback_day: Vec<Option<u32>>,
+    pub labels: Vec<bool>,
 }
 
 impl Sealed {
@@ -49,6 +62,10 @@ impl Sealed {
             traffic: read(&sealed.join(layout::TRAFFIC))?,
             latency: read(&sealed.join(layout::LATENCY))?,
             truth: read(&sealed.join(layout::HOLDOUT_TRUTH))?,
+            stream: match key.lifecycle {
+                Some(_) => Some(read(&sealed.join(layout::STREAM))?),
+                None => None,
+            },
         };
         Sealed::from_frames(key, &frames, &sealed)
     }
@@ -83,7 +100,12 @@ impl Sealed {
             .column(layout::PUBLIC_PROBABILITY)
             .ok()
             .and_then(|c| c.f64().ok().map(|c| c.iter().map(|v| v.unwrap_or(f64::NAN)).collect()));
+        let replay = match &f.stream {
+            None => None,
+            Some(df) => Some(replay(df, &key, &sealed.join(layout::STREAM))?),
+        };
         Ok(Sealed {
+            replay,
             public_probabilities,
             holdout_serving: rows(&f.serving, &key.columns, &sealed.join(layout::HOLDOUT_SERVING))?,
             holdout_offline: rows(&f.offline, &key.columns, &sealed.join(layout::HOLDOUT_OFFLINE))?,
@@ -117,6 +139,17 @@ pub fn read_served_holdout(path: &Path, columns: &[String], label: &str) -> Resu
         .map(|v| v == Some(1))
         .collect();
     Ok((rows(&df, columns, path)?, labels))
+}
+
+fn replay(df: &DataFrame, key: &AnswerKey, path: &Path) -> Result<Replay> {
+    let ints = |name: &str| -> Result<Vec<Option<i64>>> {
+        Ok(df.column(name).and_then(|c| c.i64().cloned()).map_err(|e| frame_err(path, e))?.iter().collect())
+    };
+    let day = ints(layout::STREAM_DAY)?.into_iter().map(|d| d.unwrap_or(0) as u32).collect();
+    let feedback_day = ints(layout::STREAM_FEEDBACK_DAY)?.into_iter().map(|d| d.map(|d| d as u32)).collect();
+    let ids = ints(&key.id_column)?.into_iter().map(|d| d.unwrap_or(0)).collect();
+    let labels = ints(&key.label)?.into_iter().map(|v| v == Some(1)).collect();
+    Ok(Replay { rows: rows(df, &key.columns, path)?, ids, day, feedback_day, labels })
 }
 
 fn frame_err(path: &Path, e: PolarsError) -> DatasetError {

@@ -97,6 +97,8 @@ pub struct LifecycleKey {
     pub label_fraction: f64,
     pub max_delay_days: u32,
     pub event_days: u32,
+    /// How long `/feedback` may take.
+    pub feedback_timeout_ms: u64,
     /// The events in the order of their days.
     pub events: Vec<PlantedEvent>,
     /// Days outside every event's window: a status other than `ok` there
@@ -218,6 +220,7 @@ fn generate_once(
         label_fraction: l.label_fraction,
         max_delay_days: l.max_delay_days,
         event_days: l.event_days,
+        feedback_timeout_ms: l.feedback_timeout_ms,
         events,
         quiet_days,
         tested_columns: built.tested.iter().map(|&i| spec.features[i].name.clone()).collect(),

@@ -7,41 +7,28 @@ use super::{BreakMode, EventChange, EventKind, Stream};
 use crate::draw::Values;
 use crate::{Exercise, SeedSource};
 
-const CHURN: &str = r#"
-[lifecycle]
-days = 32
-rows_per_day = 400
-label_lag_days = 2
-label_fraction = 0.5
-max_delay_days = 4
-feedback_timeout_ms = 10000
-event_days = 2
-quiet_days = [3, 5]
-recovery_days = 5
+/// `[lifecycle]` the tests append to churn's exercise.toml.
+const CHURN: &str = include_str!("../../../fixtures/lifecycle/churn.toml");
 
-[lifecycle.concept_drift]
-features = ["tenure_months", "logins_30d", "monthly_charges"]
-strength = [0.7, 1.0]
-min_recovery_gap = 0.04
-
-[lifecycle.decoy_drift]
-features = ["discount_pct", "num_devices", "avg_session_minutes", "logins_30d"]
-strength = [0.8, 1.1]
-max_auc_loss = 0.01
-
-[lifecycle.pipeline_break]
-features = ["monthly_charges", "avg_session_minutes", "support_tickets_90d", "logins_30d"]
-modes = ["null", "constant", "unit"]
-unit = { monthly_charges = 100.0 }
-"#;
-
-/// Churn's exercise.toml with `extra` appended.
+/// Churn's exercise.toml with `extra` appended (and, with a
+/// `[lifecycle]`, its weight in `[rubric]`).
 fn churn_with(extra: &str) -> Exercise {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-    let raw = std::fs::read_to_string(dir.join("exercise.toml")).unwrap() + extra;
+    let raw = with_lifecycle(&std::fs::read_to_string(dir.join("exercise.toml")).unwrap(), extra);
     let path = dir.join("exercise.toml");
     let spec = crate::ExerciseSpec::parse(&raw, &path).unwrap_or_else(|e| panic!("{e}"));
     Exercise { spec, path, raw }
+}
+
+/// `base` with `extra` appended, weighing the replay's group in `[rubric]`
+/// when `extra` declares `[lifecycle]`.
+pub(crate) fn with_lifecycle(base: &str, extra: &str) -> String {
+    let base = if extra.contains("[lifecycle]") {
+        base.replacen("[rubric]\n", "[rubric]\nlifecycle = 10\n", 1)
+    } else {
+        base.to_string()
+    };
+    base + extra
 }
 
 fn stream(seed: u64) -> (crate::Variant, Exercise) {
@@ -247,6 +234,17 @@ fn the_sealed_stream_is_written_hashed_and_schema_names_the_id_column() {
     let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
     assert_eq!(names[..2], ["day".to_string(), "feedback_day".to_string()]);
     assert!(names.contains(&"customer_id".to_string()) && names.contains(&"churned".to_string()));
+    // What the grader reads back equals the stream in memory.
+    let (disk, memory) =
+        (crate::sealed::Sealed::load(&out).unwrap(), crate::sealed::Sealed::from_variant(&ex.spec, &v).unwrap());
+    let (d, m) = (disk.replay.unwrap(), memory.replay.unwrap());
+    assert_eq!(d, m);
+    let s = v.stream.as_ref().unwrap();
+    assert_eq!(d.ids, s.rows.ids);
+    assert_eq!(d.day, s.day);
+    assert_eq!(d.feedback_day, s.feedback_day);
+    assert_eq!(d.labels, s.rows.labels);
+    assert_eq!(d.rows[0].len(), v.key.columns.len(), "the public columns, no label");
 }
 
 #[test]
@@ -279,7 +277,7 @@ fn a_bad_lifecycle_is_refused_naming_its_field() {
     let base = std::fs::read_to_string(dir.join("exercise.toml")).unwrap();
     for (from, to, field) in cases {
         assert!(CHURN.contains(from), "{from}");
-        let raw = base.clone() + &CHURN.replacen(from, to, 1);
+        let raw = with_lifecycle(&base, &CHURN.replacen(from, to, 1));
         match crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")) {
             Err(crate::DatasetError::InvalidSpec { field: f, message, .. }) => {
                 assert_eq!(f, field, "{to}: {message}")
@@ -288,9 +286,16 @@ fn a_bad_lifecycle_is_refused_naming_its_field() {
         }
     }
     // An unknown key is a parse error, not a silent default.
-    let raw = base + &CHURN.replace("event_days = 2", "event_days = 2\nevent_dayz = 3");
+    let raw = with_lifecycle(&base, &CHURN.replace("event_days = 2", "event_days = 2\nevent_dayz = 3"));
     assert!(matches!(
         crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")),
         Err(crate::DatasetError::ParseSpec { .. })
     ));
+    // The replay's group is weighed exactly when the replay is declared.
+    for raw in [base.clone() + CHURN, with_lifecycle(&base, "[lifecycle]").replace("[lifecycle]", "")] {
+        match crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")) {
+            Err(crate::DatasetError::InvalidSpec { field, .. }) => assert_eq!(field, "rubric.lifecycle"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -386,6 +386,9 @@ pub struct Rubric {
     pub robustness: f64,
     pub drift_monitoring: f64,
     pub findings: f64,
+    /// The production replay's group (exercises with `[lifecycle]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<f64>,
 }
 
 /// What a grading is held to, apart from the data: the container contract,

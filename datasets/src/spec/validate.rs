@@ -120,6 +120,12 @@ impl ExerciseSpec {
         if let Some(l) = &self.lifecycle {
             crate::lifecycle::validate(self, l)?;
         }
+        if self.lifecycle.is_some() != self.rubric.lifecycle.is_some() {
+            return e(
+                "rubric.lifecycle".into(),
+                "an exercise with [lifecycle] weighs its group here, and only such an exercise".into(),
+            );
+        }
         if let Some(v) = &self.validate {
             if v.seeds.is_empty() {
                 return e("validate.seeds".into(), "needs at least one seed".into());
@@ -298,8 +304,16 @@ impl ExerciseSpec {
             return e("slo.min_auc_fraction", format!("{} is outside [0, 1]", s.min_auc_fraction));
         }
         let r = &self.rubric;
-        let weights =
-            [r.contract, r.correctness, r.leak_reliance, r.latency, r.robustness, r.drift_monitoring, r.findings];
+        let weights = [
+            r.contract,
+            r.correctness,
+            r.leak_reliance,
+            r.latency,
+            r.robustness,
+            r.drift_monitoring,
+            r.findings,
+            r.lifecycle.unwrap_or(0.0),
+        ];
         if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().sum::<f64>() <= 0.0 {
             return e("rubric", "weights must be non-negative and not all zero".into());
         }

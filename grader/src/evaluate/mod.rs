@@ -5,6 +5,7 @@
 //! over-flagger, a leak-reliant model and a perfect one).
 
 pub mod findings;
+pub mod lifecycle;
 pub mod monitoring;
 pub mod score;
 

@@ -5,6 +5,7 @@ use datasets::spec::{Rubric, Terms};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::findings::Findings;
+use crate::evaluate::lifecycle::LifecycleMetrics;
 use crate::probe::contract::ContractMetrics;
 use crate::probe::correctness::CorrectnessMetrics;
 use crate::probe::drift::DriftMetrics;
@@ -84,6 +85,24 @@ pub struct ProbeResults {
     pub latency: Outcome<LatencyMetrics>,
     pub robustness: Outcome<RobustnessMetrics>,
     pub findings: Outcome<Findings>,
+    /// The production replay (exercises with `[lifecycle]`); absent in
+    /// results of exercises without one.
+    #[serde(default = "no_replay", skip_serializing_if = "Outcome::is_absent")]
+    pub lifecycle: Outcome<LifecycleMetrics>,
+}
+
+/// What an exercise without `[lifecycle]` records of the replay: nothing.
+pub const NO_REPLAY: &str = "this exercise has no production replay";
+
+fn no_replay() -> Outcome<LifecycleMetrics> {
+    Outcome::NotRun(NO_REPLAY.into())
+}
+
+impl<T> Outcome<T> {
+    /// Not run because the exercise has no such probe (not written).
+    fn is_absent(&self) -> bool {
+        matches!(self, Outcome::NotRun(why) if why == NO_REPLAY)
+    }
 }
 
 impl ProbeResults {
@@ -96,6 +115,7 @@ impl ProbeResults {
             latency: Outcome::NotRun(why.into()),
             robustness: Outcome::NotRun(why.into()),
             findings: Outcome::NotRun(why.into()),
+            lifecycle: Outcome::NotRun(why.into()),
         }
     }
 }
@@ -266,7 +286,8 @@ pub fn own_model(r: &ProbeResults) -> (f64, Option<String>) {
 pub const NOT_IN_PRACTICE: &str = "hidden: graded only on the variant you are graded on, never on the practice kit";
 
 pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
-    let Rubric { contract, correctness, leak_reliance, latency, robustness, drift_monitoring, findings } = terms.rubric;
+    let Rubric { contract, correctness, leak_reliance, latency, robustness, drift_monitoring, findings, lifecycle } =
+        terms.rubric;
     let slo = &terms.slo;
     let mut out = Vec::new();
     use Visibility::*;
@@ -608,7 +629,90 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
             Hidden,
         ),
     }
+
+    if let Some(weight) = lifecycle {
+        lifecycle_checks(&mut Group { name: "lifecycle", weight, out: &mut out }, &r.lifecycle);
+    }
     out
+}
+
+/// The production replay's checks (all hidden: they reveal the key).
+fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
+    use Visibility::Hidden;
+    const CHECKS: [(&str, &str, f64); 4] = [
+        ("concept_drift", "GET /monitor reports the concept drift once its labels allow", 0.35),
+        ("diagnosis", "GET /monitor tells the decoy drift and the pipeline break by name", 0.25),
+        ("false_alarms", "GET /monitor says ok on quiet days", 0.15),
+        ("recovery", "the service recovers from the concept drift (AUC as served after it)", 0.25),
+    ];
+    let m = match r {
+        Outcome::Ran(m) => m,
+        o => return g.not_run(&CHECKS, o, Hidden),
+    };
+    let share = m.quiet_ok_share;
+    let stopped = m.stopped.as_deref().map(|s| format!("; the replay stopped: {s}")).unwrap_or_default();
+    let c = &m.concept;
+    let concept = match c.reported {
+        Some(d) => format!(
+            "planted on day {}, its labels allow it from day {}; `concept_drift` first on day {d} ({} day(s) late,              0 credit at {}) × {share:.2} (quiet days judged ok){stopped}",
+            c.day,
+            c.earliest,
+            d - c.earliest,
+            c.max_delay_days
+        ),
+        None => format!(
+            "planted on day {}, its labels allow it from day {}; never reported{stopped}",
+            c.day, c.earliest
+        ),
+    };
+    g.add(CHECKS[0].0, CHECKS[0].1, CHECKS[0].2, c.credit * share, concept, Hidden);
+    let said = |d: &crate::evaluate::lifecycle::Diagnosis| match d.answered {
+        Some((day, s)) => format!("day {day}: {s}"),
+        None => "no answer".into(),
+    };
+    let diagnosis = format!(
+        "decoy drift of {} on day {}: {} (credit {:.2}); pipeline break of {} on day {}: {} (credit {:.2}, {} for          data_drift); × {share:.2} (quiet days judged ok)",
+        m.decoy.feature,
+        m.decoy.day,
+        said(&m.decoy),
+        m.decoy.credit,
+        m.pipeline_break.feature,
+        m.pipeline_break.day,
+        said(&m.pipeline_break),
+        m.pipeline_break.credit,
+        crate::evaluate::lifecycle::BREAK_AS_DATA_DRIFT
+    );
+    g.add(
+        CHECKS[1].0,
+        CHECKS[1].1,
+        CHECKS[1].2,
+        (m.decoy.credit + m.pipeline_break.credit) / 2.0 * share,
+        diagnosis,
+        Hidden,
+    );
+    g.add(
+        CHECKS[2].0,
+        CHECKS[2].1,
+        CHECKS[2].2,
+        share,
+        format!(
+            "{} of {} quiet days not ok: {:?}; {} neither credited nor charged",
+            m.false_alarm_days.len(),
+            m.quiet_days,
+            m.false_alarm_days,
+            m.excused_days.len()
+        ),
+        Hidden,
+    );
+    let rec = &m.recovery;
+    let recovery = match rec.served_auc {
+        Some(a) => format!(
+            "AUC {a:.3} on {} rows after the concept drift's window; the launch model {:.3} (0), the new concept's              {:.3} (1); {} model version(s) seen",
+            rec.served, rec.stale_auc, rec.new_auc, m.model_versions
+        ),
+        None => format!("{} of {} rows after the concept drift's window got a probability", rec.served, rec.rows),
+    };
+    g.add(CHECKS[3].0, CHECKS[3].1, CHECKS[3].2, rec.credit, recovery, Hidden);
 }
 
 /// Sum of points and of maximum points.

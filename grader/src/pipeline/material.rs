@@ -34,6 +34,8 @@ pub struct Hidden {
     pub traffic: Vec<Row>,
     /// Rows for the latency windows alone, never sent by another probe.
     pub latency: Vec<Row>,
+    /// The production replay (exercises with `[lifecycle]`).
+    pub replay: Option<datasets::sealed::Replay>,
 }
 
 pub struct Material {
@@ -76,6 +78,7 @@ impl Material {
             public_probabilities,
             traffic,
             latency,
+            replay,
         } = sealed;
         let e = &key.exercise;
         Ok(Material {
@@ -87,7 +90,7 @@ impl Material {
             public: public_probabilities.map(|p| Quality::of(&p, &labels)),
             holdout_serving,
             labels,
-            hidden: Some(Hidden { key, holdout_offline, traffic, latency }),
+            hidden: Some(Hidden { key, holdout_offline, traffic, latency, replay }),
             tmp: Some(tmp),
         })
     }

@@ -8,6 +8,7 @@ pub mod correctness;
 pub mod drift;
 pub mod latency;
 pub mod loopback;
+pub mod replay;
 pub mod robustness;
 pub mod service;
 
