@@ -9,6 +9,7 @@ mod grade;
 mod hostile;
 mod intake;
 mod kit;
+mod lifecycle;
 mod neighbours;
 mod review;
 mod runtime;

@@ -11,7 +11,10 @@
 //!   that share, so a service that always alarms earns nothing: every
 //!   replay has quiet days before its first event;
 //! - recovery: the AUC served on the rows after the concept drift's
-//!   window, between the launch model's (0) and the new concept's (1).
+//!   window, between the launch model's (0) and the new concept's (1),
+//!   for a service that retrained (a new `model_version` from the concept
+//!   drift's day on; one that retrained only before it, on the decoy say,
+//!   earns nothing here).
 
 use std::collections::BTreeSet;
 
@@ -80,6 +83,8 @@ pub struct Diagnosis {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recovery {
+    /// Whether a new model_version came from the concept drift's day on.
+    pub retrained: bool,
     /// Rows judged (after the concept drift's window, off break days).
     pub rows: usize,
     pub served: usize,
@@ -185,7 +190,21 @@ pub fn judge(key: &AnswerKey, l: &LifecycleKey, observed: Observed, replay: &Rep
             datasets::stats::auc(&p, &y)
         })
         .flatten();
-    let recovery_credit = served_auc.map_or(0.0, |a| crate::evaluate::score::skill(a, stale, new).clamp(0.0, 1.0));
+    // A service that never retrains earns nothing here (its own model can
+    // sit above the launch model's AUC by chance): a new model_version
+    // from the concept drift's day on, beside the last one before it.
+    let before =
+        observed.days.iter().filter(|r| r.day < concept.day).filter_map(|r| r.model_version.as_ref()).next_back();
+    let retrained = observed
+        .days
+        .iter()
+        .filter(|r| r.day >= concept.day)
+        .filter_map(|r| r.model_version.as_ref())
+        .any(|v| before.is_some_and(|b| b != v));
+    let recovery_credit = match (retrained, served_auc) {
+        (true, Some(a)) => crate::evaluate::score::skill(a, stale, new).clamp(0.0, 1.0),
+        _ => 0.0,
+    };
     let versions: BTreeSet<&String> = observed.days.iter().filter_map(|r| r.model_version.as_ref()).collect();
     LifecycleMetrics {
         concept: ConceptJudgement {
@@ -202,6 +221,7 @@ pub fn judge(key: &AnswerKey, l: &LifecycleKey, observed: Observed, replay: &Rep
         excused_days,
         quiet_ok_share,
         recovery: Recovery {
+            retrained,
             rows: rows.len(),
             served: served.len(),
             served_auc,
@@ -242,12 +262,14 @@ mod tests {
         let days = (1..=last_day.min(l.days))
             .map(|d| {
                 let (status, features) = answers(d, l);
+                let concept = event(l, EventKind::ConceptDrift).day;
+                let version = if retrains && d > concept + l.label_lag_days { "2" } else { "1" };
                 DayRecord {
                     day: d,
                     rows_sent: l.rows_per_day,
                     status: Some(status),
                     features,
-                    model_version: Some("1".into()),
+                    model_version: Some(version.into()),
                     ..DayRecord::default()
                 }
             })
@@ -290,7 +312,7 @@ mod tests {
     /// The group's points per check, with weight 10.
     fn points(ex: &datasets::Exercise, m: LifecycleMetrics) -> Vec<(String, f64, Status)> {
         let mut r = ProbeResults::none("not part of this test");
-        r.lifecycle = Outcome::Ran(m);
+        r.lifecycle = Some(Outcome::Ran(m));
         checks(&ex.spec.terms(), &r)
             .into_iter()
             .filter(|c| c.group == "lifecycle")
@@ -344,6 +366,17 @@ mod tests {
             assert_eq!(pts(&p, "diagnosis"), 2.5 * (1.0 + BREAK_AS_DATA_DRIFT) / 2.0);
             assert_eq!(pts(&p, "false_alarms"), 1.5);
             assert_eq!(pts(&p, "concept_drift") + pts(&p, "recovery"), 0.0);
+            // The careful model's AUC without a retrain (no new version): nothing for recovery.
+            let mut o = observe(&v, &careful(0), true, days);
+            o.days.iter_mut().for_each(|r| r.model_version = Some("1".into()));
+            let m = judged(&v, &ex, o);
+            assert!(!m.recovery.retrained && m.recovery.served_auc.is_some());
+            assert_eq!(pts(&all(&m), "recovery"), 0.0);
+            // A retrain only before the concept drift (on the decoy, say) does not count.
+            let mut o = observe(&v, &careful(0), true, days);
+            let c = event(v.key.lifecycle.as_ref().unwrap(), EventKind::ConceptDrift).day;
+            o.days.iter_mut().for_each(|r| r.model_version = Some(if r.day < c - 1 { "1" } else { "2" }.into()));
+            assert_eq!(pts(&all(&judged(&v, &ex, o)), "recovery"), 0.0);
         }
     }
 
@@ -385,7 +418,7 @@ mod tests {
         assert_eq!(pts(&p, "concept_drift") + pts(&p, "recovery"), 0.0);
         let ev = checks(&ex.spec.terms(), &{
             let mut r = ProbeResults::none("x");
-            r.lifecycle = Outcome::Failed("no /feedback route (404) on day 1".into());
+            r.lifecycle = Some(Outcome::Failed("no /feedback route (404) on day 1".into()));
             r
         });
         let group: Vec<_> = ev.iter().filter(|c| c.group == "lifecycle").collect();
@@ -397,12 +430,19 @@ mod tests {
     fn an_exercise_without_a_replay_has_no_lifecycle_checks_and_writes_nothing() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
         let terms = datasets::Exercise::load(&dir).unwrap().spec.terms();
-        let mut r = ProbeResults::none("x");
-        r.lifecycle = Outcome::NotRun(crate::evaluate::score::NO_REPLAY.into());
+        let r = ProbeResults::none("x");
         assert!(checks(&terms, &r).iter().all(|c| c.group != "lifecycle"));
         let json = serde_json::to_value(&r).unwrap();
         assert!(json.get("lifecycle").is_none(), "{json}");
         let back: ProbeResults = serde_json::from_value(json).unwrap();
-        assert!(matches!(back.lifecycle, Outcome::NotRun(ref w) if w == crate::evaluate::score::NO_REPLAY));
+        assert!(back.lifecycle.is_none());
+        // With a replay, a build that failed leaves its checks at 0, for the build's reason.
+        let (ex, _) = variant(2);
+        let group: Vec<_> = checks(&ex.spec.terms(), &ProbeResults::none("not run: build failed"))
+            .into_iter()
+            .filter(|c| c.group == "lifecycle")
+            .collect();
+        assert_eq!(group.len(), 4);
+        assert!(group.iter().all(|c| c.points == 0.0 && c.evidence.contains("build failed")), "{group:?}");
     }
 }

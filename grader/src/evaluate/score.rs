@@ -85,24 +85,10 @@ pub struct ProbeResults {
     pub latency: Outcome<LatencyMetrics>,
     pub robustness: Outcome<RobustnessMetrics>,
     pub findings: Outcome<Findings>,
-    /// The production replay (exercises with `[lifecycle]`); absent in
-    /// results of exercises without one.
-    #[serde(default = "no_replay", skip_serializing_if = "Outcome::is_absent")]
-    pub lifecycle: Outcome<LifecycleMetrics>,
-}
-
-/// What an exercise without `[lifecycle]` records of the replay: nothing.
-pub const NO_REPLAY: &str = "this exercise has no production replay";
-
-fn no_replay() -> Outcome<LifecycleMetrics> {
-    Outcome::NotRun(NO_REPLAY.into())
-}
-
-impl<T> Outcome<T> {
-    /// Not run because the exercise has no such probe (not written).
-    fn is_absent(&self) -> bool {
-        matches!(self, Outcome::NotRun(why) if why == NO_REPLAY)
-    }
+    /// The production replay (exercises with `[lifecycle]`); none, and
+    /// not written, for an exercise without one or when it did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Outcome<LifecycleMetrics>>,
 }
 
 impl ProbeResults {
@@ -115,7 +101,7 @@ impl ProbeResults {
             latency: Outcome::NotRun(why.into()),
             robustness: Outcome::NotRun(why.into()),
             findings: Outcome::NotRun(why.into()),
-            lifecycle: Outcome::NotRun(why.into()),
+            lifecycle: None,
         }
     }
 }
@@ -631,7 +617,15 @@ pub fn checks(terms: &Terms, r: &ProbeResults) -> Vec<Check> {
     }
 
     if let Some(weight) = lifecycle {
-        lifecycle_checks(&mut Group { name: "lifecycle", weight, out: &mut out }, &r.lifecycle);
+        // Not run at all: for the reason the service's probes did not.
+        let not_run = Outcome::NotRun(match &r.contract {
+            Outcome::Failed(why) | Outcome::NotRun(why) => why.clone(),
+            Outcome::Ran(_) => "the production replay did not run".into(),
+        });
+        lifecycle_checks(
+            &mut Group { name: "lifecycle", weight, out: &mut out },
+            r.lifecycle.as_ref().unwrap_or(&not_run),
+        );
     }
     out
 }
@@ -711,6 +705,11 @@ fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
             rec.served, rec.stale_auc, rec.new_auc, m.model_versions
         ),
         None => format!("{} of {} rows after the concept drift's window got a probability", rec.served, rec.rows),
+    };
+    let recovery = if rec.retrained {
+        recovery
+    } else {
+        format!("no new model_version from the concept drift's day on: no retrain to credit ({recovery})")
     };
     g.add(CHECKS[3].0, CHECKS[3].1, CHECKS[3].2, rec.credit, recovery, Hidden);
 }

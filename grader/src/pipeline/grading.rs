@@ -15,7 +15,7 @@ use crate::pipeline::material::{Material, Source};
 use crate::pipeline::session::{self, Overrides};
 use crate::probe::latency::LatencyConfig;
 use crate::probe::service::{AtUrl, Crash, Sandboxed, ServiceUnderTest};
-use crate::probe::{contract, correctness, drift, latency, predict_body, robustness, Target};
+use crate::probe::{contract, correctness, drift, latency, predict_body, replay, robustness, Target};
 use crate::report::{self, FailureInfo, GradeResult, ImageInfo, LimitsInfo, Logs, Score, Timings};
 use crate::sandbox::logbuf::last_lines;
 use crate::sandbox::{FailureClass, Limits, SandboxError};
@@ -205,11 +205,42 @@ async fn probe_all<S: ServiceUnderTest>(
             .await
         )
     );
+    // The production replay (contract v2), after every v1 probe so their
+    // figures stay as they are; in the shared turn, never the exclusive one.
+    if let Some((h, replay, l)) =
+        material.hidden.as_ref().and_then(|h| Some((h, h.replay.as_ref()?, h.key.lifecycle.as_ref()?)))
+    {
+        if crash.is_none() {
+            crash = svc.alive().await;
+        }
+        r.lifecycle = Some(match &crash {
+            Some((_, why)) => Outcome::NotRun(format!("not run: {why}")),
+            None => {
+                progress.phase(format!(
+                    "production replay: {} days of {} rows, late labels through /feedback, GET /monitor each day",
+                    l.days, l.rows_per_day
+                ));
+                let settings = replay::Settings {
+                    id_column: &h.key.id_column,
+                    label: &h.key.label,
+                    batch: terms.probes.correctness_batch_rows.min(terms.contract.max_rows_per_request),
+                    feedback_timeout: Duration::from_millis(l.feedback_timeout_ms),
+                    deadline: tokio::time::Instant::now() + REPLAY_DEADLINE,
+                };
+                let observed = replay::probe(target, replay, &settings).await;
+                Outcome::Ran(crate::evaluate::lifecycle::judge(&h.key, l, observed, replay))
+            }
+        });
+    }
     if crash.is_none() {
         crash = svc.alive().await;
     }
     (r, crash)
 }
+
+/// The production replay's whole deadline: a slow or silent service is
+/// scored on the days it answered by then.
+pub const REPLAY_DEADLINE: Duration = Duration::from_secs(180);
 
 fn limits_info(l: &Limits) -> LimitsInfo {
     LimitsInfo {
