@@ -47,8 +47,16 @@ fn the_reference_earns_the_lifecycle_group_and_shortcuts_earn_what_the_rules_giv
                 let (ex, dir) = (ex.clone(), t.path().join(format!("{name}-{seed}")));
                 s.spawn(move || {
                     std::fs::create_dir_all(&dir).unwrap();
-                    let (o, r, _) = grade_on(&fixture(name), seed, &dir, &ex);
+                    let (o, r, out) = grade_on(&fixture(name), seed, &dir, &ex);
                     assert!(o.status.success(), "{name} seed {seed}: {}", stderr(&o));
+                    // The timeline: a row per day in report.md and report.html.
+                    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+                    let table = md.split("## Production replay").nth(1).expect("report.md has the timeline");
+                    let rows = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| day")).count();
+                    assert!(rows >= 32, "{name} seed {seed}: {rows} timeline rows");
+                    assert!(table.contains("concept drift begins"), "{table}");
+                    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+                    assert!(html.contains("id=\"timeline\"") && html.contains("pipeline break of "));
                     (name.to_string(), seed, r.unwrap())
                 })
             })

@@ -37,6 +37,8 @@ pub const MIN_SERVED_SHARE: f64 = 0.5;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleMetrics {
     pub days: Vec<DayRecord>,
+    /// What was planted, on which days (the timeline shows it).
+    pub events: Vec<EventSpan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     pub concept: ConceptJudgement,
@@ -55,6 +57,76 @@ pub struct LifecycleMetrics {
     pub recovery: Recovery,
     /// Distinct model versions the service reported.
     pub model_versions: usize,
+}
+
+/// One planted event's days: the decoy's and the break's while in force,
+/// the concept drift's from its day to its last day of scoring (it holds
+/// to the end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSpan {
+    pub kind: EventKind,
+    pub first: u32,
+    pub last: u32,
+    pub feature: String,
+}
+
+/// One row of the replay's timeline, as report.md and report.html show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineRow {
+    pub day: u32,
+    pub rows: usize,
+    /// Labels sent, and accepted when the service said.
+    pub labels: String,
+    pub status: String,
+    pub model_version: String,
+    pub planted: String,
+    /// `quiet` (ok expected), `event`, or `alarm` (a quiet day charged).
+    pub class: &'static str,
+}
+
+/// The timeline: one row per day replayed.
+pub fn timeline(m: &LifecycleMetrics) -> Vec<TimelineRow> {
+    m.days
+        .iter()
+        .map(|r| {
+            let planted: Vec<String> = m
+                .events
+                .iter()
+                .filter(|e| (e.first..=e.last).contains(&r.day))
+                .map(|e| match e.kind {
+                    EventKind::ConceptDrift if r.day == e.first => format!("concept drift begins ({})", e.feature),
+                    EventKind::ConceptDrift if r.day == m.concept.earliest => "concept drift: its labels arrive".into(),
+                    EventKind::ConceptDrift => "concept drift".into(),
+                    k => format!("{} of {}", k.as_str().replace('_', " "), e.feature),
+                })
+                .collect();
+            let status = match r.status {
+                Some(s) if r.features.is_empty() => s.as_str().to_string(),
+                Some(s) => format!("{s}: {}", r.features.join(", ")),
+                None => format!("no answer ({})", r.problems.first().map(String::as_str).unwrap_or("out of contract")),
+            };
+            let labels = match r.labels_accepted {
+                Some(a) => format!("{} ({a} accepted)", r.labels_sent),
+                None if r.labels_sent == 0 => "0".into(),
+                None => format!("{} (no answer in shape)", r.labels_sent),
+            };
+            TimelineRow {
+                day: r.day,
+                rows: r.rows_sent,
+                labels,
+                status,
+                model_version: r.model_version.clone().unwrap_or_else(|| "—".into()),
+                class: if m.false_alarm_days.contains(&r.day) {
+                    "alarm"
+                } else if planted.is_empty() {
+                    "quiet"
+                } else {
+                    "event"
+                },
+                planted: planted.join("; "),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +302,11 @@ pub fn judge(key: &AnswerKey, l: &LifecycleKey, observed: Observed, replay: &Rep
             credit: recovery_credit,
         },
         model_versions: versions.len(),
+        events: l
+            .events
+            .iter()
+            .map(|e| EventSpan { kind: e.kind, first: e.day, last: e.last_day, feature: e.feature.clone() })
+            .collect(),
         days: observed.days,
         stopped: observed.stopped,
     }
@@ -378,6 +455,31 @@ mod tests {
             o.days.iter_mut().for_each(|r| r.model_version = Some(if r.day < c - 1 { "1" } else { "2" }.into()));
             assert_eq!(pts(&all(&judged(&v, &ex, o)), "recovery"), 0.0);
         }
+    }
+
+    #[test]
+    fn the_timeline_has_a_row_per_day_with_what_was_planted() {
+        let (ex, v) = variant(2);
+        let l = v.key.lifecycle.as_ref().unwrap();
+        let quiet = l.quiet_days[0];
+        let answers = move |d: u32, l: &LifecycleKey| {
+            if d == quiet {
+                (MonitorStatus::DataDrift, vec!["age".into()])
+            } else {
+                careful(0)(d, l)
+            }
+        };
+        let rows = timeline(&judged(&v, &ex, observe(&v, &answers, true, l.days)));
+        assert_eq!(rows.len() as u32, l.days);
+        let row = |d: u32| rows.iter().find(|r| r.day == d).unwrap();
+        assert_eq!((row(quiet).class, row(quiet).status.as_str()), ("alarm", "data_drift: age"));
+        let b = event(l, EventKind::PipelineBreak);
+        assert_eq!(row(b.day).planted, format!("pipeline break of {}", b.feature));
+        assert!(row(b.day).status.starts_with("pipeline_break: "));
+        let c = event(l, EventKind::ConceptDrift);
+        assert!(row(c.day).planted.starts_with("concept drift begins"));
+        assert_eq!(row(c.day + l.label_lag_days).planted, "concept drift: its labels arrive");
+        assert!(rows.iter().filter(|r| r.class == "quiet").all(|r| r.status == "ok"));
     }
 
     #[test]

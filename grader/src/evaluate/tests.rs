@@ -467,7 +467,50 @@ fn report_html_shows_a_candidates_markup_as_text() {
         }],
         excluded_features: Vec::new(),
     };
-    let r = result(&evaluate(spec, Some(key), engineering(hostile)));
+    let mut probes = engineering(hostile);
+    // The replay's answers are the candidate's too: a status's features and
+    // model version reach the timeline.
+    use crate::evaluate::lifecycle::*;
+    let day = crate::probe::replay::DayRecord {
+        day: 1,
+        rows_sent: 400,
+        status: Some(crate::probe::replay::MonitorStatus::DataDrift),
+        features: vec![format!("</td>{script}")],
+        model_version: Some("<b>v</b>".into()),
+        ..Default::default()
+    };
+    let diagnosis = Diagnosis { day: 1, feature: "age".into(), answered: None, credit: 0.0 };
+    probes.lifecycle = Some(Outcome::Ran(LifecycleMetrics {
+        days: vec![day],
+        events: vec![EventSpan {
+            kind: datasets::lifecycle::EventKind::DecoyDrift,
+            first: 1,
+            last: 2,
+            feature: "age".into(),
+        }],
+        stopped: Some("<iframe>".into()),
+        concept: ConceptJudgement { day: 5, earliest: 7, max_delay_days: 4, reported: None, credit: 0.0 },
+        decoy: diagnosis.clone(),
+        pipeline_break: diagnosis,
+        quiet_days: 0,
+        false_alarm_days: vec![],
+        excused_days: vec![],
+        quiet_ok_share: 1.0,
+        recovery: Recovery {
+            retrained: false,
+            rows: 0,
+            served: 0,
+            served_auc: None,
+            stale_auc: 0.6,
+            new_auc: 0.8,
+            credit: 0.0,
+        },
+        model_versions: 1,
+    }));
+    let r = result(&evaluate(spec, Some(key), probes));
+    let md = crate::report::markdown::render(&r);
+    let timeline = md.split("## Production replay").nth(1).expect("the timeline is in report.md");
+    assert!(!timeline.contains("</td><script") && !timeline.contains("<b>v</b>"), "{timeline}");
     let notes = format!("# N {script}\n</pre><iframe src=\"https://example.com\"></iframe>\n{}", "y".repeat(200_000));
     let html = crate::report::html::render(
         &r,
@@ -484,6 +527,7 @@ fn report_html_shows_a_candidates_markup_as_text() {
     assert!(!html.contains("https://") && !html.contains("http://"), "no address a browser could fetch");
     assert!(html.len() < 400_000, "long text is capped: {} bytes", html.len());
     assert!(html.contains("false flag") && html.contains("Content-Security-Policy"));
+    assert!(html.contains("id=\"timeline\"") && !html.contains("<b>v</b>") && !html.contains("<iframe>"));
 }
 
 /// The gamer fixture stands for a reader of this repository: its

@@ -229,6 +229,10 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
         );
     }
 
+    let replay = r.metrics.lifecycle.as_ref().and_then(|o| o.ran());
+    let timeline = replay.map(crate::evaluate::lifecycle::timeline).unwrap_or_default();
+    let replay_stopped = replay.and_then(|m| m.stopped.clone());
+
     let failure = r.failure.as_ref().map(|f| {
         serde_json::json!({
             "class": f.class.as_str(),
@@ -264,6 +268,8 @@ pub fn render(r: &GradeResult, extras: &Extras<'_>) -> String {
         latency_from => from,
         latency_to => to,
         latency_note => note,
+        timeline => timeline,
+        replay_stopped => replay_stopped,
         failure => failure,
         notes => extras.notes.map(capped),
         log_tail => extras.log.map(|l| capped(&last_lines(l, 30))),

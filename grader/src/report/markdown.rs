@@ -114,6 +114,25 @@ pub fn render(r: &GradeResult) -> String {
             m += &format!("\nGap: AUC {auc:+.3}, log-loss {ll:+.3}.\n");
         }
     }
+    if let Some(l) = r.metrics.lifecycle.as_ref().and_then(|o| o.ran()) {
+        m +=
+            "\n## Production replay\n\n| day | rows | labels | status | model | planted |\n|---|---|---|---|---|---|\n";
+        for t in crate::evaluate::lifecycle::timeline(l) {
+            m += &format!(
+                "| {}{} | {} | {} | {} | {} | {} |\n",
+                t.day,
+                if t.class == "alarm" { " (false alarm)" } else { "" },
+                t.rows,
+                cell(&t.labels),
+                cell(&t.status),
+                cell(&t.model_version),
+                cell(&t.planted)
+            );
+        }
+        if let Some(s) = &l.stopped {
+            m += &format!("\nThe replay stopped: {}.\n", md_inline(s));
+        }
+    }
     if let Some(l) = r.metrics.latency.ran() {
         m += &format!(
             "\n## Latency\n\n{} requests/s targeted, {:.1} achieved, {} measured requests, {} errors ({} timeouts, {} dropped), {} late sends.\n\n| p50 | p95 | p99 | max | mean |\n|---|---|---|---|---|\n| {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n",
