@@ -70,6 +70,9 @@ fn the_reference_earns_the_lifecycle_group_and_shortcuts_earn_what_the_rules_giv
         assert_eq!(days.len(), 32, "{name} {seed}: every day recorded");
         assert!(days.iter().all(|d| d["rows_sent"] == 400 && d["status"].is_string()), "{name} {seed}");
         assert!(m.get("stopped").is_none(), "{name} {seed}: {m:#}");
+        let elapsed = m["elapsed_ms"].as_u64().unwrap();
+        assert!(elapsed > 0, "{name} {seed}: the replay's time is recorded");
+        eprintln!("{name} seed {seed}: the replay took {elapsed} ms");
         let evidence: Vec<&str> = r["checks"]
             .as_array()
             .unwrap()

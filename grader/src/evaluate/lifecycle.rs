@@ -41,6 +41,9 @@ pub struct LifecycleMetrics {
     pub events: Vec<EventSpan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// The replay's wall time (BENCHMARKS: at most 15 s for the reference).
+    #[serde(default)]
+    pub elapsed_ms: u64,
     pub concept: ConceptJudgement,
     pub decoy: Diagnosis,
     #[serde(rename = "break")]
@@ -309,6 +312,7 @@ pub fn judge(key: &AnswerKey, l: &LifecycleKey, observed: Observed, replay: &Rep
             .collect(),
         days: observed.days,
         stopped: observed.stopped,
+        elapsed_ms: observed.elapsed_ms,
     }
 }
 
@@ -354,7 +358,12 @@ mod tests {
         let served = (0..s.rows.len())
             .map(|r| (s.day[r] <= last_day).then(|| if retrains { s.rows.probs[r] } else { s.stale_probs[r] }))
             .collect();
-        Observed { days, served, stopped: (last_day < l.days).then(|| format!("day {last_day}: crashed")) }
+        Observed {
+            days,
+            served,
+            stopped: (last_day < l.days).then(|| format!("day {last_day}: crashed")),
+            elapsed_ms: 0,
+        }
     }
 
     fn event(l: &LifecycleKey, k: EventKind) -> &PlantedEvent {
@@ -526,6 +535,28 @@ mod tests {
         let group: Vec<_> = ev.iter().filter(|c| c.group == "lifecycle").collect();
         assert_eq!(group.len(), 4);
         assert!(group.iter().all(|c| c.points == 0.0 && c.status == Status::Error && c.evidence.contains("day 1")));
+    }
+
+    #[test]
+    fn a_v1_service_without_monitor_earns_nothing_and_the_evidence_names_the_day() {
+        let (ex, v) = variant(2);
+        let l = v.key.lifecycle.as_ref().unwrap();
+        let mut o = observe(&v, &|_, _| (MonitorStatus::Ok, vec![]), false, l.days);
+        for d in &mut o.days {
+            d.status = None;
+            d.features.clear();
+            d.model_version = None;
+            d.labels_accepted = None;
+            d.problems = vec!["GET /monitor answered 404: {\"detail\":\"Not Found\"}".into()];
+        }
+        let m = judged(&v, &ex, o);
+        assert_eq!(m.quiet_ok_share, 0.0, "no answer is no ok");
+        let mut r = ProbeResults::none("not part of this test");
+        r.lifecycle = Some(Outcome::Ran(m));
+        let group: Vec<_> = checks(&ex.spec.terms(), &r).into_iter().filter(|c| c.group == "lifecycle").collect();
+        assert!(group.iter().all(|c| c.points == 0.0), "{group:?}");
+        let fa = group.iter().find(|c| c.id == "lifecycle.false_alarms").unwrap();
+        assert!(fa.evidence.contains("out of contract first on day 1: GET /monitor answered 404"), "{}", fa.evidence);
     }
 
     #[test]

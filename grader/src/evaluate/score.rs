@@ -690,11 +690,16 @@ fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
         CHECKS[2].2,
         share,
         format!(
-            "{} of {} quiet days not ok: {:?}; {} neither credited nor charged",
+            "{} of {} quiet days not ok: {:?}; {} neither credited nor charged{}",
             m.false_alarm_days.len(),
             m.quiet_days,
             m.false_alarm_days,
-            m.excused_days.len()
+            m.excused_days.len(),
+            // The first answer out of contract, with its day.
+            m.days
+                .iter()
+                .find_map(|d| d.problems.first().map(|p| format!("; out of contract first on day {}: {p}", d.day)))
+                .unwrap_or_default()
         ),
         Hidden,
     );

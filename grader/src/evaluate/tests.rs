@@ -489,6 +489,7 @@ fn report_html_shows_a_candidates_markup_as_text() {
             feature: "age".into(),
         }],
         stopped: Some("<iframe>".into()),
+        elapsed_ms: 0,
         concept: ConceptJudgement { day: 5, earliest: 7, max_delay_days: 4, reported: None, credit: 0.0 },
         decoy: diagnosis.clone(),
         pipeline_break: diagnosis,

@@ -73,6 +73,8 @@ pub struct Observed {
     pub served: Vec<Option<f64>>,
     /// Why the replay ended before its last day.
     pub stopped: Option<String>,
+    /// How long the replay took, from its first request to its last answer.
+    pub elapsed_ms: u64,
 }
 
 /// `GET /monitor`'s answer: status, features (capped) and model version.
@@ -144,6 +146,7 @@ pub struct Settings<'a> {
 /// Runs the replay: one unscored `GET /monitor`, then each day's rows,
 /// the labels due that day, and `GET /monitor`.
 pub async fn probe(target: &Target, replay: &Replay, s: &Settings<'_>) -> Observed {
+    let started = tokio::time::Instant::now();
     let mut out = Observed { served: vec![None; replay.rows.len()], ..Observed::default() };
     let days: BTreeSet<u32> = replay.day.iter().copied().collect();
     // The first call opens the first day (its answer is not scored).
@@ -230,6 +233,7 @@ pub async fn probe(target: &Target, replay: &Replay, s: &Settings<'_>) -> Observ
             break;
         }
     }
+    out.elapsed_ms = started.elapsed().as_millis() as u64;
     out
 }
 
