@@ -204,6 +204,14 @@ pub fn welch_greater(a: &[f64], b: &[f64]) -> TestResult {
     TestResult { statistic: z, p_value: Normal::standard().sf(z) }
 }
 
+/// Two-sided p of a standard normal statistic.
+pub fn two_sided_normal_p(z: f64) -> f64 {
+    if !z.is_finite() {
+        return if z.is_nan() { 1.0 } else { 0.0 };
+    }
+    (2.0 * Normal::standard().sf(z.abs())).min(1.0)
+}
+
 /// Area under the ROC curve (Mann–Whitney U, ties get average ranks).
 /// `None` when only one class is present.
 pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
@@ -356,6 +364,8 @@ mod tests {
         assert!(super::welch_greater(&a, &b).p_value < 1e-6);
         assert!(super::welch_greater(&b, &a).p_value > 0.999);
         assert!((super::welch_greater(&a, &a).p_value - 0.5).abs() < 1e-9);
+        assert!((super::two_sided_normal_p(1.959964) - 0.05).abs() < 1e-5);
+        assert_eq!(super::two_sided_normal_p(0.0), 1.0);
     }
 
     use super::*;

@@ -88,6 +88,32 @@ fn every_seed_plants_three_certified_events_on_a_drawn_schedule() {
     assert!(first_days.len() >= 2, "the days are drawn per seed: {first_days:?}");
 }
 
+/// Fraud (frauds are rare: its replay sends more rows a day) certifies
+/// its replay too, with every event passing.
+#[test]
+fn fraud_certifies_a_replay_on_every_seed_tried() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/fraud");
+    let raw = with_lifecycle(
+        &std::fs::read_to_string(dir.join("exercise.toml")).unwrap(),
+        include_str!("../../../fixtures/lifecycle/fraud.toml"),
+    );
+    let path = dir.join("exercise.toml");
+    let spec = crate::ExerciseSpec::parse(&raw, &path).unwrap_or_else(|e| panic!("{e}"));
+    let ex = Exercise { spec, path, raw };
+    for seed in 0..6 {
+        let v = crate::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("fraud seed {seed}: {e}"));
+        let k = v.key.lifecycle.as_ref().unwrap();
+        assert!(k.events.iter().all(|e| e.certificate.passed), "fraud seed {seed}");
+        assert_eq!(k.events.len(), 3);
+        assert!(
+            k.attempt < 10,
+            "fraud seed {seed}: {} replay draws rejected: {:?}",
+            k.attempt,
+            k.rejected_draws.iter().map(|r| r.reasons.join(";")).collect::<Vec<_>>()
+        );
+    }
+}
+
 #[test]
 fn a_seed_is_one_replay_and_the_replay_leaves_the_v1_variant_unchanged() {
     let (a, _) = stream(3);
