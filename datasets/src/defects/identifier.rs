@@ -71,3 +71,12 @@ pub(crate) fn extract_ids(
 pub(crate) fn certify(c: &CertificateSpec, draw: &Draw) -> LeakCertificate {
     column_leak(c, draw, |s| s.ids.iter().map(|&x| x as f64).collect())
 }
+
+/// Ids of `n` customers served after the extract, from `first` on: in a
+/// shuffled order, 4 apart with a jitter, so an id's place says nothing.
+/// The next batch starts at `first + 4 * n + 4`.
+pub(crate) fn serving_ids(first: i64, n: usize, rng: &mut Rng) -> Vec<i64> {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    order.iter().map(|&r| first + 4 * r as i64 + rng.below(4) as i64).collect()
+}

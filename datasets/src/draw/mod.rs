@@ -315,9 +315,7 @@ pub fn draw(spec: &ExerciseSpec, seed: u64, attempt: u32) -> Draw {
     train.ids = train_ids;
     let mut next = next;
     let mut serving_ids = |n: usize, rng: &mut Rng| {
-        let mut order: Vec<usize> = (0..n).collect();
-        rng.shuffle(&mut order);
-        let ids: Vec<i64> = order.iter().map(|&r| next + 4 * r as i64 + rng.below(4) as i64).collect();
+        let ids = identifier::serving_ids(next, n, rng);
         next += 4 * n as i64 + 4;
         ids
     };

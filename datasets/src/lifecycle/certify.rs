@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rows::Built;
 use super::schedule::Window;
-use super::{EventKind, LifecycleSpec};
+use super::{BreakMode, EventChange, EventKind, LifecycleSpec};
 use crate::certify::{column_test, Reference, TestKind};
 use crate::draw::{Draw, Split, Values};
 use crate::spec::ExerciseSpec;
@@ -70,9 +70,10 @@ pub struct EventCertificate {
     pub failed_because: String,
 }
 
-impl EventCertificate {
-    pub fn failure(&self) -> &str {
-        &self.failed_because
+/// Records the first reason a certificate fails.
+fn fail(cert: &mut EventCertificate, why: String) {
+    if cert.failed_because.is_empty() {
+        cert.failed_because = why;
     }
 }
 
@@ -120,34 +121,29 @@ pub(super) fn day_test(spec: &ExerciseSpec, refs: &References, rows: &Split, col
     DayTest { day, family_size, min_corrected_p: (min_p * family_size as f64).min(1.0) }
 }
 
-/// The certificate of the event in window `w`, on feature `feature`.
+/// The certificate of the event in window `w`, on feature `feature`,
+/// changed by `change`.
 pub(super) fn event(
     spec: &ExerciseSpec,
     l: &LifecycleSpec,
     draw: &Draw,
+    refs: &References,
     built: &Built,
     windows: &[Window],
-    w: &Window,
-    feature: usize,
+    (w, feature, change): (&Window, usize, &EventChange),
 ) -> EventCertificate {
     let c = &spec.certificate;
     let other = |d: u32| windows.iter().any(|o| o.kind != w.kind && o.holds(d));
     let rows_where =
         |keep: &dyn Fn(usize) -> bool| -> Vec<usize> { (0..built.day.len()).filter(|&r| keep(r)).collect() };
     let mut cert = EventCertificate::default();
-    let mut fail = |cert: &mut EventCertificate, why: String| {
-        if cert.failed_because.is_empty() {
-            cert.failed_because = why;
-        }
-    };
     match w.kind {
         EventKind::ConceptDrift => {
             let days = |d: u32| d >= w.first && !other(d);
             let day_min = built.day_tests.iter().filter(|t| days(t.day)).map(|t| t.min_corrected_p).fold(1.0, f64::min);
             cert.inputs_min_corrected_p = Some(day_min);
             let pooled = built.rows.take(&rows_where(&|r| days(built.day[r])));
-            let refs = References::new(draw);
-            let pooled_p = day_test(spec, &refs, &pooled, &built.tested, w.first).min_corrected_p;
+            let pooled_p = day_test(spec, refs, &pooled, &built.tested, w.first).min_corrected_p;
             cert.inputs_pooled_corrected_p = Some(pooled_p);
             if pooled_p < c.clean_alpha {
                 fail(&mut cert, format!("its days' inputs pooled move (corrected p {pooled_p:.2e} < clean_alpha)"));
@@ -208,14 +204,15 @@ pub(super) fn event(
             if loss > l.decoy_drift.max_auc_loss {
                 fail(&mut cert, format!("it costs the model {loss:.4} AUC > max_auc_loss"));
             }
-            first_day(draw, built, w, feature, TestKind::Ks, c.drift_max_p, &mut cert, &mut fail);
+            first_day(draw, built, w, feature, TestKind::Ks, c.drift_max_p, &mut cert);
         }
         EventKind::PipelineBreak => {
-            let test = match draw_break_mode(built, w, feature) {
-                true => TestKind::MissingRateZ,
-                false => TestKind::Ks,
+            // All null is a missing rate; a constant or a unit moves the values.
+            let test = match change {
+                EventChange::Break { mode: BreakMode::Null, .. } => TestKind::MissingRateZ,
+                _ => TestKind::Ks,
             };
-            first_day(draw, built, w, feature, test, c.drift_max_p, &mut cert, &mut fail);
+            first_day(draw, built, w, feature, test, c.drift_max_p, &mut cert);
         }
     }
     cert.passed = cert.failed_because.is_empty();
@@ -228,23 +225,11 @@ pub(super) fn event(
 fn residual_shift(built: &Built, feature: usize, before: &[usize], after: &[usize]) -> f64 {
     let corr = |rows: &[usize]| -> Option<(f64, usize)> {
         let Values::Num(v) = &built.rows.features[feature] else { return None };
-        let pairs: Vec<(f64, f64)> = rows
+        let (x, residual): (Vec<f64>, Vec<f64>) = rows
             .iter()
             .filter_map(|&r| v[r].map(|x| (x, built.rows.labels[r] as u8 as f64 - built.stale_probs[r])))
-            .collect();
-        let n = pairs.len() as f64;
-        if n < 20.0 {
-            return None;
-        }
-        let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-        for (x, y) in &pairs {
-            sxy += (x - mx) * (y - my);
-            sxx += (x - mx).powi(2);
-            syy += (y - my).powi(2);
-        }
-        let r = if sxx > 0.0 && syy > 0.0 { sxy / (sxx * syy).sqrt() } else { 0.0 };
-        Some((r.clamp(-0.999, 0.999), pairs.len()))
+            .unzip();
+        (x.len() >= 20).then(|| (stats::pearson(&x, &residual).clamp(-0.999, 0.999), x.len()))
     };
     match (corr(before), corr(after)) {
         (Some((ra, na)), Some((rb, nb))) => {
@@ -252,14 +237,6 @@ fn residual_shift(built: &Built, feature: usize, before: &[usize], after: &[usiz
             stats::two_sided_normal_p(z)
         }
         _ => 1.0,
-    }
-}
-
-/// Whether the break left its first day's column all null.
-fn draw_break_mode(built: &Built, w: &Window, feature: usize) -> bool {
-    match &built.rows.features[feature] {
-        Values::Num(v) => (0..built.day.len()).filter(|&r| built.day[r] == w.first).all(|r| v[r].is_none()),
-        Values::Cat(_) => false,
     }
 }
 
@@ -272,7 +249,6 @@ fn first_day(
     test: TestKind,
     max_p: f64,
     cert: &mut EventCertificate,
-    fail: &mut dyn FnMut(&mut EventCertificate, String),
 ) {
     let rows: Vec<usize> = (0..built.day.len()).filter(|&r| built.day[r] == w.first).collect();
     let batch = built.rows.features[feature].take(&rows);

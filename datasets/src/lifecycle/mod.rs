@@ -182,7 +182,8 @@ fn generate_once(
         decoy: (features.decoy, shift_sd),
         broken: (features.broken, &break_change),
     };
-    let built = rows::build(spec, l, draw, &plan, &stream)?;
+    let refs = certify::References::new(draw);
+    let built = rows::build(spec, l, draw, &refs, &plan, &stream)?;
     let events = windows
         .iter()
         .map(|w| {
@@ -193,7 +194,7 @@ fn generate_once(
                 }
                 EventKind::PipelineBreak => (features.broken, break_change.clone()),
             };
-            let certificate = certify::event(spec, l, draw, &built, &windows, w, feature);
+            let certificate = certify::event(spec, l, draw, &refs, &built, &windows, (w, feature, &change));
             PlantedEvent {
                 kind: w.kind,
                 day: w.first,
@@ -207,7 +208,7 @@ fn generate_once(
     let failures: Vec<String> = events
         .iter()
         .filter(|e| !e.certificate.passed)
-        .map(|e| format!("lifecycle {} on day {} ({}): {}", e.kind, e.day, e.feature, e.certificate.failure()))
+        .map(|e| format!("lifecycle {} on day {} ({}): {}", e.kind, e.day, e.feature, e.certificate.failed_because))
         .collect();
     if !failures.is_empty() {
         return Err(failures);

@@ -9,7 +9,7 @@ use super::certify::{day_test, DayTest, References};
 use super::schedule::Window;
 use super::{BreakMode, EventChange, EventKind, LifecycleSpec, MAX_DAY_REDRAWS};
 use crate::defects::plan::DriftChange;
-use crate::defects::{new_category, post_outcome, serving_skew};
+use crate::defects::{identifier, new_category, post_outcome, serving_skew};
 use crate::draw::{blank, Draw, Split, Values};
 use crate::joint::Shift;
 use crate::model::Model;
@@ -76,11 +76,11 @@ pub(super) fn build(
     spec: &ExerciseSpec,
     l: &LifecycleSpec,
     draw: &Draw,
+    refs: &References,
     plan: &DayPlan,
     stream: &dyn Fn(&str) -> Rng,
 ) -> Result<Built, Vec<String>> {
     let tested = crate::certify::clean_columns(spec, &draw.plan, &draw.joint);
-    let refs = References::new(draw);
     let (concept, decoy, broken) = (
         plan.window(EventKind::ConceptDrift),
         plan.window(EventKind::DecoyDrift),
@@ -112,7 +112,7 @@ pub(super) fn build(
         for attempt in 0..MAX_DAY_REDRAWS {
             let mut rng = stream(&format!("day/{d}/{attempt}"));
             let rows = one_day(spec, draw, model, n, shift, brk, next_id, &mut rng);
-            let test = day_test(spec, &refs, &rows.0, &cols, d);
+            let test = day_test(spec, refs, &rows.0, &cols, d);
             if test.min_corrected_p >= spec.certificate.clean_alpha {
                 accepted = Some((rows, test));
                 break;
@@ -180,9 +180,7 @@ fn one_day(
             blank(values, f.missing_rate, rng);
         }
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    rng.shuffle(&mut order);
-    let ids: Vec<i64> = order.iter().map(|&r| first_id + 4 * r as i64 + rng.below(4) as i64).collect();
+    let ids = identifier::serving_ids(first_id, n, rng);
     // As the holdout is served: the post-outcome column before any
     // outcome, the decoy column's noise, the decoy category.
     let p = spec.defects.post_outcome.as_ref();
