@@ -497,10 +497,11 @@ pub struct RunSummary {
 
 // ---- `grader self-check --json` (the candidate's view)
 
-pub const SELF_CHECK_VERSION: u32 = 2;
+pub const SELF_CHECK_VERSION: u32 = 3;
 
 /// What a candidate sees (also `--json`): visible checks in full with their
-/// points, hidden ones only as a count. Version 2: points of the visible
+/// points, hidden ones only as a count. Version 3: `replay`, the production
+/// replay's shape (exercises with `[lifecycle]`). Version 2: points of the visible
 /// checks (`visible_points`, `visible_max_points`), `hidden_max_points`, and
 /// `hidden_passed` is absent when the hidden checks were not evaluated (a
 /// kit carries no answer key: they are graded on the candidate's own
@@ -520,12 +521,17 @@ pub struct SelfCheck {
     pub hidden_passed: Option<usize>,
     pub hidden_total: usize,
     pub hidden_max_points: f64,
+    /// The production replay's shape (contract v2), when it ran (version 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::evaluate::lifecycle::ReplayShape>,
     pub next_steps: Vec<String>,
 }
 
 // ---- a candidate's kit
 
-pub const KIT_VERSION: u32 = 1;
+/// Version 2: `practice.replay`, the practice variant's production replay
+/// (contract v2). A version-1 kit has none.
+pub const KIT_VERSION: u32 = 2;
 
 /// `kit.json`: what the grader needs from a candidate's kit, and what the
 /// candidate may read: the grading terms of `exercise.toml`, never its
@@ -572,6 +578,24 @@ pub struct KitPractice {
     /// the floor that skill counts from. It is public by definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<Quality>,
+    /// The practice variant's production replay (an exercise with
+    /// `[lifecycle]`): the self-check plays it to show that `/feedback` and
+    /// `/monitor` answer in shape. How a day works, not what it plants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<KitReplay>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KitReplay {
+    /// The stream (day, feedback day, the columns as served, the label),
+    /// relative to the kit.
+    pub stream: String,
+    pub rows: usize,
+    pub days: u32,
+    pub rows_per_day: usize,
+    pub label_lag_days: u32,
+    pub label_fraction: f64,
+    pub feedback_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

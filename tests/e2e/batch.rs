@@ -164,7 +164,9 @@ fn self_check_names_no_planted_column_and_counts_hidden_checks() {
     for p in &planted {
         assert!(!words.contains(p.as_str()), "self-check output names the planted column {p}:\n{text}");
     }
-    assert!(text.contains("hidden checks: 0 of"), "{text}");
+    // Naive passes one hidden check: it says `ok` on every quiet day of the
+    // replay (lifecycle.false_alarms), and nothing else hidden.
+    assert!(text.contains("hidden checks: 1 of 8 passed"), "{text}");
     assert!(text.contains("robustness") && text.contains("next steps"), "{text}");
 }
 

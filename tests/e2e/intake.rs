@@ -243,7 +243,7 @@ fn two_submissions_of_one_candidate_are_a_usage_error_and_a_hostile_archive_grad
     ]);
     // Graded (as a failure), like a refused build: the grade is the answer.
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("0 / 100 points"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("0 / 110 points"), "{}", stderr(&o));
     let r = json(&res.join("result.json"));
     assert_eq!(r["failure"]["class"], "intake_rejected");
     assert!(r["failure"]["message"].as_str().unwrap().contains("absolute path"), "{}", r["failure"]["message"]);

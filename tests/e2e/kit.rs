@@ -68,6 +68,7 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
         "data/production.parquet",
         "data/schema.json",
         "practice/holdout.parquet",
+        "practice/stream.parquet",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -95,6 +96,15 @@ fn a_kit_holds_the_practice_data_and_names_no_defect_of_a_graded_variant() {
         .collect(),
     );
     assert_eq!(manifest["practice_seed"], spec.exercise.practice_seed);
+    // The practice replay: how a day works, the stream the self-check plays.
+    let l = spec.lifecycle.as_ref().expect("churn has a production replay");
+    let replay = &manifest["practice"]["replay"];
+    assert_eq!(replay["stream"], "practice/stream.parquet");
+    assert_eq!(replay["days"], l.days);
+    assert_eq!(replay["rows"], l.days as usize * l.rows_per_day);
+    let stream = parquet(&kit.join("practice/stream.parquet"));
+    assert_eq!(stream.columns[0].len(), l.days as usize * l.rows_per_day);
+    assert!(!stream.header.iter().any(|h| h.contains("probability")), "{:?}", stream.header);
     assert_eq!(manifest["exercise"]["spec_sha256"], ex.sha256());
 
     // What the practice variant planted is in its public data by design;
@@ -263,7 +273,8 @@ fn a_candidate_follows_the_prompt_word_for_word_with_the_kit_and_the_binary() {
     for view in [&outputs[0], &outputs[1]] {
         assert!(
             view.contains("visible checks:")
-                && view.contains("hidden checks: 4 (40 points), graded on your own variant only"),
+                && view.contains("hidden checks: 8 (50 points), graded on your own variant only")
+                && view.contains("production replay (contract v2): every answer in shape"),
             "{view}"
         );
     }

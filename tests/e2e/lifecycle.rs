@@ -3,25 +3,10 @@
 //! always-alarm and inputs-only earn what the rules give them, exactly;
 //! result.json records the replay day by day.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{fixture, grade_on, quick_exercise, root, stderr};
-
-/// The quick churn exercise with `fixtures/lifecycle/churn.toml`'s replay,
-/// weighed 10 points.
-fn lifecycle_exercise(dir: &Path) -> PathBuf {
-    let d = quick_exercise(dir);
-    let p = d.join("exercise.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    let replay = std::fs::read_to_string(root().join("fixtures/lifecycle/churn.toml")).unwrap();
-    let with = text.replacen("[rubric]\n", "[rubric]\nlifecycle = 10\n", 1) + &replay;
-    assert_ne!(with, text + &replay, "[rubric] not found");
-    std::fs::write(&p, with).unwrap();
-    d
-}
+use crate::support::{fixture, grade_on, quick_exercise, stderr};
 
 fn points(r: &Value, id: &str) -> f64 {
     r["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id}"))["points"]
@@ -39,7 +24,7 @@ fn group(r: &Value) -> f64 {
 #[test]
 fn the_reference_earns_the_lifecycle_group_and_shortcuts_earn_what_the_rules_give() {
     let t = TempDir::new().unwrap();
-    let ex = lifecycle_exercise(t.path());
+    let ex = quick_exercise(t.path());
     let graded: Vec<(String, u64, Value)> = std::thread::scope(|s| {
         let runs: Vec<_> = [("reference", 2), ("reference", 5), ("naive", 2), ("always-alarm", 2), ("inputs-only", 5)]
             .into_iter()

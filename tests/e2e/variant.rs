@@ -25,7 +25,8 @@ fn same_seed_gives_byte_identical_files() {
     for (name, bytes) in &a {
         assert!(bytes == &b[name], "{name} differs between two runs of the same seed");
     }
-    assert_eq!(a.len(), 11, "files: {:?}", a.keys());
+    assert_eq!(a.len(), 12, "files: {:?}", a.keys());
+    assert!(a.contains_key("sealed/stream.parquet"), "the production replay is sealed with the rest");
 }
 
 #[test]

@@ -141,15 +141,41 @@ pub fn read_served_holdout(path: &Path, columns: &[String], label: &str) -> Resu
     Ok((rows(&df, columns, path)?, labels))
 }
 
+/// The production replay as a candidate's kit carries it for the
+/// practice self-check: day, feedback day, the public columns as served and
+/// the label; not the generating model's probabilities (they would give
+/// away the model). `None` for an exercise without `[lifecycle]`.
+pub fn write_practice_stream(
+    spec: &crate::spec::ExerciseSpec,
+    variant: &crate::Variant,
+    path: &Path,
+) -> Result<Option<usize>> {
+    let Some(mut df) = sealed_frames(spec, variant)?.stream else { return Ok(None) };
+    let _ = df.drop_in_place(layout::TRUE_PROBABILITY).map_err(|e| frame_err(path, e))?;
+    write_parquet(path, &mut df)?;
+    Ok(Some(df.height()))
+}
+
+/// Reads a file written by [`write_practice_stream`] (or a sealed stream):
+/// the replay, with `columns` as JSON and the ids from `id_column`.
+pub fn read_practice_stream(path: &Path, id_column: &str, columns: &[String], label: &str) -> Result<Replay> {
+    let df = read(path)?;
+    replay_of(&df, id_column, columns, label, path)
+}
+
 fn replay(df: &DataFrame, key: &AnswerKey, path: &Path) -> Result<Replay> {
+    replay_of(df, &key.id_column, &key.columns, &key.label, path)
+}
+
+fn replay_of(df: &DataFrame, id_column: &str, columns: &[String], label: &str, path: &Path) -> Result<Replay> {
     let ints = |name: &str| -> Result<Vec<Option<i64>>> {
         Ok(df.column(name).and_then(|c| c.i64().cloned()).map_err(|e| frame_err(path, e))?.iter().collect())
     };
     let day = ints(layout::STREAM_DAY)?.into_iter().map(|d| d.unwrap_or(0) as u32).collect();
     let feedback_day = ints(layout::STREAM_FEEDBACK_DAY)?.into_iter().map(|d| d.map(|d| d as u32)).collect();
-    let ids = ints(&key.id_column)?.into_iter().map(|d| d.unwrap_or(0)).collect();
-    let labels = ints(&key.label)?.into_iter().map(|v| v == Some(1)).collect();
-    Ok(Replay { rows: rows(df, &key.columns, path)?, ids, day, feedback_day, labels })
+    let ids = ints(id_column)?.into_iter().map(|d| d.unwrap_or(0)).collect();
+    let labels = ints(label)?.into_iter().map(|v| v == Some(1)).collect();
+    Ok(Replay { rows: rows(df, columns, path)?, ids, day, feedback_day, labels })
 }
 
 fn frame_err(path: &Path, e: PolarsError) -> DatasetError {
@@ -219,5 +245,20 @@ mod tests {
         let trip: crate::AnswerKey = serde_json::from_str(&serde_json::to_string(&memory.key).unwrap()).unwrap();
         assert_eq!(serde_json::to_value(&disk.key).unwrap(), serde_json::to_value(&trip).unwrap());
         assert!(!disk.holdout_serving.is_empty() && !disk.traffic.is_empty());
+        // The kit's practice stream: the same replay, without the
+        // generating model's probabilities.
+        let practice = tmp.path().join("stream.parquet");
+        let rows = super::write_practice_stream(&ex.spec, &v, &practice).unwrap().expect("churn has a replay");
+        let k = &memory.key;
+        let read = super::read_practice_stream(&practice, &k.id_column, &k.columns, &k.label).unwrap();
+        assert_eq!(Some(&read), memory.replay.as_ref());
+        assert_eq!(read.labels.len(), rows);
+        let df = super::read(&practice).unwrap();
+        assert!(df.column(super::layout::TRUE_PROBABILITY).is_err(), "no probabilities in a kit");
+        let plain = ex.without_lifecycle().unwrap().unwrap();
+        let mut pv = crate::generate(&plain, crate::SeedSource::given(3)).unwrap();
+        assert_eq!(super::write_practice_stream(&plain.spec, &pv, &practice).unwrap(), None);
+        crate::write_variant(&plain.spec, &mut pv, &tmp.path().join("v1")).unwrap();
+        assert!(Sealed::load(&tmp.path().join("v1")).unwrap().replay.is_none());
     }
 }

@@ -308,3 +308,24 @@ fn concept_model(l: &LifecycleSpec, model: &Model, i: usize, rng: &mut crate::rn
     *coef = -factor * before;
     (EventChange::Reversal { factor, coef_before: before, coef_after: *coef }, new)
 }
+
+/// An exercise.toml's text without its production replay: the
+/// `[lifecycle*]` sections, the group's weight in `[rubric]`, and contract
+/// v1, as an exercise without one declares. The tests compare a variant
+/// with and without its replay (the v1 files must not change) and score
+/// v1's groups alone with it. `None` for a text with no replay.
+pub fn without_lifecycle(raw: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in raw.lines() {
+        if line.starts_with('[') {
+            inside = line.starts_with("[lifecycle");
+        }
+        if !inside && !line.starts_with("lifecycle = ") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let v1 = out.replacen("[contract]\nversion = 2\n", "[contract]\nversion = 1\n", 1);
+    (v1 != out && !v1.contains("[lifecycle")).then_some(v1)
+}

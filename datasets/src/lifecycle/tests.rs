@@ -7,32 +7,25 @@ use super::{BreakMode, EventChange, EventKind, Stream};
 use crate::draw::Values;
 use crate::{Exercise, SeedSource};
 
-/// `[lifecycle]` the tests append to churn's exercise.toml.
-const CHURN: &str = include_str!("../../../fixtures/lifecycle/churn.toml");
-
-/// Churn's exercise.toml with `extra` appended (and, with a
-/// `[lifecycle]`, its weight in `[rubric]`).
-fn churn_with(extra: &str) -> Exercise {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-    let raw = with_lifecycle(&std::fs::read_to_string(dir.join("exercise.toml")).unwrap(), extra);
-    let path = dir.join("exercise.toml");
+/// An exercise as shipped, from its raw text.
+fn exercise(name: &str, raw: String) -> Exercise {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(name).join("exercise.toml");
     let spec = crate::ExerciseSpec::parse(&raw, &path).unwrap_or_else(|e| panic!("{e}"));
     Exercise { spec, path, raw }
 }
 
-/// `base` with `extra` appended, weighing the replay's group in `[rubric]`
-/// when `extra` declares `[lifecycle]`.
-pub(crate) fn with_lifecycle(base: &str, extra: &str) -> String {
-    let base = if extra.contains("[lifecycle]") {
-        base.replacen("[rubric]\n", "[rubric]\nlifecycle = 10\n", 1)
-    } else {
-        base.to_string()
-    };
-    base + extra
+fn shipped(name: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises").join(name);
+    std::fs::read_to_string(dir.join("exercise.toml")).unwrap()
+}
+
+/// Churn as shipped, with its replay.
+fn churn() -> Exercise {
+    exercise("churn", shipped("churn"))
 }
 
 fn stream(seed: u64) -> (crate::Variant, Exercise) {
-    let ex = churn_with(CHURN);
+    let ex = churn();
     let v = crate::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     assert!(v.stream.is_some() && v.key.lifecycle.is_some(), "seed {seed}: no replay");
     (v, ex)
@@ -92,14 +85,7 @@ fn every_seed_plants_three_certified_events_on_a_drawn_schedule() {
 /// its replay too, with every event passing.
 #[test]
 fn fraud_certifies_a_replay_on_every_seed_tried() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/fraud");
-    let raw = with_lifecycle(
-        &std::fs::read_to_string(dir.join("exercise.toml")).unwrap(),
-        include_str!("../../../fixtures/lifecycle/fraud.toml"),
-    );
-    let path = dir.join("exercise.toml");
-    let spec = crate::ExerciseSpec::parse(&raw, &path).unwrap_or_else(|e| panic!("{e}"));
-    let ex = Exercise { spec, path, raw };
+    let ex = exercise("fraud", shipped("fraud"));
     for seed in 0..6 {
         let v = crate::generate(&ex, SeedSource::given(seed)).unwrap_or_else(|e| panic!("fraud seed {seed}: {e}"));
         let k = v.key.lifecycle.as_ref().unwrap();
@@ -125,7 +111,11 @@ fn a_seed_is_one_replay_and_the_replay_leaves_the_v1_variant_unchanged() {
     // The v1 files come from the same draw as without [lifecycle]: the
     // replay redraws on streams of its own.
     for seed in [3, 4] {
-        let plain = crate::generate(&churn_with(""), SeedSource::given(seed)).unwrap();
+        let plain = crate::generate(
+            &exercise("churn", super::without_lifecycle(&shipped("churn")).unwrap()),
+            SeedSource::given(seed),
+        )
+        .unwrap();
         let (with, _) = stream(seed);
         assert_eq!(plain.key.attempt, with.key.attempt, "seed {seed}");
         assert_eq!(plain.draw.train.ids, with.draw.train.ids);
@@ -238,7 +228,7 @@ fn the_break_and_the_decoy_change_their_column_on_their_days_only() {
 
 #[test]
 fn the_sealed_stream_is_written_hashed_and_schema_names_the_id_column() {
-    let ex = churn_with(CHURN);
+    let ex = churn();
     let mut v = crate::generate(&ex, SeedSource::given(2)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v");
@@ -300,11 +290,19 @@ fn a_bad_lifecycle_is_refused_naming_its_field() {
         (r#"modes = ["null", "constant", "unit"]"#, "modes = []", "lifecycle.pipeline_break.modes"),
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-    let base = std::fs::read_to_string(dir.join("exercise.toml")).unwrap();
+    let base = shipped("churn");
+    let parse = |raw: &str| crate::ExerciseSpec::parse(raw, &dir.join("exercise.toml"));
+    let field_of = |raw: &str| match parse(raw) {
+        Err(crate::DatasetError::InvalidSpec { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    // Each case edits the replay's sections alone.
+    let at = base.find("[lifecycle]").expect("churn declares a replay");
+    let (head, replay) = base.split_at(at);
     for (from, to, field) in cases {
-        assert!(CHURN.contains(from), "{from}");
-        let raw = with_lifecycle(&base, &CHURN.replacen(from, to, 1));
-        match crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")) {
+        assert!(replay.contains(from), "{from}");
+        let raw = format!("{head}{}", replay.replacen(from, to, 1));
+        match parse(&raw) {
             Err(crate::DatasetError::InvalidSpec { field: f, message, .. }) => {
                 assert_eq!(f, field, "{to}: {message}")
             }
@@ -312,16 +310,16 @@ fn a_bad_lifecycle_is_refused_naming_its_field() {
         }
     }
     // An unknown key is a parse error, not a silent default.
-    let raw = with_lifecycle(&base, &CHURN.replace("event_days = 2", "event_days = 2\nevent_dayz = 3"));
-    assert!(matches!(
-        crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")),
-        Err(crate::DatasetError::ParseSpec { .. })
-    ));
-    // The replay's group is weighed exactly when the replay is declared.
-    for raw in [base.clone() + CHURN, with_lifecycle(&base, "[lifecycle]").replace("[lifecycle]", "")] {
-        match crate::ExerciseSpec::parse(&raw, &dir.join("exercise.toml")) {
-            Err(crate::DatasetError::InvalidSpec { field, .. }) => assert_eq!(field, "rubric.lifecycle"),
-            other => panic!("{other:?}"),
-        }
-    }
+    let raw = format!("{head}{}", replay.replace("event_days = 2", "event_days = 2\nevent_dayz = 3"));
+    assert!(matches!(parse(&raw), Err(crate::DatasetError::ParseSpec { .. })));
+    // The replay's group is weighed exactly when the replay is declared,
+    // and contract v2 is the replay's contract, and only its.
+    let v1 = super::without_lifecycle(&base).unwrap();
+    assert_eq!(super::without_lifecycle(&v1), None, "v1 has no replay to take out");
+    assert!(parse(&v1).is_ok());
+    assert_eq!(field_of(&base.replacen("lifecycle = 10\n", "", 1)), "rubric.lifecycle");
+    assert_eq!(field_of(&v1.replacen("[rubric]\n", "[rubric]\nlifecycle = 10\n", 1)), "rubric.lifecycle");
+    assert_eq!(field_of(&base.replacen("[contract]\nversion = 2", "[contract]\nversion = 1", 1)), "contract.version");
+    assert_eq!(field_of(&v1.replacen("[contract]\nversion = 1", "[contract]\nversion = 2", 1)), "contract.version");
+    assert_eq!(field_of(&base.replacen("[contract]\nversion = 2", "[contract]\nversion = 3", 1)), "contract.version");
 }

@@ -459,6 +459,13 @@ impl Exercise {
         hex::encode(Sha256::digest(self.raw.as_bytes()))
     }
 
+    /// The same exercise without its production replay (contract v1), or
+    /// `None` when it has none: see [`crate::lifecycle::without_lifecycle`].
+    pub fn without_lifecycle(&self) -> Option<Result<Exercise>> {
+        let raw = crate::lifecycle::without_lifecycle(&self.raw)?;
+        Some(ExerciseSpec::parse(&raw, &self.path).map(|spec| Exercise { spec, path: self.path.clone(), raw }))
+    }
+
     /// The exercise's folder (holds README.md, fixtures' score bands, …).
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))

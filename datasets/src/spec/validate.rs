@@ -223,8 +223,15 @@ impl ExerciseSpec {
     fn validate_operations(&self) -> std::result::Result<(), (String, String)> {
         let c = &self.contract;
         let e = |field: &str, msg: String| Err((field.to_string(), msg));
-        if c.version != 1 {
-            return e("contract.version", format!("{} is unknown; this grader speaks contract v1", c.version));
+        // v2 is v1 plus `/feedback` and `/monitor` (issue 25): it is the
+        // contract of an exercise with a production replay, and only of one.
+        match (c.version, self.lifecycle.is_some()) {
+            (1, false) | (2, true) => {}
+            (1, true) => {
+                return e("contract.version", "is 1, but [lifecycle] needs contract v2 (/feedback, /monitor)".into())
+            }
+            (2, false) => return e("contract.version", "is 2, which needs a [lifecycle] section".into()),
+            (v, _) => return e("contract.version", format!("{v} is unknown; this grader speaks contract v1 and v2")),
         }
         if c.base_image.trim().is_empty() {
             return e("contract.base_image", "must name an image".into());

@@ -12,6 +12,7 @@
 //! KIT/kit.json                  terms, practice seed, exercise hash, file hashes
 //! KIT/data/                     the practice variant's public data (/data)
 //! KIT/practice/holdout.parquet  labelled holdout as served (correctness)
+//! KIT/practice/stream.parquet   with [lifecycle]: the practice replay's days
 //! KIT/base-image/image.tar      with --with-base-image: `docker save` of the base
 //! ```
 
@@ -23,11 +24,11 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::probe::correctness::Quality;
-use crate::schema::{KitBaseImage, KitExercise, KitManifest, KitPractice, KIT_VERSION};
+use crate::schema::{KitBaseImage, KitExercise, KitManifest, KitPractice, KitReplay, KIT_VERSION};
 use crate::support::error::{GraderError, Result};
 use crate::support::progress::Progress;
 
-use crate::pipeline::kit::{walk, BASE_IMAGE_ARCHIVE, DATA, HOLDOUT, MANIFEST, README};
+use crate::pipeline::kit::{walk, BASE_IMAGE_ARCHIVE, DATA, HOLDOUT, MANIFEST, README, STREAM};
 
 pub struct KitRequest {
     pub exercise: PathBuf,
@@ -87,6 +88,11 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
         let holdout = root.join(HOLDOUT);
         std::fs::create_dir_all(holdout.parent().expect("has a parent")).map_err(io(&holdout))?;
         datasets::sealed::write_served_holdout(spec, &variant, &holdout)?;
+        let stream = root.join(STREAM);
+        let replay_rows = match &spec.lifecycle {
+            Some(_) => datasets::sealed::write_practice_stream(spec, &variant, &stream)?,
+            None => None,
+        };
         let readme = root.join(README);
         std::fs::write(&readme, &prompt_text).map_err(io(&readme))?;
         let base_image = match &saved {
@@ -122,6 +128,15 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
                 holdout_rows: labels.len(),
                 bayes: Quality::of(&variant.draw.holdout_serving.probs, labels),
                 public: Some(Quality::of(&variant.draw.holdout_serving.public, labels)),
+                replay: spec.lifecycle.as_ref().zip(replay_rows).map(|(l, rows)| KitReplay {
+                    stream: STREAM.into(),
+                    rows,
+                    days: l.days,
+                    rows_per_day: l.rows_per_day,
+                    label_lag_days: l.label_lag_days,
+                    label_fraction: l.label_fraction,
+                    feedback_timeout_ms: l.feedback_timeout_ms,
+                }),
             },
             files,
             base_image,
@@ -171,6 +186,12 @@ impl KitManifest {
             "  {DATA}/  the practice variant's public data\n  {HOLDOUT}  {} labelled rows as served\n",
             self.practice.holdout_rows
         );
+        if let Some(r) = &self.practice.replay {
+            s += &format!(
+                "  {}  the practice replay: {} days of {} rows, late labels\n",
+                r.stream, r.days, r.rows_per_day
+            );
+        }
         if let Some(b) = &self.base_image {
             s += &format!("  {}  {} ({})\n", b.archive, b.image, b.id);
         }

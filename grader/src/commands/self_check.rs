@@ -122,9 +122,20 @@ pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
             }
         }
     }
+    if let Some(shape) = r.metrics.replay.as_ref().filter(|s| !s.in_shape()) {
+        next.push(format!(
+            "Answer the production replay in contract v2's shape: POST /feedback with {{\"accepted\": n}}, GET /monitor with status, features and model_version, every day{}.",
+            shape.first_problem.as_deref().map(|p| format!(" (first problem, {p})")).unwrap_or_default()
+        ));
+    }
+    let groups = if terms.rubric.lifecycle.is_some() {
+        "leak reliance, drift monitoring, findings, the production replay"
+    } else {
+        "leak reliance, drift monitoring, findings"
+    };
     match hidden_passed {
         None => next.push(format!(
-            "{hidden_total} hidden checks ({hidden_max_points} points: leak reliance, drift monitoring, findings) are graded only on the variant you are graded on, \
+            "{hidden_total} hidden checks ({hidden_max_points} points: {groups}) are graded only on the variant you are graded on, \
              which has different planted problems than this practice data: study your own data as carefully as this."
         )),
         Some(p) if p < hidden.len() => {
@@ -146,6 +157,7 @@ pub fn redact(r: &GradeResult, terms: &Terms, hints: &Hints) -> SelfCheck {
         hidden_passed,
         hidden_total,
         hidden_max_points,
+        replay: r.metrics.replay.clone(),
         next_steps: next,
     }
 }
@@ -216,6 +228,15 @@ impl SelfCheck {
                 self.hidden_total, self.hidden_max_points
             ),
         };
+        if let Some(r) = &self.replay {
+            s += &format!(
+                "\nproduction replay (contract v2): {}; its points are hidden checks\n",
+                if r.in_shape() { "every answer in shape" } else { "answers out of shape" }
+            );
+            for line in r.lines() {
+                s += &format!("  {line}\n");
+            }
+        }
         if !self.next_steps.is_empty() {
             s += "\nnext steps:\n";
             for n in &self.next_steps {

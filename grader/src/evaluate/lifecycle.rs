@@ -132,6 +132,102 @@ pub fn timeline(m: &LifecycleMetrics) -> Vec<TimelineRow> {
         .collect()
 }
 
+/// Whether the service answered the replay in contract v2's shape, day by
+/// day: what the practice self-check shows (it has no key to judge the
+/// statuses against), and result.json beside the judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayShape {
+    /// Days replayed, of the stream's.
+    pub days: u32,
+    pub planned_days: u32,
+    /// Days on which `GET /monitor` answered in shape.
+    pub monitor_in_shape: u32,
+    /// Days that delivered labels, and those on which every `/feedback`
+    /// call answered in shape.
+    pub feedback_days: u32,
+    pub feedback_in_shape: u32,
+    pub labels_sent: usize,
+    pub labels_accepted: usize,
+    /// `/predict` batches of the replay not answered in shape.
+    pub predict_failed: usize,
+    /// Days per status reported, by status name.
+    pub statuses: std::collections::BTreeMap<String, u32>,
+    pub model_versions: usize,
+    /// The first answer out of contract, with its day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+impl ReplayShape {
+    /// The shape of what `observed` recorded, over a stream of `planned_days`.
+    pub fn of(observed: &Observed, planned_days: u32) -> ReplayShape {
+        let d = &observed.days;
+        let count = |f: &dyn Fn(&DayRecord) -> bool| d.iter().filter(|r| f(r)).count() as u32;
+        let mut statuses = std::collections::BTreeMap::new();
+        for s in d.iter().filter_map(|r| r.status) {
+            *statuses.entry(s.as_str().to_string()).or_insert(0) += 1;
+        }
+        ReplayShape {
+            days: d.len() as u32,
+            planned_days,
+            monitor_in_shape: count(&|r| r.status.is_some()),
+            feedback_days: count(&|r| r.labels_sent > 0),
+            feedback_in_shape: count(&|r| r.labels_sent > 0 && r.labels_accepted.is_some()),
+            labels_sent: d.iter().map(|r| r.labels_sent).sum(),
+            labels_accepted: d.iter().filter_map(|r| r.labels_accepted).sum(),
+            predict_failed: d.iter().map(|r| r.batches_failed).sum(),
+            statuses,
+            model_versions: d.iter().filter_map(|r| r.model_version.as_ref()).collect::<BTreeSet<_>>().len(),
+            first_problem: d.iter().find_map(|r| r.problems.first().map(|p| format!("day {}: {p}", r.day))),
+            stopped: observed.stopped.clone(),
+            elapsed_ms: observed.elapsed_ms,
+        }
+    }
+
+    /// Every day replayed and every answer in contract v2's shape.
+    pub fn in_shape(&self) -> bool {
+        self.days == self.planned_days
+            && self.monitor_in_shape == self.days
+            && self.feedback_in_shape == self.feedback_days
+            && self.predict_failed == 0
+    }
+
+    /// Lines for a terminal or a report: what answered in shape.
+    pub fn lines(&self) -> Vec<String> {
+        let statuses: Vec<String> = self.statuses.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let mut out = vec![
+            format!(
+                "{} of {} days replayed in {:.1} s{}",
+                self.days,
+                self.planned_days,
+                self.elapsed_ms as f64 / 1000.0,
+                self.stopped.as_deref().map(|s| format!(" (stopped: {s})")).unwrap_or_default()
+            ),
+            format!(
+                "POST /feedback in shape on {} of {} days with labels ({} labels sent, {} accepted)",
+                self.feedback_in_shape, self.feedback_days, self.labels_sent, self.labels_accepted
+            ),
+            format!(
+                "GET /monitor in shape on {} of {} days (statuses: {}; {} model version(s))",
+                self.monitor_in_shape,
+                self.days,
+                if statuses.is_empty() { "none".into() } else { statuses.join(", ") },
+                self.model_versions
+            ),
+        ];
+        if self.predict_failed > 0 {
+            out.push(format!("POST /predict: {} batch(es) not answered in shape", self.predict_failed));
+        }
+        if let Some(p) = &self.first_problem {
+            out.push(format!("first answer out of contract: {p}"));
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConceptJudgement {
     pub day: u32,
@@ -321,15 +417,10 @@ mod tests {
     use super::*;
     use crate::evaluate::score::{checks, Outcome, ProbeResults, Status};
 
-    /// Churn with the replay of `fixtures/lifecycle/churn.toml`, seed `seed`.
+    /// Churn as shipped (with its replay), seed `seed`.
     fn variant(seed: u64) -> (datasets::Exercise, datasets::Variant) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-        let base = std::fs::read_to_string(dir.join("exercise.toml")).unwrap();
-        let raw = base.replacen("[rubric]\n", "[rubric]\nlifecycle = 10\n", 1)
-            + include_str!("../../../fixtures/lifecycle/churn.toml");
-        let path = dir.join("exercise.toml");
-        let spec = datasets::ExerciseSpec::parse(&raw, &path).unwrap();
-        let ex = datasets::Exercise { spec, path, raw };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn/exercise.toml");
+        let ex = datasets::Exercise::load(&path).unwrap();
         let v = datasets::generate(&ex, datasets::SeedSource::given(seed)).unwrap();
         (ex, v)
     }
@@ -562,7 +653,7 @@ mod tests {
     #[test]
     fn an_exercise_without_a_replay_has_no_lifecycle_checks_and_writes_nothing() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../exercises/churn");
-        let terms = datasets::Exercise::load(&dir).unwrap().spec.terms();
+        let terms = datasets::Exercise::load(&dir).unwrap().without_lifecycle().unwrap().unwrap().spec.terms();
         let r = ProbeResults::none("x");
         assert!(checks(&terms, &r).iter().all(|c| c.group != "lifecycle"));
         let json = serde_json::to_value(&r).unwrap();

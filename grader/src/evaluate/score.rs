@@ -89,6 +89,10 @@ pub struct ProbeResults {
     /// not written, for an exercise without one or when it did not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Outcome<LifecycleMetrics>>,
+    /// Whether the replay's answers were in contract v2's shape (a kit's
+    /// practice replay too, which has no key to judge them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::evaluate::lifecycle::ReplayShape>,
 }
 
 impl ProbeResults {
@@ -102,6 +106,7 @@ impl ProbeResults {
             robustness: Outcome::NotRun(why.into()),
             findings: Outcome::NotRun(why.into()),
             lifecycle: None,
+            replay: None,
         }
     }
 }
@@ -648,7 +653,7 @@ fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
     let c = &m.concept;
     let concept = match c.reported {
         Some(d) => format!(
-            "planted on day {}, its labels allow it from day {}; `concept_drift` first on day {d} ({} day(s) late,              0 credit at {}) × {share:.2} (quiet days judged ok){stopped}",
+            "planted on day {}, its labels allow it from day {}; `concept_drift` first on day {d} ({} day(s) late, 0 credit at {}) × {share:.2} (quiet days judged ok){stopped}",
             c.day,
             c.earliest,
             d - c.earliest,
@@ -665,7 +670,7 @@ fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
         None => "no answer".into(),
     };
     let diagnosis = format!(
-        "decoy drift of {} on day {}: {} (credit {:.2}); pipeline break of {} on day {}: {} (credit {:.2}, {} for          data_drift); × {share:.2} (quiet days judged ok)",
+        "decoy drift of {} on day {}: {} (credit {:.2}); pipeline break of {} on day {}: {} (credit {:.2}, {} for data_drift); × {share:.2} (quiet days judged ok)",
         m.decoy.feature,
         m.decoy.day,
         said(&m.decoy),
@@ -706,7 +711,7 @@ fn lifecycle_checks(g: &mut Group, r: &Outcome<LifecycleMetrics>) {
     let rec = &m.recovery;
     let recovery = match rec.served_auc {
         Some(a) => format!(
-            "AUC {a:.3} on {} rows after the concept drift's window; the launch model {:.3} (0), the new concept's              {:.3} (1); {} model version(s) seen",
+            "AUC {a:.3} on {} rows after the concept drift's window; the launch model {:.3} (0), the new concept's {:.3} (1); {} model version(s) seen",
             rec.served, rec.stale_auc, rec.new_auc, m.model_versions
         ),
         None => format!("{} of {} rows after the concept drift's window got a probability", rec.served, rec.rows),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use datasets::Terms;
 
 use crate::evaluate::evaluate;
+use crate::evaluate::lifecycle::ReplayShape;
 use crate::evaluate::score::{Outcome, ProbeResults};
 use crate::fairness::turns::Turns;
 use crate::intake::{self, IntakeError};
@@ -207,9 +208,8 @@ async fn probe_all<S: ServiceUnderTest>(
     );
     // The production replay (contract v2), after every v1 probe so their
     // figures stay as they are; in the shared turn, never the exclusive one.
-    if let Some((h, replay, l)) =
-        material.hidden.as_ref().and_then(|h| Some((h, h.replay.as_ref()?, h.key.lifecycle.as_ref()?)))
-    {
+    // From a kit it shows the answers' shape; only the key judges them.
+    if let Some(plan) = &material.replay {
         if crash.is_none() {
             crash = svc.alive().await;
         }
@@ -218,17 +218,21 @@ async fn probe_all<S: ServiceUnderTest>(
             None => {
                 progress.phase(format!(
                     "production replay: {} days of {} rows, late labels through /feedback, GET /monitor each day",
-                    l.days, l.rows_per_day
+                    plan.days, plan.rows_per_day
                 ));
                 let settings = replay::Settings {
-                    id_column: &h.key.id_column,
-                    label: &h.key.label,
+                    id_column: &plan.id_column,
+                    label: &plan.label,
                     batch: terms.probes.correctness_batch_rows.min(terms.contract.max_rows_per_request),
-                    feedback_timeout: Duration::from_millis(l.feedback_timeout_ms),
+                    feedback_timeout: Duration::from_millis(plan.feedback_timeout_ms),
                     deadline: tokio::time::Instant::now() + REPLAY_DEADLINE,
                 };
-                let observed = replay::probe(target, replay, &settings).await;
-                Outcome::Ran(crate::evaluate::lifecycle::judge(&h.key, l, observed, replay))
+                let observed = replay::probe(target, &plan.replay, &settings).await;
+                r.replay = Some(ReplayShape::of(&observed, plan.days));
+                match material.hidden.as_ref().and_then(|h| Some((&h.key, h.key.lifecycle.as_ref()?))) {
+                    Some((key, l)) => Outcome::Ran(crate::evaluate::lifecycle::judge(key, l, observed, &plan.replay)),
+                    None => Outcome::NotRun(crate::evaluate::score::NOT_IN_PRACTICE.into()),
+                }
             }
         });
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use datasets::sealed::Row;
+use datasets::sealed::{Replay, Row};
 
 use crate::schema::{KitManifest, KIT_VERSION};
 use crate::support::error::{GraderError, Result};
@@ -13,6 +13,7 @@ pub const MANIFEST: &str = "kit.json";
 pub const README: &str = "README.md";
 pub const DATA: &str = "data";
 pub const HOLDOUT: &str = "practice/holdout.parquet";
+pub const STREAM: &str = "practice/stream.parquet";
 pub const BASE_IMAGE_ARCHIVE: &str = "base-image/image.tar";
 
 /// A kit as the grader reads it back, checked against its manifest.
@@ -22,6 +23,14 @@ pub struct Kit {
     pub data: PathBuf,
     pub holdout_serving: Vec<Row>,
     pub labels: Vec<bool>,
+    /// The practice replay, with the names `/feedback` uses.
+    pub replay: Option<PracticeReplay>,
+}
+
+pub struct PracticeReplay {
+    pub replay: Replay,
+    pub id_column: String,
+    pub label: String,
 }
 
 impl Kit {
@@ -87,7 +96,28 @@ impl Kit {
                 manifest.practice.holdout_rows
             )));
         }
-        Ok(Kit { manifest, data, holdout_serving, labels })
+        let replay = match &manifest.practice.replay {
+            None => None,
+            Some(r) => {
+                if !manifest.files.contains_key(&r.stream) {
+                    return Err(bad(format!("{MANIFEST} lists no {}", r.stream)));
+                }
+                let id_column = schema["id_column"]
+                    .as_str()
+                    .ok_or_else(|| bad(format!("{DATA}/schema.json names no id_column, which the replay needs")))?;
+                let replay = datasets::sealed::read_practice_stream(&dir.join(&r.stream), id_column, &columns, label)?;
+                if replay.labels.len() != r.rows {
+                    return Err(bad(format!(
+                        "{} has {} rows, {MANIFEST} says {}",
+                        r.stream,
+                        replay.labels.len(),
+                        r.rows
+                    )));
+                }
+                Some(PracticeReplay { replay, id_column: id_column.into(), label: label.into() })
+            }
+        };
+        Ok(Kit { manifest, data, holdout_serving, labels, replay })
     }
 }
 

@@ -34,8 +34,17 @@ pub struct Hidden {
     pub traffic: Vec<Row>,
     /// Rows for the latency windows alone, never sent by another probe.
     pub latency: Vec<Row>,
-    /// The production replay (exercises with `[lifecycle]`).
-    pub replay: Option<datasets::sealed::Replay>,
+}
+
+/// The production replay (exercises with `[lifecycle]`): the variant's
+/// sealed stream, or a kit's practice stream, and how to send it.
+pub struct ReplayPlan {
+    pub replay: datasets::sealed::Replay,
+    pub id_column: String,
+    pub label: String,
+    pub days: u32,
+    pub rows_per_day: usize,
+    pub feedback_timeout_ms: u64,
 }
 
 pub struct Material {
@@ -53,6 +62,9 @@ pub struct Material {
     pub public: Option<Quality>,
     /// `None` for a kit.
     pub hidden: Option<Hidden>,
+    /// The production replay, from a variant or a kit (the key judges it
+    /// only from a variant).
+    pub replay: Option<ReplayPlan>,
     /// Holds a generated variant's files until the grading ends.
     pub tmp: Option<TempDir>,
 }
@@ -81,6 +93,14 @@ impl Material {
             replay,
         } = sealed;
         let e = &key.exercise;
+        let replay = replay.zip(exercise.spec.lifecycle.as_ref()).map(|(replay, l)| ReplayPlan {
+            replay,
+            id_column: key.id_column.clone(),
+            label: key.label.clone(),
+            days: l.days,
+            rows_per_day: l.rows_per_day,
+            feedback_timeout_ms: l.feedback_timeout_ms,
+        });
         Ok(Material {
             terms: exercise.spec.terms(),
             exercise: ExerciseInfo { id: e.id.clone(), version: e.version, spec_sha256: e.spec_sha256.clone() },
@@ -90,7 +110,8 @@ impl Material {
             public: public_probabilities.map(|p| Quality::of(&p, &labels)),
             holdout_serving,
             labels,
-            hidden: Some(Hidden { key, holdout_offline, traffic, latency, replay }),
+            hidden: Some(Hidden { key, holdout_offline, traffic, latency }),
+            replay,
             tmp: Some(tmp),
         })
     }
@@ -98,6 +119,14 @@ impl Material {
     fn from_kit(dir: &Path) -> Result<Material> {
         let kit = crate::pipeline::kit::Kit::load(dir)?;
         let m = kit.manifest;
+        let replay = kit.replay.zip(m.practice.replay.as_ref()).map(|(p, r)| ReplayPlan {
+            replay: p.replay,
+            id_column: p.id_column,
+            label: p.label,
+            days: r.days,
+            rows_per_day: r.rows_per_day,
+            feedback_timeout_ms: r.feedback_timeout_ms,
+        });
         Ok(Material {
             terms: m.terms,
             exercise: ExerciseInfo {
@@ -112,6 +141,7 @@ impl Material {
             bayes: m.practice.bayes,
             public: m.practice.public,
             hidden: None,
+            replay,
             tmp: None,
         })
     }
