@@ -260,41 +260,56 @@ fn choose_features(
     rng: &mut crate::rng::Rng,
 ) -> Result<EventFeatures, Vec<String>> {
     let index = |n: &String| spec.features.iter().position(|f| f.name == *n).expect("validated");
-    let coef = |i: usize| match draw.model.terms[i] {
-        Term::Numeric { coef, .. } => coef,
+    // A feature's linear effect as the logit feels it: |coef| times the SD
+    // of its z on rows as served (a rare count's large coefficient
+    // moves few rows; its reversal is neither certifiable nor worth a
+    // retrain).
+    let effect = |i: usize| match (&draw.model.terms[i], &draw.holdout_serving.features[i]) {
+        (Term::Numeric { coef, scale, .. }, crate::draw::Values::Num(v)) => {
+            let x: Vec<f64> = v.iter().flatten().copied().collect();
+            let n = x.len().max(1) as f64;
+            let mean = x.iter().sum::<f64>() / n;
+            let sd = (x.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+            (coef / scale).abs() * sd
+        }
         _ => 0.0,
     };
     let moved = |i: usize| {
         draw.plan.drift_of(i).is_some() || draw.plan.temporal().is_some_and(|(c, _)| c == spec.features[i].name)
     };
+    // The break's candidates once `taken` are out, and the decoy (the
+    // pool's feature with the least effect) that leaves the break one.
+    let breakable = |taken: &[usize]| -> Vec<usize> {
+        l.pipeline_break.features.iter().map(index).filter(|&i| !taken.contains(&i) && !moved(i)).collect()
+    };
+    let decoy_for = |concept: usize| -> Option<usize> {
+        l.decoy_drift
+            .features
+            .iter()
+            .map(index)
+            .filter(|&i| i != concept && !moved(i) && !breakable(&[concept, i]).is_empty())
+            .min_by(|&a, &b| effect(a).total_cmp(&effect(b)))
+    };
     // Among the pool's features with an effect, those at least half as
-    // strong as the strongest: a weak effect's reversal is rarely
-    // certifiable from the labels in time.
-    let strongest = l.concept_drift.features.iter().map(index).map(|i| coef(i).abs()).fold(0.0, f64::max);
+    // strong as the strongest (a weak effect's reversal is rarely
+    // certifiable from the labels in time) that leave a decoy and a break.
+    let strongest = l.concept_drift.features.iter().map(index).map(effect).fold(0.0, f64::max);
     let carriers: Vec<usize> = l
         .concept_drift
         .features
         .iter()
         .map(index)
-        .filter(|&i| coef(i) != 0.0 && coef(i).abs() >= strongest / 2.0)
+        .filter(|&i| effect(i) > 0.0 && effect(i) >= strongest / 2.0 && decoy_for(i).is_some())
         .collect();
     if carriers.is_empty() {
-        return Err(vec!["lifecycle: no feature of concept_drift.features has an effect in this model".into()]);
+        return Err(vec![
+            "lifecycle: no feature of concept_drift.features has an effect in this model and leaves a decoy and a break free"
+                .into(),
+        ]);
     }
     let concept = carriers[rng.below(carriers.len())];
-    let decoy = l
-        .decoy_drift
-        .features
-        .iter()
-        .map(index)
-        .filter(|&i| i != concept && !moved(i))
-        .min_by(|&a, &b| coef(a).abs().total_cmp(&coef(b).abs()))
-        .ok_or_else(|| vec!["lifecycle: no feature of decoy_drift.features is free of other events".to_string()])?;
-    let free: Vec<usize> =
-        l.pipeline_break.features.iter().map(index).filter(|&i| i != concept && i != decoy && !moved(i)).collect();
-    if free.is_empty() {
-        return Err(vec!["lifecycle: no feature of pipeline_break.features is free of other events".into()]);
-    }
+    let decoy = decoy_for(concept).expect("a carrier leaves a decoy");
+    let free = breakable(&[concept, decoy]);
     Ok(EventFeatures { concept, decoy, broken: free[rng.below(free.len())] })
 }
 

@@ -669,4 +669,37 @@ mod tests {
         assert_eq!(group.len(), 4);
         assert!(group.iter().all(|c| c.points == 0.0 && c.evidence.contains("build failed")), "{group:?}");
     }
+
+    #[test]
+    fn the_replays_shape_says_which_answers_were_out_of_contract_and_when() {
+        let day = |d: u32, labels: usize| DayRecord {
+            day: d,
+            rows_sent: 400,
+            labels_sent: labels,
+            labels_accepted: Some(labels),
+            status: Some(MonitorStatus::Ok),
+            model_version: Some("1".into()),
+            ..DayRecord::default()
+        };
+        let good = Observed { days: vec![day(1, 0), day(2, 0), day(3, 200)], ..Observed::default() };
+        let s = ReplayShape::of(&good, 3);
+        assert!(s.in_shape(), "{s:?}");
+        assert_eq!((s.feedback_days, s.feedback_in_shape, s.labels_accepted), (1, 1, 200));
+        assert_eq!(s.statuses.get("ok"), Some(&3));
+        // No /feedback route on day 3, no /monitor answer on day 2, and a
+        // replay that stopped early: each is out of shape, the first named.
+        let mut bad = good.clone();
+        bad.days[1].status = None;
+        bad.days[1].problems = vec!["GET /monitor answered 404: not found".into()];
+        bad.days[2].labels_accepted = None;
+        bad.days[2].problems = vec!["POST /feedback answered 404: not found".into()];
+        let s = ReplayShape::of(&bad, 3);
+        assert!(!s.in_shape());
+        assert_eq!((s.monitor_in_shape, s.feedback_in_shape), (2, 0));
+        assert_eq!(s.first_problem.as_deref(), Some("day 2: GET /monitor answered 404: not found"));
+        assert!(s.lines().iter().any(|l| l.starts_with("first answer out of contract: day 2")), "{:?}", s.lines());
+        let short = Observed { days: good.days[..2].to_vec(), stopped: Some("day 2: crashed".into()), ..good };
+        let s = ReplayShape::of(&short, 3);
+        assert!(!s.in_shape() && s.lines()[0].contains("2 of 3 days") && s.lines()[0].contains("crashed"));
+    }
 }
