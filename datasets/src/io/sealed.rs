@@ -150,7 +150,9 @@ pub fn write_practice_stream(
     variant: &crate::Variant,
     path: &Path,
 ) -> Result<Option<usize>> {
-    let Some(mut df) = sealed_frames(spec, variant)?.stream else { return Ok(None) };
+    let Some(stream) = &variant.stream else { return Ok(None) };
+    // The stream's frame alone (not every sealed frame), less its probabilities.
+    let mut df = super::frames::Writer { spec, variant }.stream(stream)?;
     let _ = df.drop_in_place(layout::TRUE_PROBABILITY).map_err(|e| frame_err(path, e))?;
     write_parquet(path, &mut df)?;
     Ok(Some(df.height()))

@@ -89,10 +89,7 @@ pub async fn write(req: &KitRequest, progress: &Progress) -> Result<KitManifest>
         std::fs::create_dir_all(holdout.parent().expect("has a parent")).map_err(io(&holdout))?;
         datasets::sealed::write_served_holdout(spec, &variant, &holdout)?;
         let stream = root.join(STREAM);
-        let replay_rows = match &spec.lifecycle {
-            Some(_) => datasets::sealed::write_practice_stream(spec, &variant, &stream)?,
-            None => None,
-        };
+        let replay_rows = datasets::sealed::write_practice_stream(spec, &variant, &stream)?;
         let readme = root.join(README);
         std::fs::write(&readme, &prompt_text).map_err(io(&readme))?;
         let base_image = match &saved {

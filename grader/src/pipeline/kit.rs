@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use datasets::sealed::{Replay, Row};
+use datasets::sealed::Row;
+
+use crate::pipeline::material::ReplayPlan;
 
 use crate::schema::{KitManifest, KIT_VERSION};
 use crate::support::error::{GraderError, Result};
@@ -23,14 +25,8 @@ pub struct Kit {
     pub data: PathBuf,
     pub holdout_serving: Vec<Row>,
     pub labels: Vec<bool>,
-    /// The practice replay, with the names `/feedback` uses.
-    pub replay: Option<PracticeReplay>,
-}
-
-pub struct PracticeReplay {
-    pub replay: Replay,
-    pub id_column: String,
-    pub label: String,
+    /// The practice replay and how to send it.
+    pub replay: Option<ReplayPlan>,
 }
 
 impl Kit {
@@ -114,7 +110,14 @@ impl Kit {
                         r.rows
                     )));
                 }
-                Some(PracticeReplay { replay, id_column: id_column.into(), label: label.into() })
+                Some(ReplayPlan {
+                    replay,
+                    id_column: id_column.into(),
+                    label: label.into(),
+                    days: r.days,
+                    rows_per_day: r.rows_per_day,
+                    feedback_timeout_ms: r.feedback_timeout_ms,
+                })
             }
         };
         Ok(Kit { manifest, data, holdout_serving, labels, replay })

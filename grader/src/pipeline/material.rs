@@ -119,14 +119,6 @@ impl Material {
     fn from_kit(dir: &Path) -> Result<Material> {
         let kit = crate::pipeline::kit::Kit::load(dir)?;
         let m = kit.manifest;
-        let replay = kit.replay.zip(m.practice.replay.as_ref()).map(|(p, r)| ReplayPlan {
-            replay: p.replay,
-            id_column: p.id_column,
-            label: p.label,
-            days: r.days,
-            rows_per_day: r.rows_per_day,
-            feedback_timeout_ms: r.feedback_timeout_ms,
-        });
         Ok(Material {
             terms: m.terms,
             exercise: ExerciseInfo {
@@ -141,7 +133,7 @@ impl Material {
             bayes: m.practice.bayes,
             public: m.practice.public,
             hidden: None,
-            replay,
+            replay: kit.replay,
             tmp: None,
         })
     }
